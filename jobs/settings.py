@@ -1,0 +1,175 @@
+"""One frozen settings object for every job, read from NETPULSE_* environment variables.
+
+Bad values fail loudly at start-up, naming the variable, the value and what is expected, so a
+mistyped deployment never runs half-configured.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A NETPULSE_* variable holds a value the jobs cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a job reads from its environment.
+
+    Attributes:
+        var_dir: root of local state (embedded ClickHouse, Parquet, input, checkpoints).
+        clickhouse_url: ``chdb:///abs/dir`` (embedded engine) or ``http(s)://host:port``.
+        clickhouse_user / clickhouse_password: credentials for a server (ignored by chdb).
+        source: ``files`` (a directory of JSON-lines files) or ``kafka``.
+        input_path: the directory read by the ``files`` source.
+        monitor_interval_s: 0 = read the directory once (bounded job); >0 = keep watching it.
+        kafka_*: the ``kafka`` source (production wiring).
+        parquet_url: a local directory or ``s3://bucket/prefix``.
+        s3_*: endpoint and credentials for an ``s3://`` Parquet URL.
+        allowed_lateness_s: the watermark delay; an event older than the watermark is ``late``.
+        batch_interval_s: event-time width of one sink batch (one ClickHouse insert per table).
+        max_event_bytes: larger envelopes are rejected (``payload_too_large``).
+        dlq_payload_cap_bytes: dead-letter payloads are cut to this size, the cut is recorded.
+        parallelism: default operator parallelism.
+        writer_parallelism: parallel sink writers (1 for the embedded engine: one process per path).
+        source_idle_timeout_s: a source split without data for this long stops holding back time.
+        retention_days: 0 keeps rows forever; >0 adds a TTL to every NaaP table (see README).
+        jitter_min_samples: a jitter window with fewer non-warm-up samples yields no value.
+        trace_session_gap_s: a request's trace edges further apart than this start a new session.
+    """
+
+    var_dir: Path = PROJECT_ROOT / "var"
+    clickhouse_url: str = ""
+    clickhouse_user: str = "default"
+    clickhouse_password: str = ""
+    source: str = "files"
+    input_path: Path = PROJECT_ROOT / "var" / "input"
+    monitor_interval_s: int = 0
+    kafka_bootstrap: str = "kafka:9092"
+    kafka_topic: str = "streaming-events"
+    kafka_group_id: str = "netpulse-naap"
+    kafka_start: str = "group-offsets"
+    parquet_url: str = ""
+    s3_endpoint: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_region: str = "us-east-1"
+    allowed_lateness_s: int = 120
+    batch_interval_s: int = 5
+    max_event_bytes: int = 1_048_576
+    dlq_payload_cap_bytes: int = 65_536
+    parallelism: int = 1
+    writer_parallelism: int = 1
+    source_idle_timeout_s: int = 10
+    retention_days: int = 0
+    jitter_min_samples: int = 2
+    trace_session_gap_s: int = 600
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when ClickHouse is the in-process chDB engine."""
+        return self.clickhouse_url.startswith("chdb://")
+
+    @property
+    def chdb_path(self) -> Path:
+        """The directory of the embedded database (only meaningful when embedded)."""
+        return Path(self.clickhouse_url.removeprefix("chdb://"))
+
+    def replace(self, **changes: object) -> Settings:
+        """A copy with some fields changed (tests and the CLI use this)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+_INT_FIELDS = {
+    "monitor_interval_s": 0,
+    "allowed_lateness_s": 0,
+    "batch_interval_s": 1,
+    "max_event_bytes": 1024,
+    "dlq_payload_cap_bytes": 256,
+    "parallelism": 1,
+    "writer_parallelism": 1,
+    "source_idle_timeout_s": 1,
+    "retention_days": 0,
+    "jitter_min_samples": 2,
+    "trace_session_gap_s": 1,
+}
+_CHOICES = {
+    "source": ("files", "kafka"),
+    "kafka_start": ("group-offsets", "earliest-offset", "latest-offset"),
+}
+
+
+def _parse_int(name: str, raw: str, minimum: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(
+            f"NETPULSE_{name.upper()}={raw!r} is not a whole number; set it to an integer >= {minimum}"
+        ) from None
+    if value < minimum:
+        raise SettingsError(f"NETPULSE_{name.upper()}={value} is below {minimum}; raise it")
+    return value
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    """Read settings from ``env`` (default: ``os.environ``) and validate them.
+
+    Raises:
+        SettingsError: naming the variable and the expected value.
+    """
+    env = os.environ if env is None else env
+    values: dict[str, object] = {}
+    var_dir = Path(env.get("NETPULSE_VAR_DIR", str(PROJECT_ROOT / "var"))).resolve()
+    values["var_dir"] = var_dir
+    values["input_path"] = Path(env.get("NETPULSE_INPUT_PATH", str(var_dir / "input"))).resolve()
+    values["clickhouse_url"] = env.get("NETPULSE_CLICKHOUSE_URL", f"chdb://{var_dir / 'clickhouse'}")
+    values["parquet_url"] = env.get("NETPULSE_PARQUET_URL", str(var_dir / "parquet"))
+    for name in (
+        "clickhouse_user",
+        "clickhouse_password",
+        "kafka_bootstrap",
+        "kafka_topic",
+        "kafka_group_id",
+        "s3_endpoint",
+        "s3_access_key",
+        "s3_secret_key",
+        "s3_region",
+        "source",
+        "kafka_start",
+    ):
+        key = f"NETPULSE_{name.upper()}"
+        if key in env:
+            values[name] = env[key]
+    for name, minimum in _INT_FIELDS.items():
+        key = f"NETPULSE_{name.upper()}"
+        if key in env:
+            values[name] = _parse_int(name, env[key], minimum)
+    for name, choices in _CHOICES.items():
+        value = values.get(name, getattr(Settings, name))
+        if value not in choices:
+            raise SettingsError(f"NETPULSE_{name.upper()}={value!r}: expected one of {choices}")
+    url = str(values["clickhouse_url"])
+    if not url.startswith(("chdb://", "http://", "https://")):
+        raise SettingsError(
+            f"NETPULSE_CLICKHOUSE_URL={url!r}: expected chdb:///abs/dir or http(s)://host:port"
+        )
+    if url.startswith("chdb://") and not url.removeprefix("chdb://").startswith("/"):
+        raise SettingsError(f"NETPULSE_CLICKHOUSE_URL={url!r}: the chdb path must be absolute")
+    parquet = str(values["parquet_url"])
+    if parquet.startswith("s3://") and not env.get("NETPULSE_S3_ENDPOINT"):
+        raise SettingsError("NETPULSE_PARQUET_URL is s3:// but NETPULSE_S3_ENDPOINT is not set")
+    settings = Settings(**values)  # type: ignore[arg-type]
+    if settings.is_embedded and settings.writer_parallelism != 1:
+        raise SettingsError(
+            "NETPULSE_WRITER_PARALLELISM must be 1 with the embedded engine "
+            "(chDB allows one process per database directory)"
+        )
+    return settings
