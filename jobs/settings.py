@@ -36,7 +36,7 @@ class Settings:
         allowed_lateness_s: the watermark delay; an event older than the watermark is ``late``.
         batch_interval_s: event-time width of one sink batch (one ClickHouse insert per table).
         max_event_bytes: larger envelopes are rejected (``payload_too_large``).
-        dlq_payload_cap_bytes: dead-letter payloads are cut to this size, the cut is recorded.
+        dlq_payload_cap_chars: dead-letter payloads are cut to this many characters, the cut is recorded.
         parallelism: default operator parallelism.
         writer_parallelism: parallel sink writers (1 for the embedded engine: one process per path).
         source_idle_timeout_s: a source split without data for this long stops holding back time.
@@ -64,7 +64,7 @@ class Settings:
     allowed_lateness_s: int = 120
     batch_interval_s: int = 5
     max_event_bytes: int = 1_048_576
-    dlq_payload_cap_bytes: int = 65_536
+    dlq_payload_cap_chars: int = 65_536
     parallelism: int = 1
     writer_parallelism: int = 1
     source_idle_timeout_s: int = 10
@@ -93,7 +93,7 @@ _INT_FIELDS = {
     "allowed_lateness_s": 0,
     "batch_interval_s": 1,
     "max_event_bytes": 1024,
-    "dlq_payload_cap_bytes": 256,
+    "dlq_payload_cap_chars": 256,
     "parallelism": 1,
     "writer_parallelism": 1,
     "source_idle_timeout_s": 1,

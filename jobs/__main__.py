@@ -1,0 +1,96 @@
+"""netpulse command line: ``python -m jobs <command>`` (also installed as ``netpulse``).
+
+    demo                 migrate, publish the bundled real events, run the naap pipeline,
+                         print a summary (the README's first command)
+    migrate              apply sql/clickhouse/** to NETPULSE_CLICKHOUSE_URL
+    run PIPELINE         run a pipeline (naap | naap_ingest | naap_metrics) on the settings
+    summary              print rows per table, rejects and headline metrics
+    catalog              print the metric catalog as a Markdown table
+    list                 list the pipelines
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import time
+
+from jobs import settings as settings_module
+
+
+def _demo(settings: settings_module.Settings, fresh: bool) -> int:
+    from jobs import migrate, runtime, sample, summary
+
+    if fresh:
+        for sub in ("clickhouse", "parquet", "input"):
+            shutil.rmtree(settings.var_dir / sub, ignore_errors=True)
+    applied = migrate.migrate(settings)
+    print(f"migrated {settings.clickhouse_url}: {len(applied)} new DDL files applied")
+    lines = sample.fixture_lines()
+    path = sample.publish(lines, settings.input_path)
+    print(f"published {len(lines)} real gateway events to {path}")
+    started = time.monotonic()
+    runtime.run(settings, "naap")
+    elapsed = time.monotonic() - started
+    print(f"pipeline 'naap' (ingest + metrics) finished in {elapsed:.1f} s")
+    print(summary.render(summary.collect(settings)))
+    print(f"ClickHouse (embedded): {settings.chdb_path}" if settings.is_embedded else "")
+    print(f"Parquet: {settings.parquet_url}/calculated_metrics/")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    parser = argparse.ArgumentParser(prog="netpulse", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="run the main job on the bundled sample events")
+    demo.add_argument("--keep", action="store_true", help="keep earlier var/ outputs")
+    sub.add_parser("migrate", help="apply the ClickHouse DDL")
+    run = sub.add_parser("run", help="run a pipeline")
+    run.add_argument("pipeline")
+    sub.add_parser("summary", help="print the summary of the current database")
+    sub.add_parser("catalog", help="print the metric catalog")
+    sub.add_parser("list", help="list pipelines")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = settings_module.load()
+    except settings_module.SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "demo":
+        return _demo(settings, fresh=not args.keep)
+    if args.command == "migrate":
+        from jobs import migrate
+
+        for name in migrate.migrate(settings):
+            print(f"applied {name}")
+        return 0
+    if args.command == "run":
+        from jobs import runtime
+
+        runtime.run(settings, args.pipeline)
+        return 0
+    if args.command == "summary":
+        from jobs import summary
+
+        print(summary.render(summary.collect(settings)))
+        return 0
+    if args.command == "catalog":
+        from jobs import catalog
+
+        print(catalog.markdown_table())
+        return 0
+    if args.command == "list":
+        from jobs import runtime
+
+        for name, jobs in runtime.PIPELINES.items():
+            print(f"{name:<14} {' + '.join(jobs)}")
+        return 0
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""naap_ingest: gateway events into raw_events and the typed NaaP tables.
+
+Reads:    ``gateway_events`` (jobs/envelopes.py: accepted, deduplicated envelopes).
+Computes: one raw_events row per event; typed rows by event type, with fields extracted by
+          Flink SQL JSON functions (Java, no Python per row); network_capabilities exploded
+          into one orchestrator_metadata row per orchestrator x GPU by a Python table function
+          (nested fan-out over a pure, unit-tested parser: udfs/capabilities.py).
+Writes:   naap.raw_events, naap.ai_stream_status, naap.stream_ingest_metrics,
+          naap.stream_trace_events, naap.orchestrator_metadata, naap.dead_letter (stage parse),
+          through the shared batch writer (jobs/sinks.py).
+Time:     event time (envelope timestamp); rows are batched per event-time window.
+State:    none of its own beyond the shared deduplication and batch windows.
+Rejects:  parse: invalid_output_fps, invalid_input_fps, missing_stream_id (ai_stream_status);
+          missing_stats, invalid_track_stats (stream_ingest_metrics); missing_trace_type,
+          invalid_data_timestamp (stream_trace); capability defects (udfs/capabilities.py).
+          The event itself stays in raw_events, so a fixed parser can replay it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobs import sql
+from jobs.envelopes import dead_letter_row
+from jobs.settings import Settings
+from udfs.capabilities import capabilities_udtf
+
+NAME = "naap_ingest"
+TS = sql.ch_time("event_ms")
+
+# grain: one row per accepted event
+RAW_EVENTS = f"""
+SELECT 'naap.raw_events' AS target, JSON_OBJECT(
+    'event_id' VALUE event_id,
+    'dedup_key' VALUE dedup_key,
+    'event_timestamp' VALUE {TS},
+    'event_type' VALUE event_type,
+    'stream_id' VALUE {sql.json_str('data', '$.stream_id')},
+    'request_id' VALUE COALESCE(JSON_VALUE(data, '$.request_id'), JSON_VALUE(data, '$.requestID'), ''),
+    'gateway' VALUE gateway,
+    'orchestrator_address' VALUE LOWER({sql.json_str('data', '$.orchestrator_info.address')}),
+    'orchestrator_url' VALUE {sql.json_str('data', '$.orchestrator_info.url')},
+    'raw_data' VALUE line,
+    'source_position' VALUE source_position
+) AS row_json, rt
+FROM gateway_events
+"""
+
+# grain: one row per ai_stream_status event, with its parse reject reason (NULL when fine)
+STATUS_FIELDS = f"""
+SELECT *,
+    CASE
+        WHEN {sql.bad_number('data', '$.inference_status.fps')} THEN 'invalid_output_fps'
+        WHEN {sql.bad_number('data', '$.input_status.fps')} THEN 'invalid_input_fps'
+        WHEN {sql.json_str('data', '$.stream_id')} = '' AND {sql.json_str('data', '$.request_id')} = ''
+            THEN 'missing_stream_id'
+    END AS parse_reason
+FROM gateway_events
+WHERE event_type = 'ai_stream_status'
+"""
+
+# grain: one row per well-formed ai_stream_status event
+AI_STREAM_STATUS = f"""
+SELECT 'naap.ai_stream_status' AS target, JSON_OBJECT(
+    'event_id' VALUE event_id,
+    'event_timestamp' VALUE {TS},
+    'stream_id' VALUE {sql.json_str('data', '$.stream_id')},
+    'request_id' VALUE {sql.json_str('data', '$.request_id')},
+    'gateway' VALUE gateway,
+    'orchestrator_address' VALUE LOWER({sql.json_str('data', '$.orchestrator_info.address')}),
+    'orchestrator_url' VALUE {sql.json_str('data', '$.orchestrator_info.url')},
+    'pipeline' VALUE {sql.json_str('data', '$.pipeline')},
+    'pipeline_id' VALUE {sql.json_str('data', '$.pipeline_id')},
+    'model_id' VALUE {sql.json_str('data', '$.pipeline')},
+    'output_fps' VALUE {sql.json_num('data', '$.inference_status.fps')},
+    'input_fps' VALUE {sql.json_num('data', '$.input_status.fps')},
+    'state' VALUE {sql.json_str('data', '$.state')},
+    'restart_count' VALUE {sql.json_num('data', '$.inference_status.restart_count', 'BIGINT')},
+    'last_error' VALUE COALESCE(JSON_VALUE(data, '$.inference_status.last_error'),
+                                JSON_QUERY(data, '$.inference_status.last_error')),
+    'last_error_time' VALUE {sql.ch_time(sql.json_num('data', '$.inference_status.last_error_time', 'BIGINT'))},
+    'prompt_text' VALUE COALESCE(JSON_VALUE(data, '$.inference_status.last_params.prompt'),
+                                 JSON_QUERY(data, '$.inference_status.last_params.prompt')),
+    'prompt_width' VALUE {sql.json_num('data', '$.inference_status.last_params.width', 'INT')},
+    'prompt_height' VALUE {sql.json_num('data', '$.inference_status.last_params.height', 'INT')},
+    'params_hash' VALUE {sql.json_str('data', '$.inference_status.last_params_hash')},
+    'start_time' VALUE {sql.ch_time(sql.json_num('data', '$.start_time', 'BIGINT'))}
+) AS row_json, rt
+FROM status_fields
+WHERE parse_reason IS NULL
+"""
+
+
+def _track(field: str, kind: str) -> str:
+    """``track_stats`` entry field for the video or audio track, whichever position it has."""
+    return (
+        f"CASE WHEN JSON_VALUE(data, '$.stats.track_stats[0].type') = '{kind}' "
+        f"THEN JSON_VALUE(data, '$.stats.track_stats[0].{field}') "
+        f"WHEN JSON_VALUE(data, '$.stats.track_stats[1].type') = '{kind}' "
+        f"THEN JSON_VALUE(data, '$.stats.track_stats[1].{field}') END"
+    )
+
+
+def _track_num(field: str, kind: str, sql_type: str = "DOUBLE") -> str:
+    return f"TRY_CAST({_track(field, kind)} AS {sql_type})"
+
+
+def _track_bad(field: str, kind: str) -> str:
+    return f"({_track(field, kind)} IS NOT NULL AND {_track_num(field, kind)} IS NULL)"
+
+
+# grain: one row per stream_ingest_metrics event, with its parse reject reason
+INGEST_FIELDS = f"""
+SELECT *,
+    CASE
+        WHEN JSON_QUERY(data, '$.stats') IS NULL THEN 'missing_stats'
+        WHEN {_track_bad('jitter', 'video')} OR {_track_bad('jitter', 'audio')}
+            OR {_track_bad('packets_lost', 'video')} OR {_track_bad('packets_lost', 'audio')}
+            THEN 'invalid_track_stats'
+    END AS parse_reason
+FROM gateway_events
+WHERE event_type = 'stream_ingest_metrics'
+"""
+
+# grain: one row per well-formed stream_ingest_metrics event (video/audio tracks split)
+STREAM_INGEST_METRICS = f"""
+SELECT 'naap.stream_ingest_metrics' AS target, JSON_OBJECT(
+    'event_id' VALUE event_id,
+    'event_timestamp' VALUE {TS},
+    'stream_id' VALUE {sql.json_str('data', '$.stream_id')},
+    'request_id' VALUE {sql.json_str('data', '$.request_id')},
+    'gateway' VALUE gateway,
+    'orchestrator_address' VALUE LOWER({sql.json_str('data', '$.orchestrator_info.address')}),
+    'pipeline_id' VALUE {sql.json_str('data', '$.pipeline_id')},
+    'connection_quality' VALUE {sql.json_str('data', '$.stats.conn_quality')},
+    'video_jitter' VALUE {_track_num('jitter', 'video')},
+    'video_packets_received' VALUE {_track_num('packets_received', 'video', 'BIGINT')},
+    'video_packets_lost' VALUE {_track_num('packets_lost', 'video', 'BIGINT')},
+    'video_packet_loss_pct' VALUE {_track_num('packet_loss_pct', 'video')},
+    'video_last_input_ts' VALUE {_track_num('last_input_ts', 'video')},
+    'audio_jitter' VALUE {_track_num('jitter', 'audio')},
+    'audio_packets_received' VALUE {_track_num('packets_received', 'audio', 'BIGINT')},
+    'audio_packets_lost' VALUE {_track_num('packets_lost', 'audio', 'BIGINT')},
+    'audio_packet_loss_pct' VALUE {_track_num('packet_loss_pct', 'audio')},
+    'audio_last_input_ts' VALUE {_track_num('last_input_ts', 'audio')},
+    'bytes_received' VALUE {sql.json_num('data', '$.stats.peer_conn_stats.BytesReceived', 'BIGINT')},
+    'bytes_sent' VALUE {sql.json_num('data', '$.stats.peer_conn_stats.BytesSent', 'BIGINT')},
+    'transport_id' VALUE {sql.json_str('data', '$.stats.peer_conn_stats.ID')}
+) AS row_json, rt
+FROM ingest_fields
+WHERE parse_reason IS NULL
+"""
+
+# grain: one row per stream_trace event, with its parse reject reason
+TRACE_FIELDS = f"""
+SELECT *,
+    CASE
+        WHEN {sql.json_str('data', '$.type')} = '' THEN 'missing_trace_type'
+        WHEN {sql.bad_number('data', '$.timestamp', 'BIGINT')} THEN 'invalid_data_timestamp'
+    END AS parse_reason,
+    {sql.json_num('data', '$.timestamp', 'BIGINT')} AS payload_ms
+FROM gateway_events
+WHERE event_type = 'stream_trace'
+"""
+
+# grain: one row per well-formed stream_trace event
+STREAM_TRACE_EVENTS = f"""
+SELECT 'naap.stream_trace_events' AS target, JSON_OBJECT(
+    'event_id' VALUE event_id,
+    'event_timestamp' VALUE {TS},
+    'stream_id' VALUE {sql.json_str('data', '$.stream_id')},
+    'request_id' VALUE {sql.json_str('data', '$.request_id')},
+    'gateway' VALUE gateway,
+    'orchestrator_address' VALUE LOWER({sql.json_str('data', '$.orchestrator_info.address')}),
+    'orchestrator_url' VALUE {sql.json_str('data', '$.orchestrator_info.url')},
+    'pipeline_id' VALUE {sql.json_str('data', '$.pipeline_id')},
+    'pipeline' VALUE {sql.json_str('data', '$.pipeline')},
+    'trace_type' VALUE {sql.json_str('data', '$.type')},
+    'data_timestamp' VALUE {sql.ch_time('CASE WHEN payload_ms > 0 THEN payload_ms ELSE event_ms END')},
+    'is_data_timestamp_from_envelope' VALUE COALESCE(payload_ms, 0) <= 0,
+    'message' VALUE {sql.json_str('data', '$.message')}
+) AS row_json, rt
+FROM trace_fields
+WHERE parse_reason IS NULL
+"""
+
+# grain: one row per orchestrator x GPU of each network_capabilities event, or per defect
+ORCHESTRATOR_METADATA = """
+SELECT target, row_json, rt
+FROM gateway_events,
+    LATERAL TABLE(explode_capabilities(data, event_id, event_ms, gateway, source_position))
+        AS t(target, row_json)
+WHERE event_type = 'network_capabilities'
+"""
+
+# grain: one row per event whose typed fields are wrong
+PARSE_REJECTS = """
+SELECT 'parse' AS stage, parse_reason AS reason, '' AS detail, event_id, event_type, event_ms,
+    source_position, line, rt
+FROM {fields}
+WHERE parse_reason IS NOT NULL
+"""
+
+
+def build(t_env: Any, settings: Settings) -> list[str]:
+    """Define the job's views; return the output views (target, row_json, rt)."""
+    t_env.create_temporary_function(
+        "explode_capabilities", capabilities_udtf(NAME, settings.dlq_payload_cap_chars)
+    )
+    sql.view(t_env, "status_fields", STATUS_FIELDS)
+    sql.view(t_env, "ingest_fields", INGEST_FIELDS)
+    sql.view(t_env, "trace_fields", TRACE_FIELDS)
+    sql.view(t_env, "naap_ingest_raw_events", RAW_EVENTS)
+    sql.view(t_env, "naap_ingest_ai_stream_status", AI_STREAM_STATUS)
+    sql.view(t_env, "naap_ingest_stream_ingest_metrics", STREAM_INGEST_METRICS)
+    sql.view(t_env, "naap_ingest_stream_trace_events", STREAM_TRACE_EVENTS)
+    sql.view(t_env, "naap_ingest_orchestrator_metadata", ORCHESTRATOR_METADATA)
+    rejects = " UNION ALL ".join(
+        PARSE_REJECTS.format(fields=f) for f in ("status_fields", "ingest_fields", "trace_fields")
+    )
+    sql.view(t_env, "naap_ingest_parse_rejects_raw", rejects)
+    sql.view(
+        t_env,
+        "naap_ingest_parse_rejects",
+        f"SELECT 'naap.dead_letter' AS target, {dead_letter_row(settings, NAME, '')} AS row_json, rt "
+        "FROM naap_ingest_parse_rejects_raw",
+    )
+    return [
+        "naap_ingest_raw_events",
+        "naap_ingest_ai_stream_status",
+        "naap_ingest_stream_ingest_metrics",
+        "naap_ingest_stream_trace_events",
+        "naap_ingest_orchestrator_metadata",
+        "naap_ingest_parse_rejects",
+    ]

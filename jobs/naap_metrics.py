@@ -1,0 +1,283 @@
+"""naap_metrics: latencies per request and FPS jitter per stream into calculated_metrics.
+
+Reads:    ``gateway_events`` (jobs/envelopes.py): stream_trace and ai_stream_status events.
+Computes: (1) per request_id, the first payload time of every trace edge, by an event-time
+          SESSION window partitioned by request_id (a self-join of the request's trace events
+          with bounded state: the session closes NETPULSE_TRACE_SESSION_GAP_S after its last
+          edge, and emits one row with every edge, unlike an interval join, which emits one
+          row per pair and would need a second, updating aggregation to keep the first edge);
+          every latency of the catalog (jobs/catalog.py) from those edges.
+          (2) per stream, 5-minute tumbling event-time windows over the status samples: mean,
+          population stddev, jitter coefficient, warm-up samples excluded.
+Writes:   naap.calculated_metrics and Parquet calculated_metrics/ (jobs/sinks.py).
+Time:     event time. Trace edges use the payload time (data.timestamp, else the envelope
+          time); status samples use the envelope time. Rows are emitted when the watermark
+          passes the session end / window end.
+State:    open trace sessions (bounded by the gap); open 5-minute windows; per stream the first
+          positive-fps time (an OVER aggregate), bounded by table.exec.state.ttl.
+Rejects:  late events are rejected upstream (stage late). Latencies that cannot be computed
+          are counted per request in ``trace_latency_rejects`` rows with their reasons; jitter
+          windows without a value are explained by ``status_sample_count`` rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobs import catalog, sql
+from jobs.settings import Settings
+
+NAME = "naap_metrics"
+
+# grain: one row per stream_trace event with a request_id
+TRACE_EDGES = f"""
+SELECT
+    {sql.json_str('data', '$.request_id')} AS request_id,
+    {sql.json_str('data', '$.stream_id')} AS stream_id,
+    {sql.json_str('data', '$.type')} AS edge,
+    CASE WHEN {sql.json_num('data', '$.timestamp', 'BIGINT')} > 0
+        THEN {sql.json_num('data', '$.timestamp', 'BIGINT')} ELSE event_ms END AS edge_ms,
+    LOWER({sql.json_str('data', '$.orchestrator_info.address')}) AS orchestrator_address,
+    {sql.json_str('data', '$.orchestrator_info.url')} AS orchestrator_url,
+    {sql.json_str('data', '$.pipeline')} AS pipeline,
+    gateway,
+    rt
+FROM gateway_events
+WHERE event_type = 'stream_trace' AND {sql.json_str('data', '$.request_id')} <> ''
+"""
+
+
+def _edge_min(edge: str) -> str:
+    return f"MIN(CASE WHEN edge = '{edge}' THEN edge_ms END) AS `{edge}`"
+
+
+def _edge_orchestrator(column: str) -> str:
+    """The orchestrator that produced the first frame, else any non-empty one of the request."""
+    return (
+        f"COALESCE(MAX(CASE WHEN edge = '{catalog.FIRST_PROCESSED}' AND {column} <> '' THEN {column} END), "
+        f"MAX(CASE WHEN {column} <> '' THEN {column} END), '') AS {column}"
+    )
+
+
+# grain: one row per request_id trace session (edges at most the session gap apart)
+REQUEST_EDGES = """
+SELECT
+    request_id,
+    window_start AS session_start,
+    window_end AS session_end,
+    window_time AS rt,
+    MAX(stream_id) AS stream_id,
+    MAX(gateway) AS gateway,
+    MAX(pipeline) AS pipeline,
+    {orchestrator},
+    {orchestrator_url},
+    COUNT(DISTINCT NULLIF(orchestrator_address, '')) AS orchestrator_count,
+    SUM(CASE WHEN edge = '{swap}' THEN 1 ELSE 0 END) AS swap_count,
+    COUNT(*) AS edge_count,
+    {edges}
+FROM TABLE(SESSION(TABLE trace_edges PARTITION BY request_id, DESCRIPTOR(rt), {gap}))
+GROUP BY request_id, window_start, window_end, window_time
+"""
+
+
+def _metric_row(
+    metric: catalog.Metric,
+    *,
+    timestamp: str,
+    start: str,
+    end: str,
+    value: str,
+    metadata: str,
+    request_id: str = "request_id",
+) -> str:
+    """JSON_OBJECT of one naap.calculated_metrics row (times as formatted SQL expressions)."""
+    return f"""JSON_OBJECT(
+        'metric_timestamp' VALUE {timestamp},
+        'window_start' VALUE {start},
+        'window_end' VALUE {end},
+        'stream_id' VALUE stream_id,
+        'request_id' VALUE {request_id},
+        'gateway' VALUE gateway,
+        'orchestrator_address' VALUE orchestrator_address,
+        'orchestrator_url' VALUE orchestrator_url,
+        'gpu_id' VALUE CAST(NULL AS STRING),
+        'region' VALUE '',
+        'pipeline' VALUE pipeline,
+        'model_id' VALUE pipeline,
+        'metric_name' VALUE '{metric.name}',
+        'metric_category' VALUE '{metric.category}',
+        'metric_version' VALUE {metric.version},
+        'metric_value' VALUE {value},
+        'metric_unit' VALUE '{metric.unit}',
+        'metric_metadata' VALUE CONCAT('', {metadata})
+    )"""
+
+
+def _latency_select(metric: catalog.Metric) -> str:
+    start, end = f"`{metric.start_edge}`", f"`{metric.end_edge}`"
+    metadata = (
+        f"JSON_OBJECT('start_edge' VALUE '{metric.start_edge}', 'end_edge' VALUE '{metric.end_edge}', "
+        "'time_field' VALUE 'payload', 'swap_count' VALUE swap_count, "
+        "'orchestrator_count' VALUE orchestrator_count)"
+    )
+    row = _metric_row(
+        metric, timestamp=sql.ch_time(start), start=sql.ch_time(start), end=sql.ch_time(end),
+        value=f"CAST({end} - {start} AS DOUBLE)", metadata=metadata,
+    )
+    # grain: one row per request with both edges in order
+    return (
+        f"SELECT 'naap.calculated_metrics' AS target, {row} AS row_json, rt FROM request_edges "
+        f"WHERE {start} IS NOT NULL AND {end} IS NOT NULL AND {end} >= {start}"
+    )
+
+
+def _reject_reason(metric: catalog.Metric) -> str:
+    start, end = f"`{metric.start_edge}`", f"`{metric.end_edge}`"
+    return (
+        f"CASE WHEN {start} IS NULL AND {end} IS NOT NULL THEN 'missing_edge:{metric.start_edge}' "
+        f"WHEN {end} IS NULL AND {start} IS NOT NULL THEN 'missing_edge:{metric.end_edge}' "
+        f"WHEN {end} < {start} THEN CONCAT('negative:', CAST({end} - {start} AS STRING)) END"
+    )
+
+
+def _rejects_select() -> str:
+    reasons = ", ".join(f"'{m.name}' VALUE {_reject_reason(m)}" for m in catalog.LATENCIES)
+    count = " + ".join(f"CASE WHEN {_reject_reason(m)} IS NOT NULL THEN 1 ELSE 0 END" for m in catalog.LATENCIES)
+    # LEAST is NULL when any argument is: absent edges count as "far in the future".
+    first = ", ".join(f"COALESCE(`{e}`, {2**62})" for e in catalog.EDGES if e != catalog.SWAP)
+    start_ms = f"LEAST({first})"
+    row = _metric_row(
+        catalog.TRACE_LATENCY_REJECTS,
+        timestamp=sql.ch_time(f"COALESCE(`{catalog.REQUEST}`, {start_ms})"),
+        start=sql.ch_time(f"COALESCE(`{catalog.REQUEST}`, {start_ms})"),
+        end=sql.ch_timestamp("session_end"),
+        value="CAST(reject_count AS DOUBLE)",
+        metadata=f"JSON_OBJECT({reasons} ABSENT ON NULL)",
+    )
+    # grain: one row per request session with at least one latency not computed
+    return f"""
+SELECT 'naap.calculated_metrics' AS target, {row} AS row_json, rt
+FROM (SELECT *, {count} AS reject_count FROM request_edges)
+WHERE reject_count > 0
+"""
+
+
+# grain: one row per ai_stream_status event with a stream_id
+STATUS_SAMPLES = f"""
+SELECT
+    {sql.json_str('data', '$.stream_id')} AS stream_id,
+    {sql.json_str('data', '$.request_id')} AS request_id,
+    gateway,
+    LOWER({sql.json_str('data', '$.orchestrator_info.address')}) AS orchestrator_address,
+    {sql.json_str('data', '$.orchestrator_info.url')} AS orchestrator_url,
+    {sql.json_str('data', '$.pipeline')} AS pipeline,
+    COALESCE({sql.json_num('data', '$.inference_status.fps')}, 0.0) AS fps,
+    event_ms,
+    rt
+FROM gateway_events
+WHERE event_type = 'ai_stream_status' AND {sql.json_str('data', '$.stream_id')} <> ''
+    AND NOT {sql.bad_number('data', '$.inference_status.fps')}
+"""
+
+# grain: one row per status sample, flagged when it is warm-up (fps 0 before the stream's
+# first positive sample). RANGE over rt (the deduplication window time) includes samples of
+# the same window, so the first positive time is exact by event time whatever the order of
+# arrival within a window.
+STATUS_WARMUP = """
+SELECT *,
+    fps = 0 AND (first_positive_ms IS NULL OR event_ms < first_positive_ms) AS is_warmup
+FROM (
+    SELECT *,
+        MIN(CASE WHEN fps > 0 THEN event_ms END) OVER (
+            PARTITION BY stream_id ORDER BY rt
+            RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS first_positive_ms
+    FROM status_samples
+)
+"""
+
+# grain: one row per stream and 5-minute event-time window
+STREAM_WINDOWS = """
+SELECT
+    stream_id,
+    window_start,
+    window_end,
+    window_time AS rt,
+    MAX(request_id) AS request_id,
+    MAX(gateway) AS gateway,
+    MAX(orchestrator_address) AS orchestrator_address,
+    MAX(orchestrator_url) AS orchestrator_url,
+    MAX(pipeline) AS pipeline,
+    COUNT(DISTINCT NULLIF(orchestrator_address, '')) AS orchestrator_count,
+    COUNT(*) AS sample_count,
+    SUM(CASE WHEN is_warmup THEN 1 ELSE 0 END) AS warmup_count,
+    SUM(CASE WHEN is_warmup THEN 0 ELSE 1 END) AS n,
+    AVG(CASE WHEN is_warmup THEN CAST(NULL AS DOUBLE) ELSE fps END) AS mean_fps,
+    STDDEV_POP(CASE WHEN is_warmup THEN CAST(NULL AS DOUBLE) ELSE fps END) AS stddev_fps,
+    SUM(CASE WHEN is_warmup THEN 0.0 ELSE fps END) AS sum_fps,
+    SUM(CASE WHEN is_warmup THEN 0.0 ELSE fps * fps END) AS sum_sq_fps
+FROM TABLE(TUMBLE(TABLE status_warmup, DESCRIPTOR(rt), INTERVAL '5' MINUTE))
+GROUP BY stream_id, window_start, window_end, window_time
+"""
+
+_WINDOW_START = sql.ch_timestamp("window_start")
+_WINDOW_END = sql.ch_timestamp("window_end")
+_WINDOW_METADATA = (
+    "JSON_OBJECT('sample_count' VALUE n, 'warmup_sample_count' VALUE warmup_count, "
+    "'mean_fps' VALUE mean_fps, 'stddev_fps' VALUE stddev_fps, 'sum_fps' VALUE sum_fps, "
+    "'sum_sq_fps' VALUE sum_sq_fps, 'orchestrator_count' VALUE orchestrator_count, "
+    "'jitter' VALUE jitter_status)"
+)
+
+
+def _window_select(metric: catalog.Metric, value: str, where: str) -> str:
+    row = _metric_row(
+        metric, timestamp=_WINDOW_START, start=_WINDOW_START, end=_WINDOW_END,
+        value=value, metadata=_WINDOW_METADATA, request_id="NULLIF(request_id, '')",
+    )
+    return f"SELECT 'naap.calculated_metrics' AS target, {row} AS row_json, rt FROM stream_jitter WHERE {where}"
+
+
+def build(t_env: Any, settings: Settings) -> list[str]:
+    """Define the job's views; return the output views (target, row_json, rt)."""
+    sql.view(t_env, "trace_edges", TRACE_EDGES)
+    edges = ",\n    ".join(_edge_min(e) for e in catalog.EDGES)
+    sql.view(
+        t_env,
+        "request_edges",
+        REQUEST_EDGES.format(
+            orchestrator=_edge_orchestrator("orchestrator_address"),
+            orchestrator_url=_edge_orchestrator("orchestrator_url"),
+            swap=catalog.SWAP,
+            edges=edges,
+            gap=sql.seconds(settings.trace_session_gap_s),
+        ),
+    )
+    sql.view(t_env, "naap_metrics_latencies", " UNION ALL ".join(_latency_select(m) for m in catalog.LATENCIES))
+    sql.view(t_env, "naap_metrics_latency_rejects", _rejects_select())
+    sql.view(t_env, "status_samples", STATUS_SAMPLES)
+    sql.view(t_env, "status_warmup", STATUS_WARMUP)
+    sql.view(t_env, "stream_windows", STREAM_WINDOWS)
+    minimum = settings.jitter_min_samples
+    sql.view(
+        t_env,
+        "stream_jitter",
+        f"""SELECT *, CASE
+            WHEN n = 0 THEN 'warmup_only'
+            WHEN n < {minimum} THEN 'too_few_samples'
+            WHEN mean_fps <= 0 THEN 'zero_mean'
+            ELSE 'ok' END AS jitter_status
+        FROM stream_windows""",
+    )
+    sql.view(
+        t_env,
+        "naap_metrics_windows",
+        " UNION ALL ".join(
+            [
+                _window_select(catalog.JITTER, "stddev_fps / mean_fps", "jitter_status = 'ok'"),
+                _window_select(catalog.FPS_MEAN, "mean_fps", "n > 0"),
+                _window_select(catalog.SAMPLE_COUNT, "CAST(sample_count AS DOUBLE)", "TRUE"),
+            ]
+        ),
+    )
+    return ["naap_metrics_latencies", "naap_metrics_latency_rejects", "naap_metrics_windows"]

@@ -1,0 +1,133 @@
+"""Parquet files for the lake: calculated_metrics (and later the raw archive), local or S3.
+
+Layout (seeds/000, "Schema for MinIO/S3"):
+    calculated_metrics/metric_date=YYYY-MM-DD/metric_category=<category>/part-<batch>.parquet
+
+The schema mirrors naap.calculated_metrics (column names and types), so a directory of files
+loads straight back: ``INSERT INTO naap.calculated_metrics SELECT * EXCEPT (metric_date)
+FROM file('.../*.parquet')`` or ``s3(...)``. A file name is a function of the table, the
+partition and the event-time batch, so a batch re-written after a restart replaces the same
+file with the same rows (exactly-once files). Local files are written to a hidden temporary
+name and renamed; S3 puts are atomic.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from jobs.settings import Settings
+
+_TS = pa.timestamp("ms", tz="UTC")
+
+CALCULATED_METRICS_SCHEMA = pa.schema(
+    [
+        ("metric_timestamp", _TS),
+        ("window_start", _TS),
+        ("window_end", _TS),
+        ("stream_id", pa.string()),
+        ("request_id", pa.string()),
+        ("gateway", pa.string()),
+        ("orchestrator_address", pa.string()),
+        ("orchestrator_url", pa.string()),
+        ("gpu_id", pa.string()),
+        ("region", pa.string()),
+        ("pipeline", pa.string()),
+        ("model_id", pa.string()),
+        ("metric_name", pa.string()),
+        ("metric_category", pa.string()),
+        ("metric_version", pa.uint16()),
+        ("metric_value", pa.float64()),
+        ("metric_unit", pa.string()),
+        ("metric_metadata", pa.string()),
+    ]
+)
+
+LAYOUTS: dict[str, tuple[str, pa.Schema, str, str]] = {
+    # table: (prefix, schema, date partition from, second partition column)
+    "naap.calculated_metrics": (
+        "calculated_metrics", CALCULATED_METRICS_SCHEMA, "metric_timestamp", "metric_category"
+    ),
+}
+DATE_COLUMN = {"naap.calculated_metrics": "metric_date"}
+
+
+def parse_rows(lines: list[str], schema: pa.Schema) -> pa.Table:
+    """JSONEachRow lines -> an Arrow table of ``schema`` (timestamps as 'YYYY-MM-DD hh:mm:ss.fff')."""
+    text = ("\n".join(lines) + "\n").encode()
+    read = pajson.read_json(
+        io.BytesIO(text),
+        parse_options=pajson.ParseOptions(explicit_schema=_text_timestamps(schema), unexpected_field_behavior="ignore"),
+    )
+    columns = []
+    for field in schema:
+        column = read.column(field.name)
+        if pa.types.is_timestamp(field.type):
+            column = pc.strptime(column, format="%Y-%m-%d %H:%M:%S.%f", unit="ms", error_is_null=True)
+            column = pc.assume_timezone(column, "UTC") if column.type.tz is None else column
+        columns.append(column.cast(field.type))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _text_timestamps(schema: pa.Schema) -> pa.Schema:
+    return pa.schema(
+        [pa.field(f.name, pa.string()) if pa.types.is_timestamp(f.type) else f for f in schema]
+    )
+
+
+class ParquetSink:
+    """Writes batches of one table as partitioned Parquet files to a directory or S3."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._fs: Any = None
+
+    def _filesystem(self) -> tuple[Any, str]:
+        url = self.settings.parquet_url
+        if url.startswith("s3://"):
+            if self._fs is None:
+                from pyarrow import fs
+
+                endpoint = self.settings.s3_endpoint
+                self._fs = fs.S3FileSystem(
+                    endpoint_override=endpoint.split("://", 1)[-1],
+                    scheme="https" if endpoint.startswith("https") else "http",
+                    access_key=self.settings.s3_access_key,
+                    secret_key=self.settings.s3_secret_key,
+                    region=self.settings.s3_region,
+                )
+            return self._fs, url.removeprefix("s3://").rstrip("/")
+        return None, url.rstrip("/")
+
+    def write(self, target: str, batch_id: str, lines: list[str]) -> list[str]:
+        """Write one batch; returns the paths written (one per partition)."""
+        prefix, schema, time_column, second = LAYOUTS[target]
+        table = parse_rows(lines, schema)
+        dates = pc.strftime(table.column(time_column), format="%Y-%m-%d")
+        date_type = pa.date32()
+        table = table.append_column(DATE_COLUMN[target], pc.cast(table.column(time_column), date_type))
+        fs, root = self._filesystem()
+        written = []
+        keys = sorted(set(zip(dates.to_pylist(), table.column(second).to_pylist(), strict=True)))
+        for day, value in keys:
+            mask = pc.and_(pc.equal(dates, day), pc.equal(table.column(second), value))
+            part = table.filter(mask)
+            part = part.sort_by([(c, "ascending") for c in part.column_names if c != "metric_metadata"])
+            rel = f"{prefix}/{DATE_COLUMN[target]}={day}/{second}={value}/part-{batch_id}.parquet"
+            path = f"{root}/{rel}"
+            if fs is None:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                tmp = str(Path(path).with_name(f".{Path(path).name}.tmp"))
+                pq.write_table(part, tmp)
+                os.replace(tmp, path)
+            else:
+                pq.write_table(part, path, filesystem=fs)
+            written.append(path)
+        return written

@@ -1,0 +1,117 @@
+"""Builds the table environment, registers the source, wires job outputs to the sinks, runs.
+
+One pipeline = one Flink job: the source is read once, parsed once (jobs/envelopes.py) and
+fanned out to every job of the pipeline, then to ClickHouse, Parquet and the dead-letter table.
+
+Every job's ``build(t_env, settings)`` returns output views of (target, row_json, rt). They are
+unioned and grouped per (target table, event-time batch window) into one row per batch, in Java
+state; only finished batches cross into Python (one string per batch, not one row per event:
+the bytes shipped to Python per row are what costs). See jobs/sinks.py for exactly-once.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from types import ModuleType
+from typing import Any
+
+from pyflink.common import Configuration, Types
+from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.datastream.connectors import Sink
+from pyflink.table import StreamTableEnvironment
+
+from jobs import envelopes, naap_ingest, naap_metrics, sources, sql
+from jobs.envelopes import dead_letter_row
+from jobs.settings import Settings
+from jobs.sinks import BatchWriter, RejectWriter
+
+log = logging.getLogger("netpulse.runtime")
+
+JOBS: dict[str, ModuleType] = {"naap_ingest": naap_ingest, "naap_metrics": naap_metrics}
+PIPELINES: dict[str, tuple[str, ...]] = {
+    "naap": ("naap_ingest", "naap_metrics"),
+    "naap_ingest": ("naap_ingest",),
+    "naap_metrics": ("naap_metrics",),
+}
+DISCARDING_SINK = "org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink"
+
+# grain: one row per (target table, event-time batch window)
+BATCHES = """
+SELECT
+    target,
+    CONCAT(DATE_FORMAT(window_start, 'yyyyMMdd-HHmmss'), '-{interval}s') AS batch_id,
+    COUNT(*) AS row_count,
+    ARRAY_JOIN(ARRAY_AGG(row_json), '\n') AS rows_text
+FROM TABLE(TUMBLE(TABLE sink_rows, DESCRIPTOR(rt), {window}))
+GROUP BY target, window_start, window_end
+"""
+
+
+def create_environment(settings: Settings, pipeline: str) -> tuple[Any, Any]:
+    """A streaming environment configured from settings (cluster config.yaml still applies)."""
+    config = Configuration()
+    config.set_string("python.executable", sys.executable)
+    config.set_string("pipeline.name", pipeline)
+    env = StreamExecutionEnvironment.get_execution_environment(config)
+    env.set_parallelism(settings.parallelism)
+    t_env = StreamTableEnvironment.create(env)
+    table_config = t_env.get_config()
+    table_config.set("table.local-time-zone", "UTC")
+    table_config.set("table.exec.source.idle-timeout", f"{settings.source_idle_timeout_s} s")
+    table_config.set("pipeline.name", pipeline)
+    table_config.set("python.executable", sys.executable)
+    return env, t_env
+
+
+def build(env: Any, t_env: Any, settings: Settings, pipeline: str) -> None:
+    """Define the whole pipeline: source, shared parsing, jobs, sinks."""
+    if pipeline not in PIPELINES:
+        raise ValueError(f"unknown pipeline {pipeline!r}; choose one of {sorted(PIPELINES)}")
+    t_env.execute_sql(sources.source_ddl(settings))
+    envelopes.register(t_env, settings)
+    outputs: list[str] = []
+    for name in PIPELINES[pipeline]:
+        outputs.extend(JOBS[name].build(t_env, settings))
+    union = " UNION ALL ".join(f"SELECT target, row_json, rt FROM {o}" for o in outputs)
+    sql.view(t_env, "sink_rows", union)
+    batches = t_env.sql_query(BATCHES.format(interval=settings.batch_interval_s, window=sql.seconds(settings.batch_interval_s)))
+    writers = settings.writer_parallelism
+    (
+        t_env.to_data_stream(batches)
+        .key_by(lambda row: row[0], key_type=Types.STRING())
+        .map(BatchWriter(settings), output_type=Types.LONG())
+        .uid(f"{pipeline}-batch-writer")
+        .name("clickhouse+parquet batch writer")
+        .set_parallelism(writers)
+        .sink_to(Sink(DISCARDING_SINK))
+        .uid(f"{pipeline}-batch-writer-end")
+        .set_parallelism(writers)
+    )
+    rejects = t_env.sql_query(
+        f"SELECT 'naap.dead_letter' AS target, {dead_letter_row(settings, pipeline, '')} AS row_json "
+        "FROM source_rejects"
+    )
+    (
+        t_env.to_data_stream(rejects)
+        .key_by(lambda row: row[0], key_type=Types.STRING())
+        .process(RejectWriter(settings), output_type=Types.INT())
+        .uid(f"{pipeline}-reject-writer")
+        .name("dead-letter writer")
+        .set_parallelism(writers)
+        .sink_to(Sink(DISCARDING_SINK))
+        .uid(f"{pipeline}-reject-writer-end")
+        .set_parallelism(writers)
+    )
+
+
+def run(settings: Settings, pipeline: str = "naap", wait: bool = True) -> Any:
+    """Build and execute ``pipeline``; blocks until a bounded run ends when ``wait``.
+
+    Returns the JobExecutionResult (wait) or the JobClient (no wait).
+    """
+    env, t_env = create_environment(settings, pipeline)
+    build(env, t_env, settings, pipeline)
+    if wait:
+        return env.execute(pipeline)
+    return env.execute_async(pipeline)

@@ -1,0 +1,46 @@
+"""The bundled real sample events, published into an input directory as a Kafka topic would
+deliver them (one JSON envelope per line, in envelope-time order).
+
+The fixture files are separate capture sessions from different days; a streaming job reads a
+directory's files in no particular order, and event time would then call whole sessions late.
+Publishing them merged in time order is what the production topic looks like.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from jobs.settings import PROJECT_ROOT
+
+FIXTURES = PROJECT_ROOT / "tests" / "fixtures" / "livepeer"
+
+
+def fixture_lines(root: Path = FIXTURES) -> list[str]:
+    """Every real envelope of the fixtures, one compact JSON line each (files in name order)."""
+    lines: list[str] = []
+    for path in sorted((root / "events").glob("*.jsonl")):
+        lines.extend(line.rstrip("\n") for line in path.read_text().splitlines() if line.strip())
+    for path in sorted((root / "samples").glob("*.json")):
+        lines.append(json.dumps(json.loads(path.read_text()), separators=(",", ":")))
+    return lines
+
+
+def envelope_ms(line: str) -> int:
+    """Envelope time of a line for ordering (lines without one sort first)."""
+    try:
+        return int(json.loads(line).get("timestamp"))
+    except (ValueError, TypeError, AttributeError):
+        return 0
+
+
+def publish(lines: list[str], directory: Path, name: str = "sample-events.jsonl") -> Path:
+    """Write ``lines`` in envelope-time order as one file, atomically (hidden name, rename)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ordered = sorted(lines, key=envelope_ms)
+    tmp = directory / f".{name}"
+    tmp.write_text("\n".join(ordered) + "\n")
+    target = directory / name
+    os.replace(tmp, target)
+    return target

@@ -1,0 +1,147 @@
+"""Sink writers that run inside the Flink job: ClickHouse (server or embedded) and Parquet.
+
+Exactly-once without two-phase commit (PyFlink functions have no checkpoint hooks):
+
+* Event-time outputs arrive as finished batches: one row per (target table, event-time batch
+  window), built in Java state by the runtime (``jobs/runtime.py``). A window's content is
+  fixed by the input, so after a restart from a checkpoint a re-fired window carries the same
+  rows. The ClickHouse insert uses ``insert_deduplication_token`` = table + window + digest of
+  the sorted rows, so a replayed batch is dropped by the table (and by the MV targets, via
+  ``deduplicate_blocks_in_dependent_materialized_views``). Parquet files are named by table,
+  partition and window, so a replay overwrites the same object with the same rows.
+* Source-level rejects (no usable event time) are buffered in keyed Flink state and flushed by
+  count, by processing-time timer and at end of input; naap.dead_letter is a
+  ReplacingMergeTree on a deterministic reject_key, so a re-sent reject folds away.
+
+A failing insert is retried with backoff, logged, then raised: Flink restarts the job from the
+last checkpoint and the idempotent writes above make that safe (rows are delayed, not lost).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from typing import Any
+
+from pyflink.datastream import KeyedProcessFunction, MapFunction, RuntimeContext
+from pyflink.datastream.state import ListStateDescriptor
+from pyflink.common import Types
+
+from jobs import clickhouse
+from jobs.parquet import ParquetSink
+from jobs.settings import Settings
+
+log = logging.getLogger("netpulse.sinks")
+
+INSERT_SETTINGS = {
+    "deduplicate_blocks_in_dependent_materialized_views": 1,
+    "input_format_null_as_default": 1,
+    "date_time_input_format": "best_effort",
+}
+PARQUET_TABLES = ("naap.calculated_metrics",)
+END_OF_INPUT_MS = 2**62  # a timer at Long.MAX never fires behind an interval join (FLINK-NOTES)
+
+
+def batch_token(target: str, batch_id: str, lines: list[str]) -> str:
+    """Deterministic insert deduplication token for one batch (order-independent)."""
+    digest = hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()[:32]
+    return f"{target}/{batch_id}/{len(lines)}/{digest}"
+
+
+class ClickHouseWriter:
+    """Batched JSONEachRow inserts with deduplication tokens and retries."""
+
+    def __init__(self, settings: Settings, attempts: int = 6, first_backoff_s: float = 0.5):
+        self.settings = settings
+        self.attempts = attempts
+        self.first_backoff_s = first_backoff_s
+        self.client: Any = None
+        self.failures = 0
+
+    def insert(self, target: str, lines: list[str], token: str | None) -> None:
+        """Insert ``lines`` (JSONEachRow) into ``target``; retry, then raise."""
+        body = ("\n".join(lines) + "\n").encode()
+        settings = dict(INSERT_SETTINGS)
+        if token:
+            settings["insert_deduplication_token"] = token
+        delay = self.first_backoff_s
+        for attempt in range(1, self.attempts + 1):
+            try:
+                if self.client is None:
+                    self.client = clickhouse.connect(self.settings)
+                with clickhouse.lock():
+                    self.client.raw_insert(target, insert_block=body, settings=settings, fmt="JSONEachRow")
+                return
+            except Exception as exc:  # noqa: BLE001 - any client/server error is retried
+                self.failures += 1
+                log.warning(
+                    "insert into %s failed (attempt %d/%d, %d rows): %s",
+                    target, attempt, self.attempts, len(lines), exc,
+                )
+                if attempt == self.attempts:
+                    raise RuntimeError(
+                        f"ClickHouse insert into {target} failed {self.attempts} times; "
+                        "the job will restart from its last checkpoint"
+                    ) from exc
+                self.client = None if not self.settings.is_embedded else self.client
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+
+class BatchWriter(MapFunction):
+    """Writes one event-time batch: Row(target, batch_id, row_count, rows joined by newlines)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.clickhouse: ClickHouseWriter | None = None
+        self.parquet: ParquetSink | None = None
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.clickhouse = ClickHouseWriter(self.settings)
+        self.parquet = ParquetSink(self.settings)
+
+    def map(self, value: Any) -> int:
+        target, batch_id, rows = value[0], value[1], value[3]
+        lines = rows.split("\n")
+        assert self.clickhouse is not None and self.parquet is not None
+        self.clickhouse.insert(target, lines, batch_token(target, batch_id, lines))
+        if target in PARQUET_TABLES:
+            self.parquet.write(target, batch_id, lines)
+        return len(lines)
+
+
+class RejectWriter(KeyedProcessFunction):
+    """Buffers dead-letter rows in keyed state; flushes by count, timer and end of input."""
+
+    def __init__(self, settings: Settings, max_rows: int = 2000):
+        self.settings = settings
+        self.max_rows = max_rows
+        self.buffer: Any = None
+        self.writer: ClickHouseWriter | None = None
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.buffer = runtime_context.get_list_state(ListStateDescriptor("rejects", Types.STRING()))
+        self.writer = ClickHouseWriter(self.settings)
+
+    def process_element(self, value: Any, ctx: KeyedProcessFunction.Context) -> Any:
+        self.buffer.add(value[1])
+        rows = list(self.buffer.get())
+        if len(rows) == 1:
+            now = ctx.timer_service().current_processing_time()
+            ctx.timer_service().register_processing_time_timer(now + self.settings.batch_interval_s * 1000)
+            ctx.timer_service().register_event_time_timer(END_OF_INPUT_MS)
+        if len(rows) >= self.max_rows:
+            yield from self._flush(value[0])
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Any:
+        yield from self._flush(ctx.get_current_key())
+
+    def _flush(self, target: str) -> Any:
+        rows = list(self.buffer.get())
+        if rows:
+            assert self.writer is not None
+            # No token: rows are deduplicated by the table (ReplacingMergeTree on reject_key).
+            self.writer.insert(target, rows, None)
+            self.buffer.clear()
+            yield len(rows)

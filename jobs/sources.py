@@ -1,0 +1,95 @@
+"""Source tables: where connector options live (jobs never hold connector options).
+
+Both sources expose the same schema, so the parsing in ``jobs.envelopes`` is shared:
+
+    line             STRING          the raw record (one JSON envelope, or garbage)
+    source_position  STRING          file path, or ``topic/partition/offset``
+    envelope_ms      BIGINT          envelope ``timestamp`` (string or number), NULL if unusable
+    ts               TIMESTAMP_LTZ   event time, with the watermark ``ts - allowed lateness``
+    pt               TIMESTAMP_LTZ   processing time (for rejects that have no event time)
+
+Lines are read raw (``format raw``) rather than with Flink's ``json`` format: that format drops
+a line that is not JSON without a trace, and every reject must reach the dead-letter table.
+"""
+
+from __future__ import annotations
+
+from jobs import sql
+from jobs.settings import Settings
+
+SOURCE_TABLE = "gateway_source"
+
+# Timestamps outside [2000-01-01, now + 1 day] are rejected. They must not become event time
+# either: one event stamped in 2100 would move the watermark a century ahead and make every
+# following event late.
+MIN_EVENT_MS = 946_684_800_000
+_ENVELOPE_MS = "TRY_CAST(JSON_VALUE(line, '$.timestamp') AS BIGINT)"
+_PLAUSIBLE_MS = (
+    f"CASE WHEN {_ENVELOPE_MS} BETWEEN {MIN_EVENT_MS} AND UNIX_TIMESTAMP() * 1000 + 86400000 "
+    f"THEN {_ENVELOPE_MS} ELSE 0 END"
+)
+
+
+def _columns(settings: Settings, position_column: str) -> str:
+    return f"""
+    line STRING,
+    {position_column},
+    envelope_ms AS {_ENVELOPE_MS},
+    ts AS TO_TIMESTAMP_LTZ({_PLAUSIBLE_MS}, 3),
+    pt AS PROCTIME(),
+    WATERMARK FOR ts AS ts - {sql.seconds(settings.allowed_lateness_s)}"""
+
+
+def files_source_ddl(settings: Settings, table: str = SOURCE_TABLE) -> str:
+    """A directory of JSON-lines files (local runs, tests, replays).
+
+    With ``monitor_interval_s`` > 0 the source is unbounded and picks up files published into
+    the directory (write ``.name`` then rename: names starting with ``.`` or ``_`` are skipped).
+    """
+    options = {
+        "connector": "filesystem",
+        "path": str(settings.input_path),
+        "format": "raw",
+    }
+    if settings.monitor_interval_s > 0:
+        options["source.monitor-interval"] = f"{settings.monitor_interval_s} s"
+    columns = _columns(settings, "source_position STRING NOT NULL METADATA FROM 'file.path' VIRTUAL")
+    return f"CREATE TEMPORARY TABLE {table} ({columns}\n) WITH ({_with(options)})"
+
+
+def kafka_source_ddl(settings: Settings, table: str = SOURCE_TABLE) -> str:
+    """The production source: the gateways' Kafka topic, one envelope per record value.
+
+    Needs the Flink Kafka connector jar (pinned in jobs/kafka.py, fetched by the image build).
+    ``group-offsets`` is the default start: a stateless restart resumes where the group
+    committed instead of re-reading the whole topic.
+    """
+    options = {
+        "connector": "kafka",
+        "topic": settings.kafka_topic,
+        "properties.bootstrap.servers": settings.kafka_bootstrap,
+        "properties.group.id": settings.kafka_group_id,
+        "properties.auto.offset.reset": "earliest",
+        "scan.startup.mode": settings.kafka_start,
+        "value.format": "raw",
+    }
+    columns = _columns(
+        settings,
+        "kafka_topic STRING METADATA FROM 'topic' VIRTUAL,\n"
+        "    kafka_partition INT METADATA FROM 'partition' VIRTUAL,\n"
+        "    kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL,\n"
+        "    source_position AS CONCAT_WS('/', kafka_topic, CAST(kafka_partition AS STRING), "
+        "CAST(kafka_offset AS STRING))",
+    )
+    return f"CREATE TEMPORARY TABLE {table} ({columns}\n) WITH ({_with(options)})"
+
+
+def source_ddl(settings: Settings, table: str = SOURCE_TABLE) -> str:
+    """The DDL of the source selected by ``NETPULSE_SOURCE``."""
+    if settings.source == "kafka":
+        return kafka_source_ddl(settings, table)
+    return files_source_ddl(settings, table)
+
+
+def _with(options: dict[str, str]) -> str:
+    return ", ".join(f"'{k}' = '{v}'" for k, v in options.items())

@@ -1,0 +1,52 @@
+"""Small helpers shared by the jobs' SQL: view registration and value formatting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def view(t_env: Any, name: str, query: str) -> None:
+    """Register ``query`` as a temporary view ``name`` (replacing an older one)."""
+    t_env.create_temporary_view(name, t_env.sql_query(query))
+
+
+def ch_time(ms_expr: str) -> str:
+    """SQL formatting epoch milliseconds as a ClickHouse DateTime64(3) literal (UTC), NULL-safe.
+
+    Text rather than a number: ClickHouse reads a JSON integer as seconds, and pyarrow parses
+    this form directly into ``timestamp[ms, UTC]`` for the Parquet files.
+    """
+    return f"DATE_FORMAT(TO_TIMESTAMP_LTZ({ms_expr}, 3), 'yyyy-MM-dd HH:mm:ss.SSS')"
+
+
+def json_str(data: str, path: str) -> str:
+    """A scalar at ``path`` of JSON text ``data`` as a string, or '' when absent."""
+    return f"COALESCE(JSON_VALUE({data}, '{path}'), '')"
+
+
+def json_num(data: str, path: str, sql_type: str = "DOUBLE") -> str:
+    """A numeric scalar at ``path`` (number or numeric string), NULL when absent or not numeric."""
+    return f"TRY_CAST(JSON_VALUE({data}, '{path}') AS {sql_type})"
+
+
+def bad_number(data: str, path: str, sql_type: str = "DOUBLE") -> str:
+    """True when ``path`` holds a scalar that is not a number (a wrong type, not a missing one)."""
+    return f"(JSON_VALUE({data}, '{path}') IS NOT NULL AND {json_num(data, path, sql_type)} IS NULL)"
+
+
+
+def ch_timestamp(timestamp_expr: str) -> str:
+    """SQL formatting a TIMESTAMP(3) (session time zone = UTC) like :func:`ch_time`."""
+    return f"DATE_FORMAT({timestamp_expr}, 'yyyy-MM-dd HH:mm:ss.SSS')"
+
+
+def seconds(n: int) -> str:
+    """An interval literal of ``n`` seconds.
+
+    Written DAY TO SECOND with the default precisions: ``SECOND`` alone holds two digits, and
+    explicit precisions are not supported when a table becomes a DataStream.
+    """
+    days, rest = divmod(n, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"INTERVAL '{days} {hours:02d}:{minutes:02d}:{secs:02d}' DAY TO SECOND"

@@ -1,0 +1,275 @@
+"""Explode a ``network_capabilities`` event into orchestrator_metadata rows (one per GPU).
+
+``data`` is an array with one entry per orchestrator: on-chain ``address``, ``local_address``
+(the key stream events carry), ``orch_uri``, ``capabilities`` (version, constraints
+PerCapability -> models -> warm/capacity/capacityInUse/runnerVersion), ``capabilities_prices``
+(capability, constraint = model, pricePerUnit, pixelsPerUnit) and ``hardware`` (pipeline,
+model_id, gpu_info keyed "0", "1", ... -> id, name, major, minor, memory_free, memory_total).
+
+The parser never raises. A defective part of one orchestrator (a hardware entry without
+gpu_info, a price without pricePerUnit, an entry that is not an object) becomes a reject with
+a reason and that part as payload, while everything usable in the event is still emitted:
+the production event of 2026-02-24 that crashed the earlier parser yields its GPU rows plus
+rejects naming its defects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pyflink.table import DataTypes
+from pyflink.table.udf import udtf
+
+METADATA_TABLE = "naap.orchestrator_metadata"
+DEAD_LETTER_TABLE = "naap.dead_letter"
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A part of an event that could not be used."""
+
+    reason: str
+    detail: str
+    payload: str
+
+
+def _ms_text(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def _int(value: Any, default: int = 0) -> int:
+    if isinstance(value, bool):
+        return default
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return default
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _models(capabilities: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """model id -> its constraint entry (warm, capacity, capacityInUse, runnerVersion)."""
+    constraints = capabilities.get("constraints")
+    per_capability = constraints.get("PerCapability") if isinstance(constraints, dict) else None
+    models: dict[str, dict[str, Any]] = {}
+    if isinstance(per_capability, dict):
+        for entry in per_capability.values():
+            entry_models = entry.get("models") if isinstance(entry, dict) else None
+            if isinstance(entry_models, dict):
+                for model_id, info in entry_models.items():
+                    if isinstance(info, dict):
+                        models[model_id] = info
+    return models
+
+
+def _prices(orchestrator: dict[str, Any], rejects: list[Reject], address: str) -> dict[str, float]:
+    """model id (price constraint) -> price per pixel."""
+    prices: dict[str, float] = {}
+    for price in orchestrator.get("capabilities_prices") or []:
+        if not isinstance(price, dict):
+            rejects.append(Reject("price_not_an_object", f"orchestrator {address}", json.dumps(price)))
+            continue
+        per_unit, pixels = price.get("pricePerUnit"), price.get("pixelsPerUnit")
+        if not isinstance(per_unit, int | float) or isinstance(per_unit, bool):
+            rejects.append(
+                Reject(
+                    "price_without_price_per_unit",
+                    f"orchestrator {address}, constraint {price.get('constraint')!r}",
+                    json.dumps(price, sort_keys=True),
+                )
+            )
+            continue
+        pixels_n = pixels if isinstance(pixels, int | float) and pixels else 1
+        prices[_str(price.get("constraint"))] = float(per_unit) / float(pixels_n)
+    return prices
+
+
+def _gpus(hardware: Any, rejects: list[Reject], address: str) -> list[dict[str, Any]]:
+    """One dict per (hardware entry, GPU)."""
+    gpus: list[dict[str, Any]] = []
+    if not isinstance(hardware, list):
+        return gpus
+    for entry in hardware:
+        if not isinstance(entry, dict):
+            rejects.append(Reject("hardware_not_an_object", f"orchestrator {address}", json.dumps(entry)))
+            continue
+        gpu_info = entry.get("gpu_info")
+        if not isinstance(gpu_info, dict) or not gpu_info:
+            rejects.append(
+                Reject(
+                    "hardware_without_gpu_info",
+                    f"orchestrator {address}, pipeline {entry.get('pipeline')!r}, "
+                    f"model {entry.get('model_id')!r}",
+                    json.dumps(entry, sort_keys=True),
+                )
+            )
+            continue
+        for key in sorted(gpu_info, key=lambda k: _int(k, 1 << 30)):
+            gpu = gpu_info[key]
+            if not isinstance(gpu, dict):
+                rejects.append(Reject("gpu_not_an_object", f"orchestrator {address}, gpu {key}", json.dumps(gpu)))
+                continue
+            gpus.append(
+                {
+                    "pipeline": _str(entry.get("pipeline")),
+                    "model_id": _str(entry.get("model_id")),
+                    "gpu_id": _str(gpu.get("id")),
+                    "gpu_name": _str(gpu.get("name")),
+                    "gpu_memory_total": max(_int(gpu.get("memory_total")), 0),
+                    "gpu_memory_free": max(_int(gpu.get("memory_free")), 0),
+                    "gpu_major_version": min(max(_int(gpu.get("major")), 0), 255),
+                    "gpu_minor_version": min(max(_int(gpu.get("minor")), 0), 255),
+                }
+            )
+    return gpus
+
+
+def explode(data: Any, event_ms: int, gateway: str, event_id: str) -> tuple[list[dict[str, Any]], list[Reject]]:
+    """Rows of orchestrator_metadata and the rejects of one network_capabilities event.
+
+    Args:
+        data: the decoded ``data`` (a list of orchestrators; anything else is a reject).
+        event_ms: envelope time: the version's valid_from and last_seen.
+        gateway: the announcing gateway.
+        event_id: the envelope id (source_event_id).
+    """
+    rows: list[dict[str, Any]] = []
+    rejects: list[Reject] = []
+    if not isinstance(data, list):
+        return rows, [Reject("capabilities_not_an_array", type(data).__name__, json.dumps(data)[:4096])]
+    seen_at = _ms_text(event_ms)
+    for index, orchestrator in enumerate(data):
+        if not isinstance(orchestrator, dict):
+            rejects.append(Reject("orchestrator_not_an_object", f"entry {index}", json.dumps(orchestrator)))
+            continue
+        address = _str(orchestrator.get("address")).lower()
+        if not address:
+            rejects.append(
+                Reject("missing_orchestrator_address", f"entry {index}", json.dumps(orchestrator, sort_keys=True))
+            )
+            continue
+        capabilities = orchestrator.get("capabilities")
+        capabilities = capabilities if isinstance(capabilities, dict) else {}
+        models = _models(capabilities)
+        prices = _prices(orchestrator, rejects, address)
+        gpus = _gpus(orchestrator.get("hardware"), rejects, address)
+        pipelines = sorted({g["pipeline"] for g in gpus if g["pipeline"]})
+        model_ids = sorted(set(models) | {g["model_id"] for g in gpus if g["model_id"]})
+        base = {
+            "orchestrator_address": address,
+            "local_address": _str(orchestrator.get("local_address")).lower(),
+            "orchestrator_url": _str(orchestrator.get("orch_uri")),
+            "orchestrator_version": _str(capabilities.get("version")),
+            "supported_pipelines": pipelines,
+            "supported_models": model_ids,
+            "region": "",
+            "valid_from": seen_at,
+            "valid_to": None,
+            "is_current": True,
+            "last_seen": seen_at,
+            "gateway": gateway,
+            "source_event_id": event_id,
+        }
+        for gpu in gpus or [_NO_GPU]:
+            model = models.get(gpu["model_id"], {})
+            price = prices.get(gpu["model_id"])
+            rows.append(
+                base
+                | gpu
+                | {
+                    "runner_version": _str(model.get("runnerVersion")),
+                    "capacity": min(max(_int(model.get("capacity")), 0), 65535),
+                    "capacity_in_use": min(max(_int(model.get("capacityInUse")), 0), 65535),
+                    "price_per_pixel": price,
+                }
+            )
+    return rows, rejects
+
+
+_NO_GPU: dict[str, Any] = {
+    "pipeline": "",
+    "model_id": "",
+    "gpu_id": "",
+    "gpu_name": "",
+    "gpu_memory_total": 0,
+    "gpu_memory_free": 0,
+    "gpu_major_version": 0,
+    "gpu_minor_version": 0,
+}
+
+
+def dead_letter_record(
+    job: str,
+    stage: str,
+    reason: str,
+    detail: str,
+    event_id: str,
+    event_type: str,
+    event_ms: int | None,
+    source_position: str,
+    payload: str,
+    cap: int,
+) -> dict[str, Any]:
+    """A naap.dead_letter row; the same reject_key recipe as the SQL path (jobs/envelopes.py)."""
+    key = hashlib.sha256("|".join((job, stage, reason, source_position, payload)).encode()).hexdigest()
+    return {
+        "reject_key": key,
+        "job": job,
+        "stage": stage,
+        "reason": reason,
+        "detail": detail,
+        "event_id": event_id,
+        "event_type": event_type,
+        "event_timestamp": _ms_text(event_ms) if event_ms is not None else None,
+        "source_position": source_position,
+        "payload": payload[:cap],
+        "payload_length": len(payload),
+        "is_payload_truncated": len(payload) > cap,
+    }
+
+
+def capability_outputs(
+    data: str, event_id: str, event_ms: int, gateway: str, source_position: str, job: str, cap: int
+) -> Iterator[tuple[str, str]]:
+    """(target table, JSONEachRow line) pairs for one event: metadata rows, then rejects."""
+    try:
+        decoded = json.loads(data)
+    except (TypeError, ValueError) as exc:
+        decoded, rows = None, []
+        rejects = [Reject("invalid_data", str(exc), data or "")]
+    else:
+        rows, rejects = explode(decoded, event_ms, gateway, event_id)
+    for row in rows:
+        yield METADATA_TABLE, json.dumps(row, separators=(",", ":"))
+    for reject in rejects:
+        record = dead_letter_record(
+            job, "parse", reject.reason, reject.detail, event_id, "network_capabilities",
+            event_ms, source_position, reject.payload, cap,
+        )
+        yield DEAD_LETTER_TABLE, json.dumps(record, separators=(",", ":"))
+
+
+def capabilities_udtf(job: str, cap: int) -> Any:
+    """The PyFlink table function over :func:`capability_outputs` (job name and cap bound)."""
+
+    @udtf(
+        result_types=[DataTypes.STRING(), DataTypes.STRING()],
+        input_types=[
+            DataTypes.STRING(), DataTypes.STRING(), DataTypes.BIGINT(), DataTypes.STRING(), DataTypes.STRING()
+        ],
+    )
+    def explode_capabilities(data, event_id, event_ms, gateway, source_position):  # type: ignore[no-untyped-def]
+        yield from capability_outputs(data, event_id, event_ms, gateway, source_position, job, cap)
+
+    return explode_capabilities

@@ -1,0 +1,190 @@
+"""Per-relay state and the relay_snapshot row: pure functions, no Flink.
+
+The tor_relays job keeps one ``RelayState`` per fingerprint in Flink keyed state (serialized
+as JSON) and calls these functions; tests call them directly.
+
+Definitions (Onionoo / Tor Metrics, see DOMAIN-NOTES):
+
+* ``first_seen``: the earliest consensus valid-after the relay was listed in (a minimum, so
+  the order in which hours are processed does not matter).
+* ``all_nicknames``: every nickname seen in consensuses up to this hour, in first-seen order.
+* ``last_restarted``: ``published - uptime`` of the relay's most recently published server
+  descriptor at or before the hour; none without an uptime (or with a rejected negative one).
+* ``last_ip_change``: the hour in which an address or port the relay had in its previous
+  consensus entry disappeared (r-line address/ORPort/DirPort and ``a`` lines). An added
+  address (e.g. a new IPv6 ``a`` line) is not a change. NULL until the first change.
+* Joins: the newest server descriptor / extra-info descriptor / bandwidth measurement whose
+  own time (published / measured) is at or before the consensus hour; a document from after
+  the hour describes the future and is not used. Votes join on the same valid-after.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from udfs.tor_geoip import UNKNOWN_COUNTRY, GeoResult
+
+# How many descriptors of each kind a relay keeps: relays publish a server descriptor every
+# ~18 h, so a handful covers any plausible lateness of consensus hours while bounding state.
+KEEP_DOCUMENTS = 4
+# Hours remembered to recognize a consensus hour delivered twice (a file collected twice).
+KEEP_EMITTED_HOURS = 72
+
+
+@dataclass
+class RelayState:
+    """Everything the job remembers about one relay (one fingerprint)."""
+
+    first_seen: int | None = None
+    nicknames: list[str] = field(default_factory=list)
+    last_ts: int | None = None
+    last_endpoints: list[str] = field(default_factory=list)
+    last_ip_change: int | None = None
+    emitted: list[int] = field(default_factory=list)
+    servers: list[dict[str, Any]] = field(default_factory=list)
+    extras: list[dict[str, Any]] = field(default_factory=list)
+    bws: list[dict[str, Any]] = field(default_factory=list)
+    votes: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    pending: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> RelayState:
+        if not text:
+            return cls()
+        return cls(**json.loads(text))
+
+
+def _keep_newest(items: list[dict[str, Any]], new: dict[str, Any], time_key: str) -> list[dict[str, Any]]:
+    if new.get(time_key) is None:
+        return items
+    merged = [i for i in items if i.get(time_key) != new[time_key]] + [new]
+    merged.sort(key=lambda i: i[time_key])
+    return merged[-KEEP_DOCUMENTS:]
+
+
+def _newest_before(items: list[dict[str, Any]], ts: int, time_key: str) -> dict[str, Any] | None:
+    found = None
+    for item in items:
+        if item[time_key] <= ts:
+            found = item
+    return found
+
+
+def add_record(state: RelayState, record: dict[str, Any]) -> int | None:
+    """Fold one parsed record into the state. Returns the hour to emit later (status), or None."""
+    kind = record.get("kind")
+    if kind == "server":
+        state.servers = _keep_newest(state.servers, record, "published")
+    elif kind == "extra":
+        state.extras = _keep_newest(state.extras, record, "published")
+    elif kind == "bw":
+        state.bws = _keep_newest(state.bws, record, "measured_at")
+    elif kind == "vote":
+        hour = str(record["valid_after"])
+        state.votes.setdefault(hour, {})[record["auth"]] = list(record["flags"])
+    elif kind == "status":
+        hour = int(record["valid_after"])
+        state.pending[str(hour)] = record
+        return hour
+    return None
+
+
+def endpoints(status: dict[str, Any]) -> list[str]:
+    """The addresses and ports a consensus entry advertises, as comparable strings."""
+    out = {f"{status['address']}:{status.get('or_port', 0)}", f"dir {status['address']}:{status.get('dir_port', 0)}"}
+    out.update(status.get("or_addresses") or [])
+    return sorted(out)
+
+
+def _iso(seconds: int | None) -> str | None:
+    if seconds is None:
+        return None
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def emit_due(state: RelayState, up_to: int, geo: Any) -> list[dict[str, Any]]:
+    """Snapshot rows for every buffered hour <= ``up_to``, oldest first; updates the state.
+
+    ``geo`` has ``lookup(address) -> GeoResult``, ``source`` and ``build_date`` (udfs.tor_geoip).
+    An hour already emitted (the same consensus delivered twice) yields no second row.
+    """
+    rows = []
+    for hour in sorted(int(h) for h in state.pending if int(h) <= up_to):
+        status = state.pending.pop(str(hour))
+        votes = state.votes.pop(str(hour), {})
+        if hour in state.emitted:
+            continue
+        rows.append(snapshot_row(state, hour, status, votes, geo))
+    # votes of hours with no consensus entry for this relay are not needed any more
+    for hour in [h for h in state.votes if int(h) <= up_to]:
+        del state.votes[hour]
+    return rows
+
+
+def snapshot_row(
+    state: RelayState, ts: int, status: dict[str, Any], votes: dict[str, list[str]], geo: Any
+) -> dict[str, Any]:
+    """The relay_snapshot row of one relay-hour, with the derived fields; updates the state."""
+    is_in_order = state.last_ts is None or ts > state.last_ts
+    state.first_seen = ts if state.first_seen is None else min(state.first_seen, ts)
+    if status["nickname"] not in state.nicknames:
+        state.nicknames.append(status["nickname"])
+    current = endpoints(status)
+    if is_in_order:
+        # Only an address or port that disappeared counts (an added IPv6 address does not).
+        if state.last_ts is not None and set(state.last_endpoints) - set(current):
+            state.last_ip_change = ts
+        state.last_endpoints = current
+        state.last_ts = ts
+    # A late hour (older than one already processed) gets the derivations as known now and
+    # does not move the address history backwards.
+    state.emitted = sorted(set(state.emitted) | {ts})[-KEEP_EMITTED_HOURS:]
+
+    server = _newest_before(state.servers, ts, "published")
+    extra = _newest_before(state.extras, ts, "published")
+    bw = _newest_before(state.bws, ts, "measured_at")
+    uptime = server.get("uptime") if server else None
+    last_restarted = server["published"] - uptime if server and uptime is not None else None
+    located: GeoResult = geo.lookup(status["address"])
+    auths = sorted(votes)
+    return {
+        "ts": _iso(ts),
+        "fingerprint": status["fingerprint"],
+        "nickname": status["nickname"],
+        "all_nicknames": list(state.nicknames),
+        "address_v4": status["address"],
+        "address_v6": status.get("address_v6"),
+        "or_port": status.get("or_port") or 0,
+        "dir_port": status.get("dir_port") or 0,
+        "flags": list(status.get("flags") or []),
+        "flags_by_auth.auth": auths,
+        "flags_by_auth.flags": [votes[a] for a in auths],
+        "bw_consensus": status.get("bandwidth") or 0,
+        "bw_measured": bw["bw"] if bw else None,
+        "bw_observed": server.get("observed_bandwidth") if server else None,
+        "bw_read": extra.get("read_last_bytes") if extra else None,
+        "bw_write": extra.get("write_last_bytes") if extra else None,
+        "cw": status.get("bandwidth") or 0,
+        "uptime": uptime,
+        "first_seen": _iso(state.first_seen),
+        "last_restarted": _iso(last_restarted),
+        "last_ip_change": _iso(state.last_ip_change),
+        "exit_policy": status.get("exit_policy") or "",
+        "contact": server.get("contact") if server else None,
+        "family": list(server.get("family") or []) if server else [],
+        "version": status.get("version") or (server.get("version") if server else "") or "",
+        "platform": server.get("platform") if server else None,
+        "descriptor_published": _iso(server["published"]) if server else None,
+        "bw_measured_source": bw["source"] if bw else None,
+        "is_uptime_rejected": bool(server.get("is_uptime_rejected")) if server else False,
+        "asn": located.asn,
+        "country": located.country or UNKNOWN_COUNTRY,
+        "geoip_source": geo.source,
+        "geoip_date": geo.build_date.isoformat(),
+    }
