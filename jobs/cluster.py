@@ -29,12 +29,15 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from jobs import settings as settings_module
 from jobs.settings import PROJECT_ROOT, Settings
@@ -56,6 +59,10 @@ _TERMINAL = {"FINISHED", "FAILED", "CANCELED", "SUSPENDED"}
 
 class ClusterError(RuntimeError):
     """The Flink CLI or REST API did not do what was asked; the message says what to check."""
+
+    def __init__(self, message: str, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output  # the full CLI output, when a CLI call failed
 
 
 class IncompatiblePlanError(ClusterError):
@@ -131,7 +138,11 @@ def python_executable() -> str:
     """The interpreter Flink should use for clients and workers: this venv's python."""
     # sys.executable of a venv is a symlink into the base install; keep the venv path so the
     # venv's site-packages (pyflink, the project deps) are on the workers' path.
-    return str(Path(sys.prefix) / "bin" / "python") if sys.prefix != sys.base_prefix else sys.executable
+    return (
+        str(Path(sys.prefix) / "bin" / "python")
+        if sys.prefix != sys.base_prefix
+        else sys.executable
+    )
 
 
 def rest_url() -> str:
@@ -147,52 +158,89 @@ def _rest_address() -> str | None:
     return re.sub(r"^https?://", "", url.rstrip("/"))
 
 
+def flatten_conf(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config.yaml mapping -> flat ``a.b.c`` keys (how Flink itself reads them)."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_conf(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def load_conf(
+    var_dir: Path,
+    *,
+    python: str | None = None,
+    template: Path = CONF_TEMPLATE,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The project's Flink config with the template tokens filled in, as flat keys.
+
+    Args:
+        var_dir: absolute root for checkpoints, savepoints, logs, pid and tmp files.
+        python: interpreter for ``python.executable`` / ``python.client.executable``.
+        template: the project's config.yaml with ``@VAR_DIR@`` and ``@PYTHON@`` tokens.
+        overrides: flat keys that replace template values (e.g. ``rest.port``).
+    """
+    var_dir = Path(var_dir)
+    if not var_dir.is_absolute():
+        raise ClusterError(f"var_dir={var_dir!s} is relative; Flink needs absolute directories")
+    text = template.read_text()
+    text = text.replace("@VAR_DIR@", str(var_dir)).replace(
+        "@PYTHON@", python or python_executable()
+    )
+    leftover = sorted(set(re.findall(r"@[A-Z_]+@", text)))
+    if leftover:
+        raise ClusterError(
+            f"{template}: unknown template tokens {leftover}; fill them in load_conf"
+        )
+    flat = flatten_conf(yaml.safe_load(text))
+    flat.update(overrides or {})
+    return flat
+
+
 def render_conf(
     var_dir: Path,
     out_dir: Path,
     *,
     python: str | None = None,
     template: Path = CONF_TEMPLATE,
-    overrides: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    logging_files: bool = True,
 ) -> Path:
-    """Write a runnable Flink conf dir: config.yaml with absolute paths, plus the wheel's logging files.
+    """Write a runnable Flink conf dir: config.yaml with absolute paths (+ the wheel's log files).
+
+    The output uses flat keys (``execution.checkpointing.dir: ...``), which Flink 2.x reads like
+    the nested form, so overrides can never collide with a nested duplicate.
 
     Args:
         var_dir: absolute root for checkpoints, savepoints, logs, pid and tmp files.
         out_dir: the directory to write (``FLINK_CONF_DIR``).
-        python: interpreter for ``python.executable`` / ``python.client.executable``.
-        template: the project's config.yaml with ``@VAR_DIR@`` and ``@PYTHON@`` tokens.
-        overrides: flat ``key: value`` lines appended last (Flink takes the last value).
+        python: interpreter for the Flink Python client and workers (default: this venv's).
+        template: the project's config.yaml.
+        overrides: flat keys that replace template values.
+        logging_files: also copy log4j/logback files and write masters/workers (local cluster).
 
     Returns:
         The path of the written config.yaml.
     """
-    var_dir = Path(var_dir)
-    if not var_dir.is_absolute():
-        raise ClusterError(f"var_dir={var_dir!s} must be an absolute path (Flink needs absolute dirs)")
-    text = template.read_text()
-    text = text.replace("@VAR_DIR@", str(var_dir)).replace("@PYTHON@", python or python_executable())
-    if "@" in re.sub(r"#.*", "", text).replace("ALL-UNNAMED", ""):
-        leftover = sorted(set(re.findall(r"@[A-Z_]+@", text)))
-        if leftover:
-            raise ClusterError(f"{template}: unknown template tokens {leftover}; fill them in render_conf")
-    if overrides:
-        # Flat keys after the nested tree are valid YAML for Flink 2.x's parser as long as they
-        # do not repeat a top-level key; render them as a separate document-level block.
-        text += "\n# --- overrides ---\n" + "".join(f"{k}: {v}\n" for k, v in overrides.items())
+    flat = load_conf(var_dir, python=python, template=template, overrides=overrides)
     out_dir.mkdir(parents=True, exist_ok=True)
     conf = out_dir / "config.yaml"
-    conf.write_text(text)
-    wheel_conf = flink_home() / "conf"
-    for name in ("log4j.properties", "log4j-cli.properties", "log4j-console.properties",
-                 "log4j-session.properties", "logback.xml", "logback-console.xml",
-                 "logback-session.xml"):
-        if (wheel_conf / name).exists():
-            shutil.copyfile(wheel_conf / name, out_dir / name)
-    (out_dir / "masters").write_text("127.0.0.1:8081\n")
-    (out_dir / "workers").write_text("127.0.0.1\n")
-    for sub in ("flink-log", "flink-run", "flink-tmp", "flink-checkpoints", "flink-savepoints"):
-        (var_dir / sub).mkdir(parents=True, exist_ok=True)
+    header = f"# Generated from {template.name} by jobs.cluster.render_conf; edit the template.\n"
+    conf.write_text(header + yaml.safe_dump(flat, sort_keys=True, width=100_000))
+    if logging_files:
+        wheel_conf = flink_home() / "conf"
+        for source in sorted(wheel_conf.glob("log*")):
+            shutil.copyfile(source, out_dir / source.name)
+        rest_port = flat.get("rest.port", 8081)
+        (out_dir / "masters").write_text(f"127.0.0.1:{rest_port}\n")
+        (out_dir / "workers").write_text("127.0.0.1\n")
+        for sub in ("flink-log", "flink-run", "flink-tmp", "flink-checkpoints", "flink-savepoints"):
+            (Path(var_dir) / sub).mkdir(parents=True, exist_ok=True)
     return conf
 
 
@@ -232,11 +280,13 @@ def _run(cmd: Sequence[str], env: Mapping[str, str], timeout: float, what: str) 
             list(cmd), env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
         )
     except subprocess.TimeoutExpired as exc:
-        raise ClusterError(f"{what} did not finish within {timeout:.0f} s: {' '.join(cmd)}") from exc
+        raise ClusterError(
+            f"{what} did not finish within {timeout:.0f} s: {' '.join(cmd)}"
+        ) from exc
     out = (proc.stdout or "") + (proc.stderr or "")
     if proc.returncode != 0:
         tail = "\n".join(out.strip().splitlines()[-30:])
-        raise ClusterError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{tail}")
+        raise ClusterError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{tail}", out)
     return out
 
 
@@ -286,7 +336,9 @@ def find_running(job_name: str) -> JobInfo | None:
     live = [j for j in list_jobs() if j.name == job_name and j.state not in _TERMINAL]
     if len(live) > 1:
         ids = ", ".join(j.job_id for j in live)
-        raise ClusterError(f"{len(live)} live jobs are named {job_name!r} ({ids}); stop the extra ones")
+        raise ClusterError(
+            f"{len(live)} live jobs are named {job_name!r} ({ids}); stop the extra ones"
+        )
     return live[0] if live else None
 
 
@@ -326,12 +378,18 @@ def wait_for_state(
             time.sleep(0.3)
             continue
         state = detail.get("state", "")
-        if state in states and not (state == "RUNNING" and running_tasks and not _all_running(detail)):
+        if state in states and not (
+            state == "RUNNING" and running_tasks and not _all_running(detail)
+        ):
             return state
         if state in _TERMINAL:
             return state
         time.sleep(0.3)
-    raise ClusterError(f"job {job_id} stayed {state or 'unknown'} for {timeout:.0f} s, expected {sorted(states)}")
+    failure = job_failure(job_id)
+    raise ClusterError(
+        f"job {job_id} stayed {state or 'unknown'} for {timeout:.0f} s, expected {sorted(states)}"
+        + (f"; last failure:\n{failure[:2000]}" if failure else "")
+    )
 
 
 def _all_running(detail: Mapping[str, Any]) -> bool:
@@ -355,10 +413,20 @@ def start_cluster(settings: Settings, *, timeout: float = 120.0) -> float:
     """
     paths = ClusterPaths.of(settings)
     if cluster_running():
-        raise ClusterError(f"a Flink cluster already answers on {rest_url()}; stop it first (cluster stop)")
-    render_conf(paths.var_dir, paths.conf_dir)
+        raise ClusterError(
+            f"a Flink cluster already answers on {rest_url()}; stop it first (cluster stop)"
+        )
+    port = urllib.parse.urlsplit(rest_url()).port or 8081
+    render_conf(
+        paths.var_dir, paths.conf_dir, overrides={"rest.port": port} if port != 8081 else None
+    )
     started = time.monotonic()
-    _run([str(flink_home() / "bin" / "start-cluster.sh")], flink_env(settings), 60, "start-cluster.sh")
+    _run(
+        [str(flink_home() / "bin" / "start-cluster.sh")],
+        flink_env(settings),
+        60,
+        "start-cluster.sh",
+    )
     deadline = started + timeout
     while time.monotonic() < deadline:
         if cluster_running():
@@ -375,7 +443,12 @@ def stop_cluster(settings: Settings, *, timeout: float = 60.0) -> float:
     started = time.monotonic()
     if not paths.conf_dir.joinpath("config.yaml").exists():
         return 0.0
-    _run([str(flink_home() / "bin" / "stop-cluster.sh")], flink_env(settings), timeout, "stop-cluster.sh")
+    _run(
+        [str(flink_home() / "bin" / "stop-cluster.sh")],
+        flink_env(settings),
+        timeout,
+        "stop-cluster.sh",
+    )
     while time.monotonic() - started < timeout and _daemon_pids(paths):
         time.sleep(0.3)
     return time.monotonic() - started
@@ -396,13 +469,22 @@ def taskmanager_pids(settings: Settings) -> list[int]:
     paths = ClusterPaths.of(settings)
     pids = []
     for pid_file in paths.run_dir.glob("*taskexecutor*.pid"):
-        pids += [int(p) for p in pid_file.read_text().split() if p.isdigit() and Path(f"/proc/{p}").exists()]
+        pids += [
+            int(p)
+            for p in pid_file.read_text().split()
+            if p.isdigit() and Path(f"/proc/{p}").exists()
+        ]
     return pids
 
 
 def start_taskmanager(settings: Settings) -> None:
     """Start one more TaskManager (e.g. after killing one); a standalone cluster never does."""
-    _run([str(flink_home() / "bin" / "taskmanager.sh"), "start"], flink_env(settings), 60, "taskmanager.sh start")
+    _run(
+        [str(flink_home() / "bin" / "taskmanager.sh"), "start"],
+        flink_env(settings),
+        60,
+        "taskmanager.sh start",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -418,7 +500,11 @@ def code_hash(root: Path = PROJECT_ROOT, dirs: Sequence[str] = RELEASE_DIRS) -> 
         if not base.exists():
             continue
         for path in sorted(base.rglob("*")):
-            if path.is_file() and path.suffix in (".py", ".sql") and "__pycache__" not in path.parts:
+            if (
+                path.is_file()
+                and path.suffix in (".py", ".sql")
+                and "__pycache__" not in path.parts
+            ):
                 digest.update(path.relative_to(root).as_posix().encode() + b"\0")
                 digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
@@ -429,7 +515,10 @@ def git_describe(root: Path = PROJECT_ROOT) -> str:
     try:
         proc = subprocess.run(
             ["git", "-C", str(root), "describe", "--always", "--dirty"],
-            capture_output=True, text=True, timeout=10, check=False,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return ""
@@ -445,9 +534,12 @@ def make_release(settings: Settings, root: Path = PROJECT_ROOT) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     for name in RELEASE_DIRS:
         if (root / name).exists():
-            shutil.copytree(root / name, staging / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(
+                root / name, staging / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
     (staging / "RELEASE.json").write_text(
-        json.dumps({"code_hash": release.name, "git": git_describe(root), "source": str(root)}) + "\n"
+        json.dumps({"code_hash": release.name, "git": git_describe(root), "source": str(root)})
+        + "\n"
     )
     staging.rename(release)
     return release
@@ -477,8 +569,16 @@ class JobTarget:
     packages: tuple[str, ...] = SHIPPED_PACKAGES
     args: tuple[str, ...] = ()
 
-    def command(self, flink: Path, python: str, *, savepoint: str | None, allow_non_restored: bool,
-                address: str | None, parallelism: int | None = None) -> list[str]:
+    def command(
+        self,
+        flink: Path,
+        python: str,
+        *,
+        savepoint: str | None,
+        allow_non_restored: bool,
+        address: str | None,
+        parallelism: int | None = None,
+    ) -> list[str]:
         """The full ``flink run -d`` command line."""
         cmd = [str(flink), "run", "-d"]
         if address:
@@ -490,12 +590,16 @@ class JobTarget:
         if parallelism:
             cmd += ["-p", str(parallelism)]
         cmd += [
-            "-pym", self.module,
+            "-pym",
+            self.module,
             # A -pyfs directory itself goes on PYTHONPATH (client and workers), so shipping the
             # release root makes its packages importable by name.
-            "-pyfs", str(self.root),
-            "-pyexec", python,
-            "-pyclientexec", python,
+            "-pyfs",
+            str(self.root),
+            "-pyexec",
+            python,
+            "-pyclientexec",
+            python,
             *self.args,
         ]
         return cmd
@@ -520,6 +624,7 @@ class Deployment:
     savepoint_taken: str | None = None
     previous_job_id: str | None = None
     vertices: list[dict[str, str]] = field(default_factory=list)
+    target: dict[str, Any] = field(default_factory=dict)
     forced: bool = False
     flink_version: str = ""
     timings_s: dict[str, float] = field(default_factory=dict)
@@ -588,19 +693,42 @@ def submit(
         target = project_target(job_name, release)
     started = time.monotonic()
     cmd = target.command(
-        flink_home() / "bin" / "flink", python_executable(), savepoint=savepoint,
-        allow_non_restored=allow_non_restored, address=_rest_address(),
+        flink_home() / "bin" / "flink",
+        python_executable(),
+        savepoint=savepoint,
+        allow_non_restored=allow_non_restored,
+        address=_rest_address(),
     )
-    out = _run(cmd, flink_env(settings), timeout, f"flink run ({job_name})")
+    try:
+        out = _run(cmd, flink_env(settings), timeout, f"flink run ({job_name})")
+    except ClusterError as exc:
+        # The JobMaster checks the savepoint against the new plan while the client submits.
+        if savepoint and _NON_RESTORED.search(exc.output):
+            raise IncompatiblePlanError(
+                _incompatible_message(job_name, savepoint, exc.output)
+            ) from exc
+        raise
     match = _JOB_ID.search(out)
     if not match:
         raise ClusterError(f"flink run printed no JobID for {job_name}; output:\n{out[-3000:]}")
     job_id = match.group(1)
     deployment = Deployment(
-        action=action, job_name=job_name, job_id=job_id,
-        code_hash=target.root.name if target.root.parent.name == "releases" else code_hash(target.root),
-        git=git_describe(), release=str(target.root), restored_from=savepoint,
-        forced=allow_non_restored, flink_version=flink_version(),
+        action=action,
+        job_name=job_name,
+        job_id=job_id,
+        code_hash=target.root.name
+        if target.root.parent.name == "releases"
+        else code_hash(target.root, target.packages),
+        git=git_describe(),
+        release=str(target.root),
+        restored_from=savepoint,
+        forced=allow_non_restored,
+        flink_version=flink_version(),
+        target={
+            "module": target.module,
+            "packages": list(target.packages),
+            "args": list(target.args),
+        },
     )
     deployment.timings_s["submit"] = round(time.monotonic() - started, 2)
     if wait:
@@ -610,7 +738,9 @@ def submit(
             failure = job_failure(job_id)
             if savepoint and _NON_RESTORED.search(failure):
                 raise IncompatiblePlanError(_incompatible_message(job_name, savepoint, failure))
-            raise ClusterError(f"job {job_name} ({job_id}) ended {state} while starting:\n{failure[:3000]}")
+            raise ClusterError(
+                f"job {job_name} ({job_id}) ended {state} while starting:\n{failure[:3000]}"
+            )
         deployment.vertices = job_vertices(job_id)
     if record:
         deployment.record(settings)
@@ -618,17 +748,23 @@ def submit(
 
 
 def _incompatible_message(job_name: str, savepoint: str, failure: str) -> str:
-    first = next((line for line in failure.splitlines() if _NON_RESTORED.search(line)), failure[:500])
+    operators = sorted(set(re.findall(r"state for operator ([0-9a-f]{32})", failure)))
+    which = ", ".join(operators) if operators else "see the client log in var/flink-log"
     return (
-        f"the new version of {job_name!r} cannot restore savepoint {savepoint}: its operators "
-        f"changed ({first.strip()}). Keep the state: revert the change, or make it "
-        "state-compatible (same SQL/topology, same uids). Drop the unmatched state on purpose: "
-        "redeploy --force (rows held in that state are lost)."
+        f"the new version of {job_name!r} cannot restore savepoint {savepoint}: state of "
+        f"operator(s) {which} maps to no operator of the new plan (its SQL or topology changed). "
+        "To keep the state, revert the change or make it state-compatible (same statements and "
+        "topology, same uids); to drop that state on purpose, redeploy with --force (that "
+        "state is lost: source positions, buffered rows, open windows)."
     )
 
 
 def stop_with_savepoint(
-    job_id: str, settings: Settings | None = None, *, drain: bool = False, timeout: float = 180.0,
+    job_id: str,
+    settings: Settings | None = None,
+    *,
+    drain: bool = False,
+    timeout: float = 180.0,
     job_name: str | None = None,
 ) -> str:
     """Stop a job with a savepoint (``flink stop --savepointPath``) and return the savepoint path.
@@ -651,7 +787,9 @@ def stop_with_savepoint(
     out = _run(cmd, flink_env(settings), timeout, f"flink stop {job_id}")
     match = _SAVEPOINT_DONE.search(out)
     if not match:
-        raise ClusterError(f"flink stop printed no savepoint path for {job_id}; output:\n{out[-3000:]}")
+        raise ClusterError(
+            f"flink stop printed no savepoint path for {job_id}; output:\n{out[-3000:]}"
+        )
     return match.group(1)
 
 
@@ -681,9 +819,15 @@ def stop(job_name: str, settings: Settings) -> Deployment:
     path = stop_with_savepoint(job.job_id, settings, job_name=job_name)
     last = last_deployment(settings, job_name) or {}
     entry = Deployment(
-        action="stop", job_name=job_name, job_id=job.job_id, code_hash=last.get("code_hash", ""),
-        git=last.get("git", ""), release=last.get("release", ""), savepoint_taken=path,
-        flink_version=flink_version(), timings_s={"stop_with_savepoint": round(time.monotonic() - started, 2)},
+        action="stop",
+        job_name=job_name,
+        job_id=job.job_id,
+        code_hash=last.get("code_hash", ""),
+        git=last.get("git", ""),
+        release=last.get("release", ""),
+        savepoint_taken=path,
+        flink_version=flink_version(),
+        timings_s={"stop_with_savepoint": round(time.monotonic() - started, 2)},
     )
     entry.record(settings)
     return entry
@@ -720,16 +864,24 @@ def redeploy(
     stopped = time.monotonic()
     try:
         deployment = submit(
-            job_name, settings, savepoint, allow_non_restored=force, target=target,
-            timeout=timeout, action="redeploy", record=False,
+            job_name,
+            settings,
+            savepoint,
+            allow_non_restored=force,
+            target=target,
+            timeout=timeout,
+            action="redeploy",
+            record=False,
         )
     except IncompatiblePlanError as exc:
         rolled_back = _rollback(job_name, settings, savepoint, previous, timeout)
-        where = f"; the previous version runs again as {rolled_back}" if rolled_back else (
-            "; no previous release is recorded, so nothing runs now: resubmit an older version with "
-            f"`submit {job_name} --savepoint {savepoint}`"
+        where = (
+            f"The previous version runs again from that savepoint as job {rolled_back}."
+            if rolled_back
+            else "No previous release is recorded, so the job is NOT running now: resubmit a "
+            f"compatible version with `submit {job_name} --savepoint {savepoint}`."
         )
-        raise IncompatiblePlanError(f"redeploy refused: {exc}{where}") from exc
+        raise IncompatiblePlanError(f"redeploy refused: {exc} {where}") from exc
     deployment.previous_job_id = job.job_id
     deployment.savepoint_taken = savepoint
     deployment.timings_s.update(
@@ -746,7 +898,11 @@ def redeploy(
 
 
 def _rollback(
-    job_name: str, settings: Settings, savepoint: str, previous: Mapping[str, Any] | None, timeout: float
+    job_name: str,
+    settings: Settings,
+    savepoint: str,
+    previous: Mapping[str, Any] | None,
+    timeout: float,
 ) -> str | None:
     """Resubmit the previously recorded release from ``savepoint``; return the new job id."""
     if not previous or not previous.get("release") or not Path(previous["release"]).exists():
@@ -755,7 +911,12 @@ def _rollback(
     old_root = Path(old["release"])
     target = _target_from_ledger(job_name, old_root, old)
     deployment = submit(
-        job_name, settings, savepoint, target=target, timeout=timeout, action="rollback",
+        job_name,
+        settings,
+        savepoint,
+        target=target,
+        timeout=timeout,
+        action="rollback",
     )
     return deployment.job_id
 
@@ -763,7 +924,238 @@ def _rollback(
 def _target_from_ledger(job_name: str, root: Path, entry: Mapping[str, Any]) -> JobTarget:
     spec = entry.get("target") or {}
     return JobTarget(
-        name=job_name, root=root, module=spec.get("module", "jobs"),
+        name=job_name,
+        root=root,
+        module=spec.get("module", "jobs"),
         packages=tuple(spec.get("packages", SHIPPED_PACKAGES)),
         args=tuple(spec.get("args", ("run", job_name))),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Private network namespace (PyFlink's Python runtime listens on all interfaces)
+# --------------------------------------------------------------------------------------------
+
+NETNS_MARKER = "NETPULSE_IN_PRIVATE_NETNS"
+
+
+def netns_available() -> bool:
+    """True when ``unshare --net`` works here (root, or user namespaces allowed)."""
+    if os.environ.get(NETNS_MARKER) == "1":
+        return True
+    if not shutil.which("unshare") or not shutil.which("ip"):
+        return False
+    try:
+        proc = subprocess.run(
+            ["unshare", "--net", "--", "ip", "link", "set", "lo", "up"],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0
+
+
+def in_private_netns() -> bool:
+    """True inside a namespace made by :func:`netns_command`."""
+    return os.environ.get(NETNS_MARKER) == "1"
+
+
+def netns_command(argv: Sequence[str]) -> list[str]:
+    """``argv`` wrapped to run in a fresh network namespace with only loopback up.
+
+    Nothing started inside (cluster, Python workers, brokers) is reachable from outside the
+    machine or from other processes, and its ports cannot collide with anything outside.
+    Every process inside must be stopped before the command returns: a namespace lives as long
+    as any process in it.
+    """
+    return [
+        "unshare",
+        "--net",
+        "--",
+        "sh",
+        "-c",
+        f'ip link set lo up && export {NETNS_MARKER}=1 && exec "$@"',
+        "netns",
+        *argv,
+    ]
+
+
+def run_isolated(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 600.0,
+    require: bool = False,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` in a private network namespace when available, else directly.
+
+    Args:
+        argv: the command.
+        env: its environment (default: this process's).
+        timeout: seconds before it is killed.
+        require: raise instead of falling back when namespaces are not permitted.
+        cwd: working directory.
+    """
+    isolated = netns_available() and not in_private_netns()
+    if require and not (isolated or in_private_netns()):
+        raise ClusterError("unshare --net is not permitted here (needs root or user namespaces)")
+    cmd = netns_command(argv) if isolated else list(argv)
+    return subprocess.run(
+        cmd,
+        env=dict(env) if env is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=cwd,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------------
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+def _cmd_cluster(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "start":
+        print(f"cluster up in {start_cluster(settings):.1f} s; REST {rest_url()}")
+    elif args.action == "stop":
+        print(f"cluster stopped in {stop_cluster(settings):.1f} s")
+    else:
+        print("running" if cluster_running() else "not running")
+        return 0 if cluster_running() else 1
+    return 0
+
+
+def _cmd_render_conf(args: argparse.Namespace, settings: Settings) -> int:
+    overrides = dict(item.split("=", 1) for item in args.set)
+    var_dir = Path(args.var_dir).resolve() if args.var_dir else ClusterPaths.of(settings).var_dir
+    out = render_conf(
+        var_dir,
+        Path(args.out).resolve(),
+        python=args.python,
+        overrides=overrides,
+        logging_files=not args.config_only,
+    )
+    print(out)
+    return 0
+
+
+def _cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
+    deployment = submit(
+        args.job, settings, args.savepoint, allow_non_restored=args.allow_non_restored
+    )
+    print(
+        f"submitted {args.job} as {deployment.job_id} ({deployment.code_hash}) in {deployment.timings_s}"
+    )
+    return 0
+
+
+def _cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
+    for job in list_jobs(settings):
+        if args.all or job.state not in _TERMINAL:
+            print(f"{job.job_id}  {job.state:<12} {job.name}")
+    return 0
+
+
+def _cmd_stop(args: argparse.Namespace, settings: Settings) -> int:
+    entry = stop(args.job, settings)
+    print(f"stopped {args.job}; savepoint {entry.savepoint_taken}")
+    return 0
+
+
+def _cmd_redeploy(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        deployment = redeploy(args.job, settings, force=args.force)
+    except IncompatiblePlanError as exc:
+        print(str(exc), file=sys.stderr)
+        return 3
+    print(
+        f"redeployed {args.job}: {deployment.previous_job_id} -> {deployment.job_id} from "
+        f"{deployment.savepoint_taken} ({deployment.timings_s})"
+    )
+    return 0
+
+
+def _cmd_deployments(args: argparse.Namespace, settings: Settings) -> int:
+    entries = [e for e in read_ledger(settings) if not args.job or e["job_name"] == args.job]
+    for e in entries:
+        print(
+            f"{e['at']}  {e['action']:<9} {e['job_name']:<16} {e['job_id']}  code={e['code_hash']}"
+            f" git={e['git'] or '-'}  savepoint={e.get('savepoint_taken') or e.get('restored_from') or '-'}"
+        )
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add the cluster commands to an ``argparse`` subparsers object (``python -m jobs``).
+
+    Every command sets ``func(args, settings) -> int`` as its handler.
+    """
+    p = subparsers.add_parser("cluster", help="start/stop/status of the local standalone cluster")
+    p.add_argument("action", choices=("start", "stop", "status"))
+    p.set_defaults(func=_cmd_cluster)
+
+    p = subparsers.add_parser(
+        "render-conf", help="write a runnable Flink conf dir from flink-conf/"
+    )
+    p.add_argument("--out", required=True, help="directory to write config.yaml into")
+    p.add_argument("--var-dir", help="absolute state root (default: NETPULSE_VAR_DIR)")
+    p.add_argument("--python", help="python.executable for client and workers (default: this venv)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a key")
+    p.add_argument(
+        "--config-only", action="store_true", help="only config.yaml (no log4j, masters)"
+    )
+    p.set_defaults(func=_cmd_render_conf)
+
+    p = subparsers.add_parser("submit", help="submit a job (flink run -d) from a release copy")
+    p.add_argument("job")
+    p.add_argument("--savepoint", help="restore from this savepoint / retained checkpoint")
+    p.add_argument(
+        "--allow-non-restored", action="store_true", help="drop unmatched savepoint state"
+    )
+    p.set_defaults(func=_cmd_submit)
+
+    p = subparsers.add_parser("jobs", help="list the cluster's jobs")
+    p.add_argument("--all", action="store_true", help="include finished/failed/cancelled jobs")
+    p.set_defaults(func=_cmd_jobs)
+
+    p = subparsers.add_parser("stop", help="stop a running job with a savepoint")
+    p.add_argument("job")
+    p.set_defaults(func=_cmd_stop)
+
+    p = subparsers.add_parser(
+        "redeploy", help="stop with savepoint, resubmit the current code from it"
+    )
+    p.add_argument("job")
+    p.add_argument("--force", action="store_true", help="start even if savepoint state is dropped")
+    p.set_defaults(func=_cmd_redeploy)
+
+    p = subparsers.add_parser("deployments", help="show the deploy ledger (var/deployments.jsonl)")
+    p.add_argument("job", nargs="?")
+    p.set_defaults(func=_cmd_deployments)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m jobs.cluster <command>``: the cluster commands on their own."""
+    parser = argparse.ArgumentParser(
+        prog="python -m jobs.cluster", description=__doc__.splitlines()[0]
+    )
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args, settings_module.load()))
+    except ClusterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

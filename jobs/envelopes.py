@@ -138,12 +138,12 @@ def register(t_env: Any, settings: Settings, source: str = SOURCE_TABLE) -> None
     sql.view(t_env, "gateway_events", GATEWAY_EVENTS.format(batch=sql.seconds(settings.batch_interval_s)))
 
 
-def dead_letter_row(settings: Settings, job: str, view: str) -> str:
+def dead_letter_row(settings: Settings, job: str) -> str:
     """SQL turning a reject view (stage, reason, detail, event_id, event_type, event_ms,
     source_position, line) into JSONEachRow rows of naap.dead_letter."""
     cap = settings.dlq_payload_cap_chars
     return f"""JSON_OBJECT(
-        'reject_key' VALUE SHA256(CONCAT_WS('|', '{job}', stage, reason, source_position, line)),
+        'reject_key' VALUE SHA256(CONCAT_WS('|', '{job}', stage, reason, source_position, event_id, detail, line)),
         'job' VALUE '{job}',
         'stage' VALUE stage,
         'reason' VALUE reason,

@@ -69,6 +69,8 @@ SELECT 'naap.ai_stream_status' AS target, JSON_OBJECT(
     'gateway' VALUE gateway,
     'orchestrator_address' VALUE LOWER({sql.json_str('data', '$.orchestrator_info.address')}),
     'orchestrator_url' VALUE {sql.json_str('data', '$.orchestrator_info.url')},
+    'gpu_id' VALUE '',
+    'region' VALUE '',
     'pipeline' VALUE {sql.json_str('data', '$.pipeline')},
     'pipeline_id' VALUE {sql.json_str('data', '$.pipeline_id')},
     'model_id' VALUE {sql.json_str('data', '$.pipeline')},
@@ -84,7 +86,8 @@ SELECT 'naap.ai_stream_status' AS target, JSON_OBJECT(
     'prompt_width' VALUE {sql.json_num('data', '$.inference_status.last_params.width', 'INT')},
     'prompt_height' VALUE {sql.json_num('data', '$.inference_status.last_params.height', 'INT')},
     'params_hash' VALUE {sql.json_str('data', '$.inference_status.last_params_hash')},
-    'start_time' VALUE {sql.ch_time(sql.json_num('data', '$.start_time', 'BIGINT'))}
+    'start_time' VALUE {sql.ch_time(sql.json_num('data', '$.start_time', 'BIGINT'))},
+    'startup_time_ms' VALUE CAST(NULL AS BIGINT)
 ) AS row_json, rt
 FROM status_fields
 WHERE parse_reason IS NULL
@@ -222,7 +225,7 @@ def build(t_env: Any, settings: Settings) -> list[str]:
     sql.view(
         t_env,
         "naap_ingest_parse_rejects",
-        f"SELECT 'naap.dead_letter' AS target, {dead_letter_row(settings, NAME, '')} AS row_json, rt "
+        f"SELECT 'naap.dead_letter' AS target, {dead_letter_row(settings, NAME)} AS row_json, rt "
         "FROM naap_ingest_parse_rejects_raw",
     )
     return [

@@ -70,8 +70,7 @@ def parse_rows(lines: list[str], schema: pa.Schema) -> pa.Table:
     for field in schema:
         column = read.column(field.name)
         if pa.types.is_timestamp(field.type):
-            column = pc.strptime(column, format="%Y-%m-%d %H:%M:%S.%f", unit="ms", error_is_null=True)
-            column = pc.assume_timezone(column, "UTC") if column.type.tz is None else column
+            column = pc.assume_timezone(column.cast(pa.timestamp("ms")), "UTC")
         columns.append(column.cast(field.type))
     return pa.Table.from_arrays(columns, schema=schema)
 

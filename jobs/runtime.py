@@ -89,7 +89,7 @@ def build(env: Any, t_env: Any, settings: Settings, pipeline: str) -> None:
         .set_parallelism(writers)
     )
     rejects = t_env.sql_query(
-        f"SELECT 'naap.dead_letter' AS target, {dead_letter_row(settings, pipeline, '')} AS row_json "
+        f"SELECT 'naap.dead_letter' AS target, {dead_letter_row(settings, pipeline)} AS row_json "
         "FROM source_rejects"
     )
     (

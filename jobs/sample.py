@@ -35,12 +35,12 @@ def envelope_ms(line: str) -> int:
         return 0
 
 
-def publish(lines: list[str], directory: Path, name: str = "sample-events.jsonl") -> Path:
-    """Write ``lines`` in envelope-time order as one file, atomically (hidden name, rename)."""
+def publish(lines: list[str], directory: Path, name: str = "sample-events.jsonl", ordered: bool = True) -> Path:
+    """Write ``lines`` (sorted by envelope time when ``ordered``) as one file, atomically."""
     directory.mkdir(parents=True, exist_ok=True)
-    ordered = sorted(lines, key=envelope_ms)
+    lines = sorted(lines, key=envelope_ms) if ordered else lines
     tmp = directory / f".{name}"
-    tmp.write_text("\n".join(ordered) + "\n")
+    tmp.write_text("\n".join(lines) + "\n")
     target = directory / name
     os.replace(tmp, target)
     return target

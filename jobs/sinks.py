@@ -37,6 +37,8 @@ log = logging.getLogger("netpulse.sinks")
 INSERT_SETTINGS = {
     "deduplicate_blocks_in_dependent_materialized_views": 1,
     "input_format_null_as_default": 1,
+    # A key the table does not have is an error, not silently dropped: writer and DDL must agree.
+    "input_format_skip_unknown_fields": 0,
     "date_time_input_format": "best_effort",
 }
 PARQUET_TABLES = ("naap.calculated_metrics",)

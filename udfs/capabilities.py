@@ -222,7 +222,8 @@ def dead_letter_record(
     cap: int,
 ) -> dict[str, Any]:
     """A naap.dead_letter row; the same reject_key recipe as the SQL path (jobs/envelopes.py)."""
-    key = hashlib.sha256("|".join((job, stage, reason, source_position, payload)).encode()).hexdigest()
+    parts = (job, stage, reason, source_position, event_id, detail, payload)
+    key = hashlib.sha256("|".join(parts).encode()).hexdigest()
     return {
         "reject_key": key,
         "job": job,

@@ -1,13 +1,13 @@
 -- purpose: every rejected record, with the reason and the original payload: nothing is lost.
--- grain:   one row per (job, stage, reason, source position, payload).
+-- grain:   one row per (job, stage, reason, source position, event id, detail, payload).
 -- writer:  every job. Stages: decode (not JSON, too large), validate (envelope fields, unknown
 --          type), late (older than the watermark: NETPULSE_ALLOWED_LATENESS_S), parse (a known
 --          type whose fields are wrong), metric (reserved), sink (reserved).
--- notes:   payload is cut at NETPULSE_DLQ_PAYLOAD_CAP_BYTES; payload_bytes keeps the original
---          size and is_payload_truncated says whether it was cut. Source-level rejects are
+-- notes:   payload is cut at NETPULSE_DLQ_PAYLOAD_CAP_CHARS; payload_length keeps the original
+--          length in characters and is_payload_truncated says whether it was cut. Source-level rejects are
 --          batched by processing time (they may have no usable event time), so a replay after a
 --          failover can re-send one: ReplacingMergeTree on the deterministic reject_key
---          (sha256 of job, stage, reason, source position and payload) folds it away. No
+--          (sha256 of job, stage, reason, source position, event id, detail and payload) folds it away. No
 --          partitioning: a re-sent reject must merge with the first one whatever the day.
 CREATE TABLE IF NOT EXISTS naap.dead_letter
 (
@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS naap.dead_letter
     event_timestamp     Nullable(DateTime64(3, 'UTC')),
     source_position     String,
     payload             String CODEC(ZSTD(3)),
-    payload_bytes       UInt64,
+    payload_length      UInt64,
     is_payload_truncated Bool,
     ingestion_timestamp DateTime DEFAULT now()
 )

@@ -1,0 +1,298 @@
+"""Kafka in production: the pinned Flink connector, the Kafka source table, a sample publisher.
+
+The connector version lives here and nowhere else: docker/flink/Dockerfile runs this file
+(``python kafka.py connector-env``) to learn which jar to download and which SHA-256 to check,
+so the image and the DDL below can never disagree. This module imports only the standard
+library at load time, so the image build can run it before the project is installed.
+
+The Kafka source reads each record's value as one raw UTF-8 string (``line``), exactly like a
+line of the ``files`` source, so both share the same parsing and dead-letter routing; the
+record's topic/partition/offset come along as metadata columns and form the source position
+of every dead-letter row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jobs.settings import Settings
+
+# Flink's Kafka SQL connector (shaded Kafka client inside). Apache has released no connector
+# built against Flink 2.3 yet; 5.0.0-2.2 is the newest (compatible with Flink 2.1.x and 2.2.x,
+# Kafka client 4.x) and uses only the stable connector APIs. Re-check on every Flink upgrade:
+# https://flink.apache.org/downloads/#apache-flink-connectors
+KAFKA_CONNECTOR_VERSION = "5.0.0-2.2"
+KAFKA_CONNECTOR_ARTIFACT = "flink-sql-connector-kafka"
+KAFKA_CONNECTOR_JAR = f"{KAFKA_CONNECTOR_ARTIFACT}-{KAFKA_CONNECTOR_VERSION}.jar"
+KAFKA_CONNECTOR_URL = (
+    "https://repo.maven.apache.org/maven2/org/apache/flink/"
+    f"{KAFKA_CONNECTOR_ARTIFACT}/{KAFKA_CONNECTOR_VERSION}/{KAFKA_CONNECTOR_JAR}"
+)
+# SHA-256 of that jar. Maven Central publishes only SHA-1 and a PGP signature; this value was
+# recorded after checking the signature (Apache Flink release key CC33 2388 50B5 A926 24ED 7F62
+# 16AE 0DDB BB2F 380B, https://downloads.apache.org/flink/KEYS). Changing the version means
+# repeating that check (gpg --verify jar.asc jar) and recording the new hash here.
+KAFKA_CONNECTOR_SHA256 = "5605c691d11a501382c383fecba37a7a552467da5ab7ba904ef5d6f3d62c5616"
+
+# The source table: the raw value plus where it came from. Metadata keys are the connector's
+# (`topic`, `partition`, `offset`, `timestamp`); the columns get a kafka_ prefix because
+# PARTITION/OFFSET are reserved words in Flink SQL.
+KAFKA_SOURCE_COLUMNS = (
+    "line STRING",
+    "kafka_topic STRING METADATA FROM 'topic' VIRTUAL",
+    "kafka_partition INT METADATA FROM 'partition' VIRTUAL",
+    "kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL",
+    "kafka_timestamp TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL",
+)
+
+_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_START_MODES = ("group-offsets", "earliest-offset", "latest-offset")
+
+
+class KafkaConfigError(ValueError):
+    """A Kafka setting cannot work; the message names the NETPULSE_* variable."""
+
+
+def source_options(
+    settings: Settings, extra_properties: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The WITH options of the Kafka source table, from settings.
+
+    Args:
+        settings: ``kafka_bootstrap``, ``kafka_topic``, ``kafka_group_id``, ``kafka_start``.
+        extra_properties: Kafka client properties (``security.protocol``, ``sasl.*`` ...),
+            passed as ``properties.<name>``; secrets belong in the environment, not in code.
+
+    Raises:
+        KafkaConfigError: empty bootstrap servers or group id, or an invalid topic name.
+    """
+    if not settings.kafka_bootstrap.strip():
+        raise KafkaConfigError("NETPULSE_KAFKA_BOOTSTRAP is empty; set host:port[,host:port]")
+    if not _TOPIC.match(settings.kafka_topic):
+        raise KafkaConfigError(
+            f"NETPULSE_KAFKA_TOPIC={settings.kafka_topic!r} is not a Kafka topic name "
+            "(1-249 of letters, digits, '.', '_', '-')"
+        )
+    if not settings.kafka_group_id.strip():
+        raise KafkaConfigError("NETPULSE_KAFKA_GROUP_ID is empty; set the consumer group name")
+    if settings.kafka_start not in _START_MODES:
+        raise KafkaConfigError(
+            f"NETPULSE_KAFKA_START={settings.kafka_start!r}: expected one of {_START_MODES}"
+        )
+    options = {
+        "connector": "kafka",
+        "topic": settings.kafka_topic,
+        "properties.bootstrap.servers": settings.kafka_bootstrap,
+        "properties.group.id": settings.kafka_group_id,
+        "properties.client.id.prefix": settings.kafka_group_id,
+        "scan.startup.mode": settings.kafka_start,
+        # group-offsets with no committed offset (a new group) would fail the job; start at the
+        # beginning of the retained log instead, so a first deployment misses nothing.
+        "properties.auto.offset.reset": "earliest",
+        # Flink's checkpointed offsets are the truth; committing them to Kafka on checkpoint
+        # only makes consumer lag visible to Kafka tooling.
+        "properties.commit.offsets.on.checkpoint": "true",
+        # Never read records of aborted producer transactions.
+        "properties.isolation.level": "read_committed",
+        "scan.topic-partition-discovery.interval": "1 min",
+        # One raw UTF-8 string per record, exactly like a line of the files source.
+        "format": "raw",
+        "raw.charset": "UTF-8",
+    }
+    for name, value in (extra_properties or {}).items():
+        options[f"properties.{name}"] = value
+    return options
+
+
+def source_ddl(
+    table: str, settings: Settings, extra_properties: Mapping[str, str] | None = None
+) -> str:
+    """``CREATE TEMPORARY TABLE <table>`` for the Kafka source (columns + options)."""
+    options = source_options(settings, extra_properties)
+    with_clause = ",\n".join(f"  '{k}' = '{_sql_str(v)}'" for k, v in options.items())
+    columns = ",\n".join(f"  {c}" for c in KAFKA_SOURCE_COLUMNS)
+    return f"CREATE TEMPORARY TABLE {table} (\n{columns}\n) WITH (\n{with_clause}\n)"
+
+
+def _sql_str(value: str) -> str:
+    return value.replace("'", "''")
+
+
+# --------------------------------------------------------------------------------------------
+# Publishing sample events (replay of fixtures into a real broker)
+# --------------------------------------------------------------------------------------------
+
+
+def read_lines(path: Path) -> list[str]:
+    """Non-empty lines of a JSON-lines file, unchanged (bytes on the wire = bytes in the file)."""
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _key_of(line: str, key_field: str | None) -> bytes | None:
+    if not key_field:
+        return None
+    try:
+        value = json.loads(line).get(key_field)
+    except (ValueError, AttributeError):
+        return None  # a broken line is published as-is, unkeyed: the job must reject it
+    return None if value in (None, "") else str(value).encode()
+
+
+def ensure_topic(bootstrap: str, topic: str, partitions: int = 1, timeout: float = 30.0) -> None:
+    """Create ``topic`` if it does not exist (replication factor 1: a local/dev broker)."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    if topic in admin.list_topics(timeout=timeout).topics:
+        return
+    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+    try:
+        futures[topic].result(timeout)
+    except Exception as exc:  # confluent_kafka raises KafkaException wrapping a KafkaError
+        if "TOPIC_ALREADY_EXISTS" not in str(exc):
+            raise
+
+
+def publish(
+    lines: Iterable[str],
+    bootstrap: str,
+    topic: str,
+    *,
+    key_field: str | None = "id",
+    timeout: float = 60.0,
+    config: Mapping[str, Any] | None = None,
+) -> int:
+    """Publish each line as one record value; returns how many the broker acknowledged.
+
+    The producer is idempotent with ``acks=all``, so a retried send is not duplicated.
+
+    Args:
+        lines: record values (e.g. :func:`read_lines` of a fixture).
+        bootstrap: ``host:port`` of the broker.
+        topic: target topic (must exist, see :func:`ensure_topic`).
+        key_field: JSON field used as the record key (None: unkeyed).
+        timeout: seconds to wait for every acknowledgement.
+        config: extra producer settings (security, linger ...).
+
+    Raises:
+        RuntimeError: a record was not acknowledged, naming the first error.
+    """
+    from confluent_kafka import Producer
+
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+            **(config or {}),
+        }
+    )
+    errors: list[str] = []
+    delivered = 0
+
+    def on_delivery(err: Any, _msg: Any) -> None:
+        nonlocal delivered
+        if err is not None:
+            errors.append(str(err))
+        else:
+            delivered += 1
+
+    sent = 0
+    for line in lines:
+        while True:
+            try:
+                producer.produce(
+                    topic, value=line.encode("utf-8"), key=_key_of(line, key_field),
+                    on_delivery=on_delivery,
+                )
+                break
+            except BufferError:  # local queue full: let deliveries drain
+                producer.poll(0.1)
+        sent += 1
+        producer.poll(0)
+    remaining = producer.flush(timeout)
+    if errors or remaining or delivered != sent:
+        raise RuntimeError(
+            f"{delivered} of {sent} records acknowledged by {bootstrap} topic {topic!r}; "
+            f"{remaining} still queued; first error: {errors[0] if errors else 'timeout'}"
+        )
+    return delivered
+
+
+def consume(
+    bootstrap: str,
+    topic: str,
+    group_id: str,
+    expected: int,
+    *,
+    timeout: float = 60.0,
+) -> list[tuple[int, int, str]]:
+    """Read ``expected`` records from the start of ``topic``: (partition, offset, value) each."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group_id,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    records: list[tuple[int, int, str]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(records) < expected and time.monotonic() < deadline:
+            for msg in consumer.consume(num_messages=500, timeout=0.5):
+                if msg.error():
+                    raise RuntimeError(f"consume from {topic!r} failed: {msg.error()}")
+                records.append((msg.partition(), msg.offset(), msg.value().decode("utf-8")))
+        if records:
+            consumer.commit(asynchronous=False)
+    finally:
+        consumer.close()
+    return records
+
+
+# --------------------------------------------------------------------------------------------
+# CLI: `python -m jobs.kafka publish FILE ...` and `python kafka.py connector-env` (image build)
+# --------------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``connector-env`` (for the image build) or ``publish``."""
+    parser = argparse.ArgumentParser(prog="python -m jobs.kafka", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("connector-env", help="print the pinned connector as shell variables")
+    p = sub.add_parser("publish", help="publish a JSON-lines file to a topic, one record per line")
+    p.add_argument("file", type=Path)
+    p.add_argument("--bootstrap", required=True, help="host:port of a broker")
+    p.add_argument("--topic", required=True)
+    p.add_argument("--key-field", default="id", help="JSON field used as record key ('' = none)")
+    p.add_argument("--create-topic", action="store_true", help="create the topic if missing")
+    p.add_argument("--partitions", type=int, default=1)
+    args = parser.parse_args(argv)
+    if args.command == "connector-env":
+        print(f"KAFKA_CONNECTOR_VERSION={KAFKA_CONNECTOR_VERSION}")
+        print(f"KAFKA_CONNECTOR_JAR={KAFKA_CONNECTOR_JAR}")
+        print(f"KAFKA_CONNECTOR_URL={KAFKA_CONNECTOR_URL}")
+        print(f"KAFKA_CONNECTOR_SHA256={KAFKA_CONNECTOR_SHA256}")
+        return 0
+    if args.create_topic:
+        ensure_topic(args.bootstrap, args.topic, args.partitions)
+    count = publish(read_lines(args.file), args.bootstrap, args.topic, key_field=args.key_field or None)
+    print(f"published {count} records from {args.file} to {args.topic}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,408 @@
+"""tor_relays: Tor directory documents into the tor.relay_snapshot time series.
+
+Reads:    staged JSON-lines files (jobs/tor_collect.py turns a CollecTor tree of consensuses,
+          votes, server / extra-info descriptors and bandwidth files into one record per router
+          entry / descriptor / measurement, parsed with stem). With NETPULSE_MONITOR_INTERVAL_S
+          > 0 the collector re-scans the input tree and the Flink source picks up new staged
+          files (source.monitor-interval); otherwise the run is bounded.
+Computes: per fingerprint (Python KeyedProcessFunction, keyed state): the latest server
+          descriptor, extra-info and bandwidth measurement at or before each consensus hour,
+          that hour's votes (flags_by_auth), first_seen, all_nicknames, last_restarted and
+          last_ip_change (definitions: udfs/tor_state.py); country and AS of the address from
+          the offline DB-IP Lite databases (udfs/tor_geoip.py), with the database name and date.
+Writes:   tor.relay_snapshot, one immutable row per relay per consensus hour, one insert per
+          hour with a deterministic insert_deduplication_token (the materialized views feed
+          the five aggregate tables from it); tor.dead_letter (collector rejects, and staged
+          lines that are not records) through the shared reject writer (jobs/sinks.py).
+Time:     event time = consensus valid-after; only consensus and vote records carry it (a
+          descriptor's own time is a join key, not stream time). The watermark is the newest
+          hour read, so an hour's rows are written when the next consensus arrives (streaming)
+          or at end of input (bounded): descriptors that arrive up to then are joined.
+State:    one JSON value per fingerprint: derivation fields, the newest 4 documents of each
+          kind, hours waiting for the watermark, the last 72 emitted hours (a consensus
+          collected twice is written once). No TTL: state per relay is bounded and small, and
+          first_seen must survive a relay's absence of any length. Per-hour write buffers are
+          keyed by (table, hour) and cleared when written.
+Rejects:  collector stages (parse: not_a_tor_document, malformed_document/_entry/_descriptor,
+          missing_valid_after, bad_bandwidth_value, ...; validate: negative_uptime,
+          unknown_keyword, malformed_header_or_footer) and decode (a staged line that is not a
+          JSON record: malformed_json, unknown_kind, bad_fingerprint).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from pyflink.common import Types
+from pyflink.datastream import KeyedProcessFunction, RuntimeContext
+from pyflink.datastream.connectors import Sink
+from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
+
+from jobs import clickhouse, sql
+from jobs.settings import PROJECT_ROOT, Settings
+from jobs.sinks import INSERT_SETTINGS, RejectWriter, batch_token
+from jobs.tor_collect import collect
+from udfs.tor_geoip import GeoIP
+from udfs.tor_state import RelayState, add_record, emit_due
+
+NAME = "tor_relays"
+SNAPSHOT_TABLE = "tor.relay_snapshot"
+DEAD_LETTER_TABLE = "tor.dead_letter"
+DEFAULT_GEOIP_DIR = PROJECT_ROOT / "data" / "geoip"
+DISCARDING_SINK = "org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink"
+RECORD_KINDS = ("status", "vote", "server", "extra", "bw")
+
+log = logging.getLogger("netpulse.tor_relays")
+
+
+def staging_dir(settings: Settings) -> Path:
+    """Where the collector stages JSON lines for this job."""
+    return settings.var_dir / "tor" / "staged"
+
+
+def source_ddl(settings: Settings, path: Path) -> str:
+    """The staged JSON-lines directory, read raw so that no line vanishes unseen."""
+    monitor = (
+        f",\n    'source.monitor-interval' = '{settings.monitor_interval_s} s'"
+        if settings.monitor_interval_s > 0 else ""
+    )
+    return f"""
+CREATE TEMPORARY TABLE tor_staged (
+    line STRING,
+    source_position STRING NOT NULL METADATA FROM 'file.path' VIRTUAL,
+    kind AS JSON_VALUE(line, '$.kind'),
+    hour_ms AS COALESCE(CASE WHEN JSON_VALUE(line, '$.kind') IN ('status', 'vote')
+        THEN CAST(JSON_VALUE(line, '$.valid_after') AS BIGINT) * 1000 END, 0),
+    rt AS TO_TIMESTAMP_LTZ(COALESCE(CASE WHEN JSON_VALUE(line, '$.kind') IN ('status', 'vote')
+        THEN CAST(JSON_VALUE(line, '$.valid_after') AS BIGINT) * 1000 END, 0), 3),
+    WATERMARK FOR rt AS rt
+) WITH (
+    'connector' = 'filesystem',
+    'path' = '{path}',
+    'format' = 'raw'{monitor}
+)"""
+
+
+_KINDS = ", ".join(f"'{k}'" for k in RECORD_KINDS)
+_FINGERPRINT = "JSON_VALUE(line, '$.fingerprint')"
+
+# grain: one row per staged line that is a usable record (keyed by relay fingerprint)
+RECORDS = f"""
+SELECT kind, {_FINGERPRINT} AS fingerprint, line
+FROM tor_staged
+WHERE line IS JSON OBJECT AND kind IN ({_KINDS})
+    AND REGEXP({_FINGERPRINT}, '^[0-9A-F]{{40}}$')
+"""
+
+# grain: one row per reject found by the collector (already dead-letter shaped)
+COLLECTOR_REJECTS = f"""
+SELECT '{DEAD_LETTER_TABLE}' AS target, JSON_OBJECT(
+    'reject_key' VALUE JSON_VALUE(line, '$.reject_key'),
+    'job' VALUE '{NAME}',
+    'stage' VALUE JSON_VALUE(line, '$.stage'),
+    'document' VALUE JSON_VALUE(line, '$.document'),
+    'doc_type' VALUE JSON_VALUE(line, '$.doc_type'),
+    'line' VALUE COALESCE(TRY_CAST(JSON_VALUE(line, '$.line') AS INT), 0),
+    'reason' VALUE JSON_VALUE(line, '$.reason'),
+    'detail' VALUE COALESCE(JSON_VALUE(line, '$.detail'), ''),
+    'excerpt' VALUE COALESCE(JSON_VALUE(line, '$.excerpt'), '')
+) AS row_json
+FROM tor_staged
+WHERE line IS JSON OBJECT AND kind = 'reject'
+"""
+
+_DECODE_REASON = f"""CASE
+    WHEN NOT (line IS JSON OBJECT) THEN 'malformed_json'
+    WHEN kind IS NULL OR kind NOT IN ({_KINDS}, 'reject') THEN 'unknown_kind'
+    WHEN kind <> 'reject' AND NOT COALESCE(REGEXP({_FINGERPRINT}, '^[0-9A-F]{{40}}$'), FALSE)
+        THEN 'bad_fingerprint'
+END"""
+
+# grain: one row per staged line that is neither a record nor a collector reject
+DECODE_REJECTS = f"""
+SELECT '{DEAD_LETTER_TABLE}' AS target, JSON_OBJECT(
+    'reject_key' VALUE SHA256(CONCAT_WS('|', 'decode', source_position, reason, line)),
+    'job' VALUE '{NAME}',
+    'stage' VALUE 'decode',
+    'document' VALUE source_position,
+    'doc_type' VALUE 'staged-jsonl',
+    'line' VALUE 0,
+    'reason' VALUE reason,
+    'detail' VALUE 'a staged line must be a JSON record written by jobs/tor_collect.py',
+    'excerpt' VALUE SUBSTRING(line, 1, 4096)
+) AS row_json
+FROM (SELECT line, source_position, {_DECODE_REASON} AS reason FROM tor_staged)
+WHERE reason IS NOT NULL
+"""
+
+
+class RelaySnapshots(KeyedProcessFunction):
+    """Keyed by fingerprint: folds documents into RelayState, emits rows when hours are due."""
+
+    def __init__(self, geoip_dir: str):
+        self.geoip_dir = geoip_dir
+        self.state: Any = None
+        self.geo: GeoIP | None = None
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.state = runtime_context.get_state(ValueStateDescriptor("relay", Types.STRING()))
+        self.geo = GeoIP(Path(self.geoip_dir))
+
+    def close(self) -> None:
+        if self.geo is not None:
+            self.geo.close()
+
+    def process_element(self, value: Any, ctx: KeyedProcessFunction.Context) -> Any:
+        try:
+            record = json.loads(value[2])
+        except ValueError:
+            return  # unreachable: the SQL filter passes JSON objects only
+        relay = RelayState.from_json(self.state.value())
+        hour = add_record(relay, record)
+        if hour is not None:
+            # Fires when the watermark (the newest consensus hour read) reaches this hour.
+            ctx.timer_service().register_event_time_timer(hour * 1000)
+        self.state.update(relay.to_json())
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Any:
+        relay = RelayState.from_json(self.state.value())
+        rows = emit_due(relay, timestamp // 1000, self.geo)
+        self.state.update(relay.to_json())
+        for row in rows:
+            hour_ms = int(dt.datetime.fromisoformat(row["ts"]).replace(tzinfo=dt.UTC).timestamp() * 1000)
+            yield SNAPSHOT_TABLE, hour_ms, json.dumps(row, separators=(",", ":"), sort_keys=True)
+
+
+SNAPSHOT_COLUMNS = (
+    "ts", "fingerprint", "nickname", "all_nicknames", "address_v4", "address_v6", "or_port",
+    "dir_port", "flags", "flags_by_auth.auth", "flags_by_auth.flags", "bw_consensus",
+    "bw_measured", "bw_observed", "bw_read", "bw_write", "cw", "uptime", "first_seen",
+    "last_restarted", "last_ip_change", "exit_policy", "contact", "family", "version",
+    "platform", "descriptor_published", "bw_measured_source", "is_uptime_rejected", "asn",
+    "country", "geoip_source", "geoip_date",
+)
+_TIME_COLUMNS = ("ts", "first_seen", "last_restarted", "last_ip_change", "descriptor_published")
+
+
+def _time(text: str | None) -> dt.datetime | None:
+    return None if text is None else dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+
+def snapshot_values(row: dict[str, Any]) -> list[Any]:
+    """One JSON snapshot row as insert values (fingerprints become their 20 raw bytes)."""
+    values = []
+    for column in SNAPSHOT_COLUMNS:
+        value = row.get(column)
+        if column in _TIME_COLUMNS:
+            value = _time(value)
+        elif column == "fingerprint":
+            value = bytes.fromhex(value)
+        elif column == "family":
+            value = [bytes.fromhex(f) for f in value or []]
+        elif column == "geoip_date":
+            value = dt.date.fromisoformat(value)
+        values.append(value)
+    return values
+
+
+def insert_snapshots(settings: Settings, lines: list[str], token: str, attempts: int = 6) -> None:
+    """Insert one hour of snapshot rows as one block with its deduplication token; retry, raise."""
+    rows = [snapshot_values(json.loads(line)) for line in sorted(lines)]
+    insert_settings = dict(INSERT_SETTINGS, insert_deduplication_token=token)
+    delay = 0.5
+    for attempt in range(1, attempts + 1):
+        try:
+            client = clickhouse.connect(settings)
+            with clickhouse.lock():
+                client.insert(SNAPSHOT_TABLE, rows, column_names=list(SNAPSHOT_COLUMNS), settings=insert_settings)
+            return
+        except Exception as exc:  # noqa: BLE001 - any client/server error is retried
+            log.warning("insert into %s failed (attempt %d/%d, %d rows): %s",
+                        SNAPSHOT_TABLE, attempt, attempts, len(rows), exc)
+            if attempt == attempts:
+                raise RuntimeError(
+                    f"ClickHouse insert into {SNAPSHOT_TABLE} failed {attempts} times; "
+                    "the job will restart from its last checkpoint"
+                ) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
+class HourBatchWriter(KeyedProcessFunction):
+    """Keyed by (table, hour): buffers the hour's rows in state, writes them as one block.
+
+    The hour is written when the watermark passes it, i.e. after every relay's row of that
+    hour has arrived. Its content is fixed by the input, so a replay after a failover rebuilds
+    the same block with the same token and the table drops it.
+    """
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.buffer: Any = None
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.buffer = runtime_context.get_list_state(ListStateDescriptor("rows", Types.STRING()))
+
+    def process_element(self, value: Any, ctx: KeyedProcessFunction.Context) -> Any:
+        self.buffer.add(value[2])
+        ctx.timer_service().register_event_time_timer(value[1])
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Any:
+        lines = list(self.buffer.get() or [])
+        if lines:
+            hour = dt.datetime.fromtimestamp(timestamp / 1000, tz=dt.UTC).strftime("%Y%m%d-%H%M%S")
+            insert_snapshots(self.settings, lines, batch_token(SNAPSHOT_TABLE, hour, lines))
+            self.buffer.clear()
+            yield len(lines)
+
+
+def build(env: Any, t_env: Any, settings: Settings, staged: Path, geoip_dir: Path) -> None:
+    """Define the job: staged source -> keyed relay state -> hourly writer; rejects -> DLQ."""
+    t_env.execute_sql(source_ddl(settings, staged))
+    sql.view(t_env, "tor_records", RECORDS)
+    sql.view(t_env, "tor_rejects", f"{COLLECTOR_REJECTS} UNION ALL {DECODE_REJECTS}")
+    writers = settings.writer_parallelism
+    (
+        t_env.to_data_stream(t_env.from_path("tor_records"))
+        .key_by(lambda row: row[1], key_type=Types.STRING())
+        .process(
+            RelaySnapshots(str(geoip_dir)),
+            output_type=Types.TUPLE([Types.STRING(), Types.LONG(), Types.STRING()]),
+        )
+        .uid(f"{NAME}-relay-state")
+        .name("relay state: joins and derivations")
+        .key_by(lambda row: f"{row[0]}|{row[1]}", key_type=Types.STRING())
+        .process(HourBatchWriter(settings), output_type=Types.INT())
+        .uid(f"{NAME}-snapshot-writer")
+        .name("relay_snapshot hourly writer")
+        .set_parallelism(writers)
+        .sink_to(Sink(DISCARDING_SINK))
+        .uid(f"{NAME}-snapshot-writer-end")
+        .set_parallelism(writers)
+    )
+    (
+        t_env.to_data_stream(t_env.from_path("tor_rejects"))
+        .key_by(lambda row: row[0], key_type=Types.STRING())
+        .process(RejectWriter(settings), output_type=Types.INT())
+        .uid(f"{NAME}-reject-writer")
+        .name("tor dead-letter writer")
+        .set_parallelism(writers)
+        .sink_to(Sink(DISCARDING_SINK))
+        .uid(f"{NAME}-reject-writer-end")
+        .set_parallelism(writers)
+    )
+
+
+def run(
+    settings: Settings,
+    input_dir: Path | str,
+    *,
+    geoip_dir: Path | str | None = None,
+    wait: bool = True,
+    migrate_first: bool = True,
+) -> Any:
+    """Collect ``input_dir`` and run the tor_relays Flink job over it.
+
+    Bounded (NETPULSE_MONITOR_INTERVAL_S=0): stages the tree, runs to end of input, returns
+    the JobExecutionResult. Monitoring (> 0): a collector thread re-scans the tree every
+    interval while the unbounded job runs; returns the JobClient when ``wait`` is False.
+
+    Raises:
+        FileNotFoundError: the input tree or the GeoIP databases are missing (the message
+            names the install command).
+    """
+    from jobs import migrate, runtime  # the runtime pulls in every NaaP job: import on use
+
+    geo_dir = Path(geoip_dir) if geoip_dir else DEFAULT_GEOIP_DIR
+    GeoIP(geo_dir).close()  # fail before starting Flink, naming the install command
+    if migrate_first:
+        migrate.migrate(settings, databases=("tor",))
+    staged = staging_dir(settings)
+    stats = collect(Path(input_dir), staged)
+    log.info("collected %s", stats)
+    env, t_env = runtime.create_environment(settings, NAME)
+    build(env, t_env, settings, staged, geo_dir)
+    if settings.monitor_interval_s > 0:
+        stop = threading.Event()
+
+        def rescan() -> None:
+            while not stop.wait(settings.monitor_interval_s):
+                try:
+                    collect(Path(input_dir), staged)
+                except Exception:  # noqa: BLE001 - keep watching; the next pass retries
+                    log.exception("collecting %s failed", input_dir)
+
+        threading.Thread(target=rescan, name="tor-collector", daemon=True).start()
+        if not wait:
+            return env.execute_async(NAME)
+        try:
+            return env.execute(NAME)
+        finally:
+            stop.set()
+    if wait:
+        return env.execute(NAME)
+    return env.execute_async(NAME)
+
+
+# grain: one row per consensus hour (the newest one)
+_LATEST_HOUR = """
+SELECT ts, sum(relays), sum(exit_relays), sum(guard_relays), sum(cw_sum),
+    quantileMerge(0.5)(median_uptime)
+FROM tor.network_hour_stats
+GROUP BY ts ORDER BY ts DESC LIMIT 1
+"""
+# grain: one row per country of that hour
+_TOP_COUNTRIES = """
+SELECT country, sum(relays) AS relays, sum(cw_sum) AS cw
+FROM tor.country_hour_stats WHERE ts = {ts:DateTime('UTC')}
+GROUP BY country ORDER BY cw DESC, country LIMIT {limit:UInt32}
+"""
+
+
+def network_summary(settings: Settings, top: int = 5) -> dict[str, Any]:
+    """The newest consensus hour in ClickHouse: relays, exits, guards, top countries by weight."""
+    client = clickhouse.connect(settings)
+    with clickhouse.lock():
+        latest = client.query(_LATEST_HOUR).result_rows
+        if not latest:
+            return {}
+        ts, relays, exits, guards, cw_total, median_uptime = latest[0]
+        countries = client.query(_TOP_COUNTRIES, parameters={"ts": ts, "limit": top}).result_rows
+    return {
+        "ts": ts,
+        "relays": int(relays),
+        "exit_relays": int(exits),
+        "guard_relays": int(guards),
+        "cw_sum": int(cw_total),
+        "median_uptime_s": None if median_uptime != median_uptime else float(median_uptime),
+        "top_countries": [
+            {"country": c.decode() if isinstance(c, bytes) else c, "relays": int(r),
+             "cw_fraction": (int(w) / int(cw_total)) if cw_total else 0.0}
+            for c, r, w in countries
+        ],
+    }
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """Human-readable lines for network_summary()."""
+    if not summary:
+        return "tor: no consensus in tor.relay_snapshot yet"
+    lines = [
+        f"tor network at {summary['ts']:%Y-%m-%d %H:%M} UTC: {summary['relays']} relays, "
+        f"{summary['exit_relays']} exits, {summary['guard_relays']} guards",
+        "top countries by consensus weight:",
+    ]
+    for c in summary["top_countries"]:
+        lines.append(f"  {c['country']}  {c['cw_fraction']:6.1%}  ({c['relays']} relays)")
+    return "\n".join(lines)
+
+
+def print_summary(settings: Settings, top: int = 5) -> None:
+    """Print the short network summary (the CLI's ``tor`` command ends with this)."""
+    print(format_summary(network_summary(settings, top)))

@@ -1,0 +1,111 @@
+"""Shared fixtures: one chDB directory for this process, pipeline runs in their own processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import corpus  # noqa: E402
+import s3server  # noqa: E402
+
+from jobs import sample, settings  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def chdb_settings(tmp_path_factory: pytest.TempPathFactory) -> settings.Settings:
+    """Settings for the one embedded database this test process may open (chDB: one per process)."""
+    var = tmp_path_factory.mktemp("process-var")
+    return settings.load({"NETPULSE_VAR_DIR": str(var)})
+
+
+@pytest.fixture(scope="session")
+def migrated(chdb_settings: settings.Settings) -> settings.Settings:
+    from jobs import migrate
+
+    migrate.migrate(chdb_settings)
+    return chdb_settings
+
+
+@dataclass
+class Run:
+    var_dir: Path
+    process: subprocess.Popen
+    log: Path
+    _tables: dict[str, list[dict[str, Any]]] | None = None
+
+    def tables(self) -> dict[str, list[dict[str, Any]]]:
+        if self._tables is None:
+            code = self.process.wait(timeout=600)
+            assert code == 0, f"pipeline run failed ({code}):\n{self.log.read_text()[-6000:]}"
+            self._tables = json.loads((self.var_dir / "tables.json").read_text())
+        return self._tables
+
+    @property
+    def seconds(self) -> float:
+        self.tables()
+        return json.loads((self.var_dir / "run.json").read_text())["seconds"]
+
+
+def start_run(var_dir: Path, lines: list[str], env: dict[str, str], pipeline: str = "naap") -> Run:
+    """Start ``tests/pipeline_run.py`` in its own process (returns at once)."""
+    var_dir.mkdir(parents=True, exist_ok=True)
+    input_file = var_dir / "input-lines.jsonl"
+    input_file.write_text("\n".join(lines) + "\n")
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("NETPULSE_")}
+    full_env.update({"NETPULSE_VAR_DIR": str(var_dir), "PYTHONPATH": str(ROOT)}, **env)
+    log = var_dir / "run.log"
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "pipeline_run.py"), str(var_dir), str(input_file), pipeline],
+        stdout=log.open("w"), stderr=subprocess.STDOUT, env=full_env, cwd=ROOT,
+    )
+    return Run(var_dir, process, log)
+
+
+def sample_lines() -> list[str]:
+    return sorted(sample.fixture_lines(), key=sample.envelope_ms)
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    server = s3server.start(tmp_path_factory.mktemp("s3"))
+    server.client().create_bucket(Bucket="lake")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory: pytest.TempPathFactory, s3) -> dict[str, Run]:  # type: ignore[no-untyped-def]
+    """Two pipeline runs started together (they run in parallel in their own processes):
+
+    * ``p1``: the real sample events + the broken-input corpus, parallelism 1, local Parquet.
+    * ``p2``: the real sample events, parallelism 2, Parquet on the loopback S3 server.
+    """
+    base = tmp_path_factory.mktemp("runs")
+    p1 = start_run(base / "p1", sample_lines() + corpus.corpus_lines(), {"NETPULSE_PARALLELISM": "1"})
+    p2 = start_run(
+        base / "p2",
+        sample_lines(),
+        {
+            "NETPULSE_PARALLELISM": "2",
+            "NETPULSE_PARQUET_URL": "s3://lake/netpulse",
+            "NETPULSE_S3_ENDPOINT": s3.endpoint,
+            "NETPULSE_S3_ACCESS_KEY": s3server.ACCESS_KEY,
+            "NETPULSE_S3_SECRET_KEY": s3server.SECRET_KEY,
+        },
+    )
+    return {"p1": p1, "p2": p2}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("TMPDIR", tempfile.gettempdir())

@@ -1,0 +1,138 @@
+"""The naap pipeline on the local MiniCluster over every real fixture envelope + broken inputs.
+
+Run p1 (tests/conftest.py): the 143 real envelopes of tests/fixtures/livepeer (sorted by
+envelope time, as the topic delivers them) followed by the corpus of tests/corpus.py.
+"""
+
+from collections import Counter
+
+import pytest
+
+import corpus
+
+pytestmark = pytest.mark.slow
+
+REAL_EVENTS = 143  # 73 session events + 65 Kafka values + 5 single samples (no id repeats)
+
+
+def _by(rows: list[dict], key: str, value: str) -> list[dict]:
+    return [r for r in rows if r[key] == value]
+
+
+def test_row_counts_per_table(runs) -> None:  # type: ignore[no-untyped-def]
+    t = runs["p1"].tables()
+    # corpus adds 3 accepted events: the fps-wrong-type one, one of 3 duplicates, one of 2 id-less.
+    assert len(t["raw_events"]) == REAL_EVENTS + 3
+    types = Counter(r["event_type"] for r in t["raw_events"])
+    assert types == {
+        "stream_trace": 48, "stream_ingest_metrics": 34, "ai_stream_status": 32 + 2,
+        "ai_stream_events": 16, "create_new_payment": 6 + 1, "network_capabilities": 5,
+        "discovery_results": 2,
+    }
+    assert len(t["ai_stream_status"]) == 32 + 1  # + corpus-dup once; corpus-fps is rejected
+    assert len(t["stream_ingest_metrics"]) == 34
+    assert len(t["stream_trace_events"]) == 48
+    # 4 network_capabilities events: net_caps sample (5 GPU rows), the 2026-02-24 production
+    # event (34 GPU rows + 39 GPU-less orchestrator rows = 73) and two more from the sessions.
+    assert len(t["orchestrator_metadata"]) == 172
+
+
+def test_sampled_ai_stream_status_fields(runs) -> None:  # type: ignore[no-untyped-def]
+    rows = _by(runs["p1"].tables()["ai_stream_status"], "event_id", "0f93c8a8-8cd5-4180-a862-0f80da6ea28a")
+    assert len(rows) == 1
+    r = rows[0]
+    assert r["event_timestamp"] == "2026-02-22 23:46:21.246000"  # envelope "1771803981246"
+    assert r["stream_id"] == "aiJobTesterStream-1771803956707505111"
+    assert r["request_id"] == "a818d729"
+    assert r["gateway"] == "cloud-spe-ai-live-video-tester-fra"
+    assert r["orchestrator_address"] == "0xcf5654abfaefc001a84aeb18fe4c13bfd0f8a77b"
+    assert r["orchestrator_url"] == "https://lpt.gzp.link:8888"
+    assert r["pipeline"] == "streamdiffusion-sdxl-v2v" and r["pipeline_id"] == ""
+    assert r["output_fps"] == pytest.approx(22.57620251022858, rel=1e-6)
+    assert r["input_fps"] == pytest.approx(22.87588661434666, rel=1e-6)
+    assert r["state"] == "ONLINE" and r["restart_count"] == 0 and r["last_error"] is None
+    assert (r["prompt_width"], r["prompt_height"]) == (0, 0)  # last_params is {} here
+    assert r["params_hash"] == "99914b932bd37a50b983c5e7c90ae93b"
+    assert r["start_time"] == "2026-02-22 23:46:01.242000"
+
+
+def test_data_as_json_string_and_numeric_timestamp(runs) -> None:  # type: ignore[no-untyped-def]
+    # the 2026-02-25 snapshot files carry `data` as a JSON-encoded string and a numeric timestamp
+    t = runs["p1"].tables()
+    traces = _by(t["stream_trace_events"], "request_id", "7d208f6e")
+    assert {r["trace_type"] for r in traces} >= {"gateway_receive_stream_request", "gateway_receive_first_processed_segment"}
+    first = _by(traces, "trace_type", "gateway_receive_first_processed_segment")[0]
+    assert first["orchestrator_address"] == "0x5fd25374e1e87d6728ec8601c512dfabab375ab5"
+    assert first["is_data_timestamp_from_envelope"] is False
+    swap = _by(t["stream_trace_events"], "trace_type", "orchestrator_swap")[0]
+    assert swap["is_data_timestamp_from_envelope"] is True and swap["message"] == "orchestrator is slow"
+    assert swap["data_timestamp"] == swap["event_timestamp"]
+
+
+def test_track_stats_split_into_video_and_audio(runs) -> None:  # type: ignore[no-untyped-def]
+    rows = [r for r in runs["p1"].tables()["stream_ingest_metrics"] if r["event_timestamp"].startswith("2026-01-08 21:49:10.608")]
+    assert len(rows) == 1
+    r = rows[0]  # the first stream_ingest_metrics value of the 2026-01-08 Kafka capture
+    assert r["stream_id"] == "stream-o5s73x-mk5zc8fy" and r["request_id"] == "db936fab"
+    assert r["connection_quality"] == "good"
+    assert r["video_jitter"] == pytest.approx(10.126770701625134, rel=1e-6)
+    assert (r["video_packets_received"], r["video_packets_lost"]) == (413, 0)
+    assert r["audio_jitter"] == pytest.approx(20.29064497237114, rel=1e-6)
+    assert r["audio_packets_received"] == 248
+    assert (r["bytes_received"], r["bytes_sent"], r["transport_id"]) == (477890, 4013, "iceTransport")
+
+
+def test_network_capabilities_exploded_into_gpu_rows(runs) -> None:  # type: ignore[no-untyped-def]
+    rows = _by(runs["p1"].tables()["orchestrator_metadata"], "source_event_id", "bcca7b6c-e09e-4567-a34a-2c4f5200a8e8")
+    assert len(rows) == 5
+    nullworks = [r for r in rows if r["orchestrator_url"] == "https://rtv.nullworks.xyz:9924"]
+    assert sorted(r["gpu_id"] for r in nullworks) == [
+        "GPU-1e7025d4-a3dd-5371-daec-b666af6ec29c", "GPU-c391d107-0999-d9be-45a4-b494d6da1ccf"]
+    assert {r["gpu_name"] for r in nullworks} == {"NVIDIA GeForce RTX 4090"}
+    assert {r["orchestrator_address"] for r in nullworks} == {"0x9d61ae5875e89036fbf6059f3116d01a22ace3c8"}
+    assert {r["price_per_pixel"] for r in nullworks} == {2149.0}
+    assert {r["supported_pipelines"] == ["live-video-to-video"] for r in nullworks} == {True}
+
+
+def test_production_parse_failure_routed_with_reasons(runs) -> None:  # type: ignore[no-untyped-def]
+    t = runs["p1"].tables()
+    event_id = "a0b048eb-cb94-4639-8f9f-f283a22a154d"
+    rejects = _by(t["dead_letter"], "event_id", event_id)
+    assert sorted((r["stage"], r["reason"]) for r in rejects) == [
+        ("parse", "hardware_without_gpu_info")] * 3 + [("parse", "price_without_price_per_unit")]
+    assert all(r["job"] == "naap_ingest" and r["event_type"] == "network_capabilities" for r in rejects)
+    gpu_rows = [r for r in _by(t["orchestrator_metadata"], "source_event_id", event_id) if r["gpu_id"]]
+    assert len(gpu_rows) == 34
+    assert len(_by(t["raw_events"], "event_id", event_id)) == 1  # kept for a replay after a fix
+
+
+def test_broken_corpus_one_outcome_per_input(runs) -> None:  # type: ignore[no-untyped-def]
+    t = runs["p1"].tables()
+    # the production capabilities event's 4 defects, and the same orchestrator's 3 hardware
+    # entries without gpu_info again in two other announcements (01438768-..., 2240b782-...)
+    real_rejects = 10
+    corpus_rejects = [r for r in t["dead_letter"] if r["reason"] not in ("hardware_without_gpu_info", "price_without_price_per_unit")]
+    expected = [c for c in corpus.cases() if c.stage is not None]
+    assert len(t["dead_letter"]) == real_rejects + len(expected)
+    assert Counter((r["stage"], r["reason"]) for r in corpus_rejects) == Counter((c.stage, c.reason) for c in expected)
+    for case in expected:
+        line = case.lines[0]
+        (row,) = [r for r in corpus_rejects if r["reason"] == case.reason and line.startswith(r["payload"])]
+        assert row["payload_length"] == len(line)
+        if case.name == "payload_10mb":
+            assert row["is_payload_truncated"] is True and len(row["payload"]) == 65536
+            assert row["payload"] == line[:65536]
+        else:
+            assert row["is_payload_truncated"] is False and row["payload"] == line
+        assert row["source_position"].endswith("events.jsonl")
+    late = _by(corpus_rejects, "reason", "late")[0]
+    assert late["event_id"] == "corpus-late" and late["event_timestamp"].startswith("2026-02-05")
+    raw = t["raw_events"]
+    assert len(_by(raw, "event_id", "corpus-fps")) == 1  # parse reject: raw kept, typed row not
+    assert len(_by(raw, "event_id", "corpus-dup")) == 1  # delivered 3 times
+    no_id = [r for r in raw if '"corpus-noid"' in r["raw_data"]]  # delivered twice, no id
+    assert len(no_id) == 1 and no_id[0]["event_id"] == "" and len(no_id[0]["dedup_key"]) == 64
+    for reject_id in ("corpus-trunc", "corpus-big", "corpus-tsobj", "corpus-unknown", "corpus-late"):
+        assert _by(raw, "event_id", reject_id) == []
+    assert len(_by(t["ai_stream_status"], "stream_id", "corpus-s-dup")) == 1
+    assert _by(t["ai_stream_status"], "stream_id", "corpus-s-fps") == []

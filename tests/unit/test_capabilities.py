@@ -1,0 +1,69 @@
+"""udfs/capabilities.py on the real network_capabilities events (no JVM)."""
+
+import json
+
+from udfs.capabilities import capability_outputs, dead_letter_record, explode
+
+from conftest import ROOT
+
+SAMPLES = ROOT / "tests" / "fixtures" / "livepeer" / "samples"
+
+
+def _load(name: str) -> dict:
+    return json.loads((SAMPLES / name).read_text())
+
+
+def test_net_caps_explodes_into_one_row_per_gpu() -> None:
+    event = _load("flink-test-resources_net_caps.json")
+    rows, rejects = explode(event["data"], int(event["timestamp"]), event["gateway"], event["id"])
+    assert rejects == []
+    # 4 orchestrators: 0x9D61... has two hardware entries (2 GPUs), the others one each.
+    assert len(rows) == 5
+    first = rows[0]
+    assert first["orchestrator_address"] == "0x9d61ae5875e89036fbf6059f3116d01a22ace3c8"  # lower-cased
+    assert first["local_address"] == "0xcdf93b13efcf63f84f2affb01bec48a5c096c69e"
+    assert first["orchestrator_url"] == "https://rtv.nullworks.xyz:9924"
+    assert first["gpu_id"] == "GPU-1e7025d4-a3dd-5371-daec-b666af6ec29c"
+    assert first["gpu_name"] == "NVIDIA GeForce RTX 4090"
+    assert (first["gpu_major_version"], first["gpu_minor_version"]) == (8, 9)
+    assert first["gpu_memory_total"] == 25757220864
+    assert first["gpu_memory_free"] == 25176571904
+    assert first["pipeline"] == "live-video-to-video"
+    assert first["model_id"] == "streamdiffusion-sdxl"
+    assert first["runner_version"] == "0.14.1"
+    assert first["orchestrator_version"] == "0.8.8"
+    assert first["capacity_in_use"] == 2
+    assert first["price_per_pixel"] == 2149.0  # pricePerUnit 2149 / pixelsPerUnit 1
+    assert first["valid_from"] == "2026-02-02 20:10:08.615"  # envelope timestamp 1770063008615
+    rtx5090 = [r for r in rows if r["orchestrator_address"] == "0x47a907a0bd1627d71cd14430a721d1550d6d6f58"]
+    assert [r["gpu_name"] for r in rtx5090] == ["NVIDIA GeForce RTX 5090"]
+    assert rtx5090[0]["gpu_minor_version"] == 0  # no "minor" key in this GPU's info
+
+
+def test_production_parse_failure_is_parsed_with_its_defects_rejected() -> None:
+    event = _load("flink-test-resources_net_caps_prod_parse_failed_20260224.json")
+    rows, rejects = explode(event["data"], int(event["timestamp"]), event["gateway"], event["id"])
+    # 50 orchestrator entries (one address twice); 34 GPUs reported in total.
+    assert len({r["orchestrator_address"] for r in rows}) == 49
+    assert sum(1 for r in rows if r["gpu_id"]) == 34
+    reasons = sorted(r.reason for r in rejects)
+    assert reasons == ["hardware_without_gpu_info"] * 3 + ["price_without_price_per_unit"]
+    price = next(r for r in rejects if r.reason == "price_without_price_per_unit")
+    assert "0xb5164d6b780786338c52f4787abba0e4a371af4d" in price.detail
+    assert "pricePerUnit" not in json.loads(price.payload)
+
+
+def test_garbage_never_raises() -> None:
+    for data in (None, 42, "x", {"a": 1}, [None, 1, "s", {}, {"address": 5}, {"address": "0xA", "hardware": [1, {"gpu_info": {"0": 3}}]}]):
+        rows, rejects = explode(data, 1771936670203, "", "id")
+        assert isinstance(rows, list) and isinstance(rejects, list)
+    outputs = list(capability_outputs("{not json", "id", 1771936670203, "gw", "f", "job", 100))
+    assert [t for t, _ in outputs] == ["naap.dead_letter"]
+    assert json.loads(outputs[0][1])["reason"] == "invalid_data"
+
+
+def test_dead_letter_record_caps_payload_and_keys_deterministically() -> None:
+    a = dead_letter_record("j", "parse", "r", "d", "id", "t", None, "pos", "x" * 300, 256)
+    b = dead_letter_record("j", "parse", "r", "d", "id", "t", None, "pos", "x" * 300, 256)
+    assert a == b
+    assert len(a["payload"]) == 256 and a["payload_length"] == 300 and a["is_payload_truncated"]

@@ -1,0 +1,22 @@
+from jobs import catalog, sql
+
+
+def test_every_metric_defined_once_with_unit_and_category() -> None:
+    names = [m.name for m in catalog.CATALOG]
+    assert len(names) == len(set(names))
+    assert "prompt_to_first_frame_latency" in names and "jitter_coefficient" in names
+    for m in catalog.LATENCIES:
+        assert m.unit == "ms" and m.start_edge in catalog.EDGES and m.end_edge in catalog.EDGES
+        assert m.start_edge != m.end_edge
+
+
+def test_markdown_table_lists_every_metric() -> None:
+    table = catalog.markdown_table()
+    for m in catalog.CATALOG:
+        assert f"| `{m.name}` | {m.category} | {m.unit} |" in table
+
+
+def test_interval_literals() -> None:
+    assert sql.seconds(5) == "INTERVAL '0 00:00:05' DAY TO SECOND"
+    assert sql.seconds(600) == "INTERVAL '0 00:10:00' DAY TO SECOND"
+    assert sql.seconds(90061) == "INTERVAL '1 01:01:01' DAY TO SECOND"
