@@ -89,7 +89,7 @@ JITTER = Metric(
     "`ai_stream_status` samples in the window (envelope time), warm-up samples excluded "
     "(fps 0 before the stream's first sample with fps > 0: startup, not smoothness). "
     "Emitted only with at least NETPULSE_JITTER_MIN_SAMPLES (default 2) samples and a mean > 0; "
-    "otherwise `status_sample_count` says why (metadata `jitter`: too_few_samples | zero_mean)",
+    "otherwise `status_sample_count` says why (metadata `jitter`: too_few_samples, zero_mean)",
 )
 FPS_MEAN = Metric(
     "output_fps_mean", "performance", "fps", 1, "stream x 5-minute event-time window",
@@ -99,7 +99,7 @@ FPS_MEAN = Metric(
 SAMPLE_COUNT = Metric(
     "status_sample_count", "data_quality", "count", 1, "stream x 5-minute event-time window",
     "number of `ai_stream_status` samples in the window; metadata: warm-up samples excluded and "
-    "the jitter status (ok | too_few_samples | zero_mean | warmup_only)",
+    "the jitter status (ok, too_few_samples, zero_mean, warmup_only)",
 )
 
 CATALOG = (*LATENCIES, TRACE_LATENCY_REJECTS, JITTER, FPS_MEAN, SAMPLE_COUNT)

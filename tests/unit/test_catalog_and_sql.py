@@ -20,3 +20,11 @@ def test_interval_literals() -> None:
     assert sql.seconds(5) == "INTERVAL '0 00:00:05' DAY TO SECOND"
     assert sql.seconds(600) == "INTERVAL '0 00:10:00' DAY TO SECOND"
     assert sql.seconds(90061) == "INTERVAL '1 01:01:01' DAY TO SECOND"
+
+
+def test_readme_catalog_is_generated_from_the_catalog() -> None:
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("<!-- catalog:start -->\n", 1)[1].split("<!-- catalog:end -->", 1)[0]
+    assert section.strip() == catalog.markdown_table(), "README catalog is stale: paste `python -m jobs catalog`"
