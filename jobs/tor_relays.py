@@ -57,6 +57,11 @@ DEAD_LETTER_TABLE = "tor.dead_letter"
 DEFAULT_GEOIP_DIR = PROJECT_ROOT / "data" / "geoip"
 DISCARDING_SINK = "org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink"
 RECORD_KINDS = ("status", "vote", "server", "extra", "bw")
+# An hour is emitted when the watermark reaches the NEXT hour: descriptors and bandwidth files
+# that arrive until the next consensus is read still join. The watermark is the newest hour
+# read (a finished file releases its split's watermark hold, measured), so without this wait
+# an hour would fire as soon as its own consensus file ends.
+HOUR_WAIT_MS = 3_600_000
 
 log = logging.getLogger("netpulse.tor_relays")
 
@@ -70,7 +75,8 @@ def source_ddl(settings: Settings, path: Path) -> str:
     """The staged JSON-lines directory, read raw so that no line vanishes unseen."""
     monitor = (
         f",\n    'source.monitor-interval' = '{settings.monitor_interval_s} s'"
-        if settings.monitor_interval_s > 0 else ""
+        if settings.monitor_interval_s > 0
+        else ""
     )
     return f"""
 CREATE TEMPORARY TABLE tor_staged (
@@ -167,25 +173,54 @@ class RelaySnapshots(KeyedProcessFunction):
         hour = add_record(relay, record)
         if hour is not None:
             # Fires when the watermark (the newest consensus hour read) reaches this hour.
-            ctx.timer_service().register_event_time_timer(hour * 1000)
+            ctx.timer_service().register_event_time_timer(hour * 1000 + HOUR_WAIT_MS)
         self.state.update(relay.to_json())
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Any:
         relay = RelayState.from_json(self.state.value())
-        rows = emit_due(relay, timestamp // 1000, self.geo)
+        rows = emit_due(relay, (timestamp - HOUR_WAIT_MS) // 1000, self.geo)
         self.state.update(relay.to_json())
         for row in rows:
-            hour_ms = int(dt.datetime.fromisoformat(row["ts"]).replace(tzinfo=dt.UTC).timestamp() * 1000)
+            hour_ms = int(
+                dt.datetime.fromisoformat(row["ts"]).replace(tzinfo=dt.UTC).timestamp() * 1000
+            )
             yield SNAPSHOT_TABLE, hour_ms, json.dumps(row, separators=(",", ":"), sort_keys=True)
 
 
 SNAPSHOT_COLUMNS = (
-    "ts", "fingerprint", "nickname", "all_nicknames", "address_v4", "address_v6", "or_port",
-    "dir_port", "flags", "flags_by_auth.auth", "flags_by_auth.flags", "bw_consensus",
-    "bw_measured", "bw_observed", "bw_read", "bw_write", "cw", "uptime", "first_seen",
-    "last_restarted", "last_ip_change", "exit_policy", "contact", "family", "version",
-    "platform", "descriptor_published", "bw_measured_source", "is_uptime_rejected", "asn",
-    "country", "geoip_source", "geoip_date",
+    "ts",
+    "fingerprint",
+    "nickname",
+    "all_nicknames",
+    "address_v4",
+    "address_v6",
+    "or_port",
+    "dir_port",
+    "flags",
+    "flags_by_auth.auth",
+    "flags_by_auth.flags",
+    "bw_consensus",
+    "bw_measured",
+    "bw_observed",
+    "bw_read",
+    "bw_write",
+    "cw",
+    "uptime",
+    "first_seen",
+    "last_restarted",
+    "last_ip_change",
+    "exit_policy",
+    "contact",
+    "family",
+    "version",
+    "platform",
+    "descriptor_published",
+    "bw_measured_source",
+    "is_uptime_rejected",
+    "asn",
+    "country",
+    "geoip_source",
+    "geoip_date",
 )
 _TIME_COLUMNS = ("ts", "first_seen", "last_restarted", "last_ip_change", "descriptor_published")
 
@@ -196,9 +231,9 @@ def _time(text: str | None) -> dt.datetime | None:
 
 def snapshot_values(row: dict[str, Any]) -> list[Any]:
     """One JSON snapshot row as insert values (fingerprints become their 20 raw bytes)."""
-    values = []
+    values: list[Any] = []
     for column in SNAPSHOT_COLUMNS:
-        value = row.get(column)
+        value: Any = row.get(column)
         if column in _TIME_COLUMNS:
             value = _time(value)
         elif column == "fingerprint":
@@ -220,11 +255,22 @@ def insert_snapshots(settings: Settings, lines: list[str], token: str, attempts:
         try:
             client = clickhouse.connect(settings)
             with clickhouse.lock():
-                client.insert(SNAPSHOT_TABLE, rows, column_names=list(SNAPSHOT_COLUMNS), settings=insert_settings)
+                client.insert(
+                    SNAPSHOT_TABLE,
+                    rows,
+                    column_names=list(SNAPSHOT_COLUMNS),
+                    settings=insert_settings,
+                )
             return
         except Exception as exc:  # noqa: BLE001 - any client/server error is retried
-            log.warning("insert into %s failed (attempt %d/%d, %d rows): %s",
-                        SNAPSHOT_TABLE, attempt, attempts, len(rows), exc)
+            log.warning(
+                "insert into %s failed (attempt %d/%d, %d rows): %s",
+                SNAPSHOT_TABLE,
+                attempt,
+                attempts,
+                len(rows),
+                exc,
+            )
             if attempt == attempts:
                 raise RuntimeError(
                     f"ClickHouse insert into {SNAPSHOT_TABLE} failed {attempts} times; "
@@ -251,12 +297,15 @@ class HourBatchWriter(KeyedProcessFunction):
 
     def process_element(self, value: Any, ctx: KeyedProcessFunction.Context) -> Any:
         self.buffer.add(value[2])
-        ctx.timer_service().register_event_time_timer(value[1])
+        # the upstream timer that emitted this row fired at hour + HOUR_WAIT_MS; every relay's
+        # row of the hour is here once the watermark passes that time here too
+        ctx.timer_service().register_event_time_timer(value[1] + HOUR_WAIT_MS)
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Any:
         lines = list(self.buffer.get() or [])
         if lines:
-            hour = dt.datetime.fromtimestamp(timestamp / 1000, tz=dt.UTC).strftime("%Y%m%d-%H%M%S")
+            hour_ms = timestamp - HOUR_WAIT_MS
+            hour = dt.datetime.fromtimestamp(hour_ms / 1000, tz=dt.UTC).strftime("%Y%m%d-%H%M%S")
             insert_snapshots(self.settings, lines, batch_token(SNAPSHOT_TABLE, hour, lines))
             self.buffer.clear()
             yield len(lines)
@@ -382,8 +431,11 @@ def network_summary(settings: Settings, top: int = 5) -> dict[str, Any]:
         "cw_sum": int(cw_total),
         "median_uptime_s": None if median_uptime != median_uptime else float(median_uptime),
         "top_countries": [
-            {"country": c.decode() if isinstance(c, bytes) else c, "relays": int(r),
-             "cw_fraction": (int(w) / int(cw_total)) if cw_total else 0.0}
+            {
+                "country": c.decode() if isinstance(c, bytes) else c,
+                "relays": int(r),
+                "cw_fraction": (int(w) / int(cw_total)) if cw_total else 0.0,
+            }
             for c, r, w in countries
         ],
     }

@@ -41,3 +41,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e '.[test]'
   touch "$stamp"
 fi
+
+if ! ls data/geoip/*.mmdb >/dev/null 2>&1; then
+  echo "setup: installing the offline GeoIP databases (DB-IP Lite, CC BY 4.0) into data/geoip/"
+  .venv/bin/python -m jobs.tor_geoip install
+fi

@@ -25,6 +25,7 @@ EXPORT_TABLES = {
     "dead_letter": " FINAL",
     "ai_stream_status_5min": "",
     "stream_ingest_metrics_hourly": "",
+    "calculated_metrics_enriched": "",
 }
 
 

@@ -192,11 +192,18 @@ def parse_document(name: str, data: bytes) -> Parsed:
     """
     doc_type = detect_type(data)
     if doc_type is None:
-        return Parsed(rejects=[_reject_document(
-            name, data, "not_a_tor_document",
-            "no @type line and no known first keyword (network-status-version, router, "
-            "extra-info, or a bandwidth-file timestamp)", "unknown",
-        )])
+        return Parsed(
+            rejects=[
+                _reject_document(
+                    name,
+                    data,
+                    "not_a_tor_document",
+                    "no @type line and no known first keyword (network-status-version, router, "
+                    "extra-info, or a bandwidth-file timestamp)",
+                    "unknown",
+                )
+            ]
+        )
     try:
         if doc_type in (CONSENSUS, VOTE):
             return parse_network_status(name, data, doc_type)
@@ -239,16 +246,24 @@ def parse_any(name: str, data: bytes) -> Parsed:
 # network status (consensus and votes)
 
 
-def _unknown_keyword_rejects(name: str, data: bytes, lines: list[str], doc_type: str) -> list[Reject]:
+def _unknown_keyword_rejects(
+    name: str, data: bytes, lines: list[str], doc_type: str
+) -> list[Reject]:
     """One validate-stage reject per distinct unknown keyword (the record is still used)."""
     seen: dict[str, str] = {}
     for line in lines:
         keyword = line.split(" ", 1)[0]
         seen.setdefault(keyword, line)
     return [
-        Reject(name, _line_of(data, line.encode()), "unknown_keyword",
-               f"keyword {keyword!r} is not known to stem 1.8.2; the line was ignored",
-               _cap(line), doc_type, stage="validate")
+        Reject(
+            name,
+            _line_of(data, line.encode()),
+            "unknown_keyword",
+            f"keyword {keyword!r} is not known to stem 1.8.2; the line was ignored",
+            _cap(line),
+            doc_type,
+            stage="validate",
+        )
         for keyword, line in sorted(seen.items())
     ]
 
@@ -258,35 +273,66 @@ def parse_network_status(name: str, data: bytes, doc_type: str = CONSENSUS) -> P
     out = Parsed()
     strict_error: str | None = None
     try:
-        document = next(stem.descriptor.parse_file(
-            io.BytesIO(data), descriptor_type=doc_type,
-            document_handler=DocumentHandler.DOCUMENT, validate=True,
-        ))
+        document = next(
+            stem.descriptor.parse_file(
+                io.BytesIO(data),
+                descriptor_type=doc_type,
+                document_handler=DocumentHandler.DOCUMENT,
+                validate=True,
+            )
+        )
     except StopIteration:
-        return Parsed(rejects=[_reject_document(name, data, "empty_document", "no document found", doc_type)])
+        return Parsed(
+            rejects=[_reject_document(name, data, "empty_document", "no document found", doc_type)]
+        )
     except Exception as exc:  # noqa: BLE001
         strict_error = str(exc)
         try:
-            document = next(stem.descriptor.parse_file(
-                io.BytesIO(data), descriptor_type=doc_type,
-                document_handler=DocumentHandler.DOCUMENT, validate=False,
-            ))
+            document = next(
+                stem.descriptor.parse_file(
+                    io.BytesIO(data),
+                    descriptor_type=doc_type,
+                    document_handler=DocumentHandler.DOCUMENT,
+                    validate=False,
+                )
+            )
         except Exception as lenient_exc:  # noqa: BLE001
-            return Parsed(rejects=[_reject_document(name, data, "malformed_document", repr(lenient_exc), doc_type)])
+            return Parsed(
+                rejects=[
+                    _reject_document(name, data, "malformed_document", repr(lenient_exc), doc_type)
+                ]
+            )
     valid_after = epoch(getattr(document, "valid_after", None))
     if valid_after is None or valid_after < _MIN_TIME:
         line, text = _error_line(data, strict_error or "valid-after")
-        return Parsed(rejects=[Reject(
-            name, line, "missing_valid_after",
-            strict_error or "the document has no usable valid-after line", _cap(text or ""), doc_type,
-        )])
+        return Parsed(
+            rejects=[
+                Reject(
+                    name,
+                    line,
+                    "missing_valid_after",
+                    strict_error or "the document has no usable valid-after line",
+                    _cap(text or ""),
+                    doc_type,
+                )
+            ]
+        )
     authority = ""
     if doc_type == VOTE:
         authorities = getattr(document, "directory_authorities", None) or []
         authority = authorities[0].nickname if authorities else ""
         if not authority:
-            return Parsed(rejects=[_reject_document(
-                name, data, "vote_without_authority", "a vote must name its dir-source", doc_type)])
+            return Parsed(
+                rejects=[
+                    _reject_document(
+                        name,
+                        data,
+                        "vote_without_authority",
+                        "a vote must name its dir-source",
+                        doc_type,
+                    )
+                ]
+            )
     header_error_located = strict_error is None
     search_from = 0
     for fingerprint, entry in sorted(document.routers.items(), key=lambda item: str(item[0])):
@@ -297,35 +343,62 @@ def parse_network_status(name: str, data: bytes, doc_type: str = CONSENSUS) -> P
                 RouterStatusEntryV3(raw, validate=True, document=document)
             except Exception as exc:  # noqa: BLE001
                 line, text = _error_line(raw, str(exc))
-                out.rejects.append(Reject(
-                    name, (entry_line + line - 1) if line else entry_line, "malformed_entry",
-                    str(exc), _cap(text or raw.decode("utf-8", "replace")), doc_type,
-                ))
+                out.rejects.append(
+                    Reject(
+                        name,
+                        (entry_line + line - 1) if line else entry_line,
+                        "malformed_entry",
+                        str(exc),
+                        _cap(text or raw.decode("utf-8", "replace")),
+                        doc_type,
+                    )
+                )
                 header_error_located = header_error_located or strict_error == str(exc)
                 continue
         if not isinstance(fingerprint, str) or not _FINGERPRINT.match(fingerprint or ""):
-            out.rejects.append(Reject(name, entry_line, "bad_fingerprint",
-                                      f"fingerprint {fingerprint!r} is not 40 hex digits",
-                                      _cap(raw.decode("utf-8", "replace")), doc_type))
+            out.rejects.append(
+                Reject(
+                    name,
+                    entry_line,
+                    "bad_fingerprint",
+                    f"fingerprint {fingerprint!r} is not 40 hex digits",
+                    _cap(raw.decode("utf-8", "replace")),
+                    doc_type,
+                )
+            )
             continue
         if doc_type == VOTE:
-            out.records.append({
-                "kind": "vote",
-                "document": name,
-                "valid_after": valid_after,
-                "auth": authority,
-                "fingerprint": fingerprint,
-                "flags": sorted(str(f) for f in entry.flags or []),
-            })
+            out.records.append(
+                {
+                    "kind": "vote",
+                    "document": name,
+                    "valid_after": valid_after,
+                    "auth": authority,
+                    "fingerprint": fingerprint,
+                    "flags": sorted(str(f) for f in entry.flags or []),
+                }
+            )
         else:
             out.records.append(_status_record(name, valid_after, entry))
-        out.rejects.extend(_unknown_keyword_rejects(
-            name, data, [str(x) for x in entry.get_unrecognized_lines()], doc_type))
+        out.rejects.extend(
+            _unknown_keyword_rejects(
+                name, data, [str(x) for x in entry.get_unrecognized_lines()], doc_type
+            )
+        )
     if strict_error is not None and not header_error_located:
         # stem refused the header or footer: the entries are still usable, say what was wrong.
         line, text = _error_line(data, strict_error)
-        out.rejects.append(Reject(name, line, "malformed_header_or_footer", strict_error, _cap(text), doc_type,
-                                  stage="validate"))
+        out.rejects.append(
+            Reject(
+                name,
+                line,
+                "malformed_header_or_footer",
+                strict_error,
+                _cap(text),
+                doc_type,
+                stage="validate",
+            )
+        )
     return out
 
 
@@ -345,8 +418,9 @@ def _status_record(name: str, valid_after: int, entry: Any) -> dict[str, Any]:
         "or_port": entry.or_port or 0,
         "dir_port": entry.dir_port or 0,
         "address_v6": v6[0][0] if v6 else None,
-        "or_addresses": sorted(f"[{a}]:{p}" if is_v6 else f"{a}:{p}"
-                               for a, p, is_v6 in entry.or_addresses or []),
+        "or_addresses": sorted(
+            f"[{a}]:{p}" if is_v6 else f"{a}:{p}" for a, p, is_v6 in entry.or_addresses or []
+        ),
         "flags": sorted(str(f) for f in entry.flags or []),
         "version": match.group(1) if match else "",
         "bandwidth": entry.bandwidth,
@@ -378,7 +452,9 @@ def _split_descriptors(data: bytes, first_keyword: bytes) -> list[tuple[int, byt
     for n, start in enumerate(starts):
         head = start
         # keep preceding @annotation lines with their descriptor
-        while head > 0 and lines[head - 1].startswith(b"@") and (n == 0 or head - 1 > starts[n - 1]):
+        while (
+            head > 0 and lines[head - 1].startswith(b"@") and (n == 0 or head - 1 > starts[n - 1])
+        ):
             head -= 1
         end = starts[n + 1] if n + 1 < len(starts) else len(lines)
         while end > start + 1 and lines[end - 1].startswith(b"@"):
@@ -387,21 +463,46 @@ def _split_descriptors(data: bytes, first_keyword: bytes) -> list[tuple[int, byt
     return out
 
 
-def _parse_each(name: str, data: bytes, doc_type: str, first_keyword: bytes) -> Iterator[tuple[int, bytes, Any, Reject | None]]:
+def _parse_each(
+    name: str, data: bytes, doc_type: str, first_keyword: bytes
+) -> Iterator[tuple[int, bytes, Any, Reject | None]]:
     parts = _split_descriptors(data, first_keyword)
     if not parts:
-        yield 0, data, None, _reject_document(
-            name, data, "malformed_document", f"no {first_keyword.decode().strip()!r} line", doc_type)
+        yield (
+            0,
+            data,
+            None,
+            _reject_document(
+                name,
+                data,
+                "malformed_document",
+                f"no {first_keyword.decode().strip()!r} line",
+                doc_type,
+            ),
+        )
         return
     for start, part in parts:
         try:
-            descriptor = next(stem.descriptor.parse_file(io.BytesIO(part), descriptor_type=doc_type, validate=True))
+            descriptor = next(
+                stem.descriptor.parse_file(
+                    io.BytesIO(part), descriptor_type=doc_type, validate=True
+                )
+            )
             yield start, part, descriptor, None
         except Exception as exc:  # noqa: BLE001
             line, text = _error_line(part, str(exc))
-            yield start, part, None, Reject(
-                name, (start + line - 1) if line else start, "malformed_descriptor", str(exc),
-                _cap(text or part.split(b"\n", 1)[0].decode("utf-8", "replace")), doc_type,
+            yield (
+                start,
+                part,
+                None,
+                Reject(
+                    name,
+                    (start + line - 1) if line else start,
+                    "malformed_descriptor",
+                    str(exc),
+                    _cap(text or part.split(b"\n", 1)[0].decode("utf-8", "replace")),
+                    doc_type,
+                ),
             )
 
 
@@ -422,31 +523,42 @@ def parse_server_descriptors(name: str, data: bytes) -> Parsed:
         if uptime is not None and uptime < 0:
             is_uptime_rejected = True
             line = _line_of(part, b"uptime ")
-            out.rejects.append(Reject(
-                name, start + line - 1 if line else start, "negative_uptime",
-                f"uptime {uptime} s would put the restart after the publication time; "
-                "uptime and last_restarted are left empty", f"uptime {uptime}", SERVER,
-                stage="validate",
-            ))
+            out.rejects.append(
+                Reject(
+                    name,
+                    start + line - 1 if line else start,
+                    "negative_uptime",
+                    f"uptime {uptime} s would put the restart after the publication time; "
+                    "uptime and last_restarted are left empty",
+                    f"uptime {uptime}",
+                    SERVER,
+                    stage="validate",
+                )
+            )
             uptime = None
         published = epoch(desc.published)
-        out.records.append({
-            "kind": "server",
-            "document": name,
-            "fingerprint": desc.fingerprint,
-            "nickname": desc.nickname,
-            "published": published,
-            "address": desc.address,
-            "uptime": uptime,
-            "is_uptime_rejected": is_uptime_rejected,
-            "observed_bandwidth": desc.observed_bandwidth,
-            "contact": _text(desc.contact),
-            "family": _family(desc.family),
-            "version": str(desc.tor_version) if desc.tor_version else "",
-            "platform": _text(desc.platform),
-        })
-        out.rejects.extend(_unknown_keyword_rejects(
-            name, data, [str(x) for x in desc.get_unrecognized_lines()], SERVER))
+        out.records.append(
+            {
+                "kind": "server",
+                "document": name,
+                "fingerprint": desc.fingerprint,
+                "nickname": desc.nickname,
+                "published": published,
+                "address": desc.address,
+                "uptime": uptime,
+                "is_uptime_rejected": is_uptime_rejected,
+                "observed_bandwidth": desc.observed_bandwidth,
+                "contact": _text(desc.contact),
+                "family": _family(desc.family),
+                "version": str(desc.tor_version) if desc.tor_version else "",
+                "platform": _text(desc.platform),
+            }
+        )
+        out.rejects.extend(
+            _unknown_keyword_rejects(
+                name, data, [str(x) for x in desc.get_unrecognized_lines()], SERVER
+            )
+        )
     return out
 
 
@@ -454,7 +566,9 @@ def parse_server_descriptors(name: str, data: bytes) -> Parsed:
 # extra-info descriptors
 
 
-def _last_slot(values: list[int] | None, end: dt.datetime | None, interval: int | None) -> tuple[int | None, int | None]:
+def _last_slot(
+    values: list[int] | None, end: dt.datetime | None, interval: int | None
+) -> tuple[int | None, int | None]:
     if not values or end is None:
         return None, None
     return int(values[-1]), epoch(end)
@@ -467,23 +581,32 @@ def parse_extra_infos(name: str, data: bytes) -> Parsed:
         if reject is not None:
             out.rejects.append(reject)
             continue
-        read, read_end = _last_slot(desc.read_history_values, desc.read_history_end, desc.read_history_interval)
-        write, write_end = _last_slot(desc.write_history_values, desc.write_history_end, desc.write_history_interval)
-        out.records.append({
-            "kind": "extra",
-            "document": name,
-            "fingerprint": desc.fingerprint,
-            "nickname": desc.nickname,
-            "published": epoch(desc.published),
-            "read_last_bytes": read,
-            "read_history_end": read_end,
-            "read_interval_s": desc.read_history_interval,
-            "write_last_bytes": write,
-            "write_history_end": write_end,
-            "write_interval_s": desc.write_history_interval,
-        })
-        out.rejects.extend(_unknown_keyword_rejects(
-            name, data, [str(x) for x in desc.get_unrecognized_lines()], EXTRA))
+        read, read_end = _last_slot(
+            desc.read_history_values, desc.read_history_end, desc.read_history_interval
+        )
+        write, write_end = _last_slot(
+            desc.write_history_values, desc.write_history_end, desc.write_history_interval
+        )
+        out.records.append(
+            {
+                "kind": "extra",
+                "document": name,
+                "fingerprint": desc.fingerprint,
+                "nickname": desc.nickname,
+                "published": epoch(desc.published),
+                "read_last_bytes": read,
+                "read_history_end": read_end,
+                "read_interval_s": desc.read_history_interval,
+                "write_last_bytes": write,
+                "write_history_end": write_end,
+                "write_interval_s": desc.write_history_interval,
+            }
+        )
+        out.rejects.extend(
+            _unknown_keyword_rejects(
+                name, data, [str(x) for x in desc.get_unrecognized_lines()], EXTRA
+            )
+        )
     return out
 
 
@@ -495,14 +618,29 @@ def parse_bandwidth_file(name: str, data: bytes) -> Parsed:
     """``bw`` records: each measured relay's ``bw=`` (KB/s, the unit of ``w Bandwidth``)."""
     out = Parsed()
     try:
-        document = next(stem.descriptor.parse_file(io.BytesIO(data), descriptor_type=BANDWIDTH, validate=True))
+        document = next(
+            stem.descriptor.parse_file(io.BytesIO(data), descriptor_type=BANDWIDTH, validate=True)
+        )
     except Exception as exc:  # noqa: BLE001
         line, text = _error_line(data, str(exc))
-        return Parsed(rejects=[Reject(name, line, "malformed_bandwidth_file", str(exc), _cap(text), BANDWIDTH)])
+        return Parsed(
+            rejects=[
+                Reject(name, line, "malformed_bandwidth_file", str(exc), _cap(text), BANDWIDTH)
+            ]
+        )
     measured_at = epoch(document.timestamp)
     if measured_at is None or measured_at < _MIN_TIME:
-        return Parsed(rejects=[_reject_document(name, data, "missing_timestamp",
-                                                "a bandwidth file starts with its unix timestamp", BANDWIDTH)])
+        return Parsed(
+            rejects=[
+                _reject_document(
+                    name,
+                    data,
+                    "missing_timestamp",
+                    "a bandwidth file starts with its unix timestamp",
+                    BANDWIDTH,
+                )
+            ]
+        )
     source = name.rsplit("/", 1)[-1]
     for fingerprint, attrs in sorted(document.measurements.items()):
         raw_bw = attrs.get("bw")
@@ -512,16 +650,25 @@ def parse_bandwidth_file(name: str, data: bytes) -> Parsed:
                 raise ValueError("out of range")
         except (TypeError, ValueError):
             needle = f"node_id=${fingerprint}".encode()
-            out.rejects.append(Reject(name, _line_of(data, needle), "bad_bandwidth_value",
-                                      f"bw={raw_bw!r} is not a whole number of KB/s in [0, 2^32)",
-                                      f"node_id=${fingerprint} bw={raw_bw}", BANDWIDTH))
+            out.rejects.append(
+                Reject(
+                    name,
+                    _line_of(data, needle),
+                    "bad_bandwidth_value",
+                    f"bw={raw_bw!r} is not a whole number of KB/s in [0, 2^32)",
+                    f"node_id=${fingerprint} bw={raw_bw}",
+                    BANDWIDTH,
+                )
+            )
             continue
-        out.records.append({
-            "kind": "bw",
-            "document": name,
-            "fingerprint": fingerprint.upper(),
-            "measured_at": measured_at,
-            "bw": bw,
-            "source": source,
-        })
+        out.records.append(
+            {
+                "kind": "bw",
+                "document": name,
+                "fingerprint": fingerprint.upper(),
+                "measured_at": measured_at,
+                "bw": bw,
+                "source": source,
+            }
+        )
     return out

@@ -60,7 +60,9 @@ class RelayState:
         return cls(**json.loads(text))
 
 
-def _keep_newest(items: list[dict[str, Any]], new: dict[str, Any], time_key: str) -> list[dict[str, Any]]:
+def _keep_newest(
+    items: list[dict[str, Any]], new: dict[str, Any], time_key: str
+) -> list[dict[str, Any]]:
     if new.get(time_key) is None:
         return items
     merged = [i for i in items if i.get(time_key) != new[time_key]] + [new]
@@ -86,18 +88,22 @@ def add_record(state: RelayState, record: dict[str, Any]) -> int | None:
     elif kind == "bw":
         state.bws = _keep_newest(state.bws, record, "measured_at")
     elif kind == "vote":
-        hour = str(record["valid_after"])
-        state.votes.setdefault(hour, {})[record["auth"]] = list(record["flags"])
+        state.votes.setdefault(str(record["valid_after"]), {})[record["auth"]] = list(
+            record["flags"]
+        )
     elif kind == "status":
-        hour = int(record["valid_after"])
-        state.pending[str(hour)] = record
-        return hour
+        status_hour = int(record["valid_after"])
+        state.pending[str(status_hour)] = record
+        return status_hour
     return None
 
 
 def endpoints(status: dict[str, Any]) -> list[str]:
     """The addresses and ports a consensus entry advertises, as comparable strings."""
-    out = {f"{status['address']}:{status.get('or_port', 0)}", f"dir {status['address']}:{status.get('dir_port', 0)}"}
+    out = {
+        f"{status['address']}:{status.get('or_port', 0)}",
+        f"dir {status['address']}:{status.get('dir_port', 0)}",
+    }
     out.update(status.get("or_addresses") or [])
     return sorted(out)
 
@@ -122,8 +128,8 @@ def emit_due(state: RelayState, up_to: int, geo: Any) -> list[dict[str, Any]]:
             continue
         rows.append(snapshot_row(state, hour, status, votes, geo))
     # votes of hours with no consensus entry for this relay are not needed any more
-    for hour in [h for h in state.votes if int(h) <= up_to]:
-        del state.votes[hour]
+    for stale in [h for h in state.votes if int(h) <= up_to]:
+        del state.votes[stale]
     return rows
 
 

@@ -2,12 +2,11 @@
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from jobs import clickhouse, envelopes, migrate, naap_ingest, naap_metrics, catalog
+from jobs import catalog, clickhouse, envelopes, migrate, naap_ingest, naap_metrics
 from jobs.settings import Settings
 from udfs.capabilities import explode
 
@@ -28,6 +27,7 @@ def test_all_naap_objects_exist(migrated: Settings) -> None:
         "ai_stream_status_5min_mv": "MaterializedView",
         "stream_ingest_metrics_hourly": "AggregatingMergeTree",
         "stream_ingest_metrics_hourly_mv": "MaterializedView",
+        "calculated_metrics_enriched": "View",
     }
 
 

@@ -6,9 +6,8 @@ envelope time, as the topic delivers them) followed by the corpus of tests/corpu
 
 from collections import Counter
 
-import pytest
-
 import corpus
+import pytest
 
 pytestmark = pytest.mark.slow
 

