@@ -5,6 +5,8 @@
     migrate              apply sql/clickhouse/** to NETPULSE_CLICKHOUSE_URL
     run PIPELINE         run a pipeline (naap | naap_ingest | naap_metrics) on the settings
     summary              print rows per table, rejects and headline metrics
+    replay --from D --to D [--types T,..] [--archive URL] [--replace]
+                         reprocess the raw event archive's date range through the pipeline
     tor [DIR]            the Tor relay pipeline over a CollecTor tree (default: the bundled
                          real documents), then a network summary
     catalog              print the metric catalog as a Markdown table
@@ -53,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run a pipeline")
     run.add_argument("pipeline")
     sub.add_parser("summary", help="print the summary of the current database")
+    replay = sub.add_parser("replay", help="reprocess a date range of the raw event archive")
+    replay.add_argument("--from", dest="date_from", required=True, help="first event date, YYYY-MM-DD")
+    replay.add_argument("--to", dest="date_to", required=True, help="last event date, YYYY-MM-DD")
+    replay.add_argument("--types", help="comma-separated event types (default: all)")
+    replay.add_argument("--archive", help="archive URL (default: NETPULSE_PARQUET_URL)")
+    replay.add_argument("--replace", action="store_true", help="replace the range's rows in the target")
     tor = sub.add_parser("tor", help="run the Tor relay pipeline and print a network summary")
     tor.add_argument("input", nargs="?", help="a CollecTor-format tree (default: bundled fixtures)")
     sub.add_parser("catalog", help="print the metric catalog")
@@ -81,6 +89,16 @@ def main(argv: list[str] | None = None) -> int:
         from jobs import summary
 
         print(summary.render(summary.collect(settings)))
+        return 0
+    if args.command == "replay":
+        from jobs import replay as replay_module
+
+        plan = replay_module.ReplayPlan(
+            replay_module.parse_date(args.date_from),
+            replay_module.parse_date(args.date_to),
+            tuple(args.types.split(",")) if args.types else None,
+        )
+        replay_module.replay(settings, plan, archive_url=args.archive, replace=args.replace)
         return 0
     if args.command == "tor":
         from jobs import tor_relays

@@ -40,6 +40,7 @@ class Metric:
     definition: str
     start_edge: str = ""
     end_edge: str = ""
+    source_type: str = "stream_trace"  # the event type it is derived from (replays use this)
 
 
 LATENCIES = (
@@ -90,16 +91,19 @@ JITTER = Metric(
     "(fps 0 before the stream's first sample with fps > 0: startup, not smoothness). "
     "Emitted only with at least NETPULSE_JITTER_MIN_SAMPLES (default 2) samples and a mean > 0; "
     "otherwise `status_sample_count` says why (metadata `jitter`: too_few_samples, zero_mean)",
+    source_type="ai_stream_status",
 )
 FPS_MEAN = Metric(
     "output_fps_mean", "performance", "fps", 1, "stream x 5-minute event-time window",
     "mean `output_fps` of the window's non-warm-up samples; metadata carries count, sum and sum "
     "of squares so windows re-aggregate exactly (mean and stddev of any longer period)",
+    source_type="ai_stream_status",
 )
 SAMPLE_COUNT = Metric(
     "status_sample_count", "data_quality", "count", 1, "stream x 5-minute event-time window",
     "number of `ai_stream_status` samples in the window; metadata: warm-up samples excluded and "
     "the jitter status (ok, too_few_samples, zero_mean, warmup_only)",
+    source_type="ai_stream_status",
 )
 
 CATALOG = (*LATENCIES, TRACE_LATENCY_REJECTS, JITTER, FPS_MEAN, SAMPLE_COUNT)

@@ -117,8 +117,22 @@ class ClusterPaths:
         return cls(Path(settings.var_dir).resolve())
 
 
+FLINK_HOME_ENV = "NETPULSE_FLINK_HOME"
+
+
 def flink_home() -> Path:
-    """The Flink distribution inside the installed ``apache-flink`` wheel."""
+    """The Flink distribution whose CLI and scripts are used.
+
+    ``NETPULSE_FLINK_HOME`` when set (the image's /opt/flink, whose lib/ holds the Kafka
+    connector the client needs to plan a Kafka source), else the one inside the installed
+    ``apache-flink`` wheel.
+    """
+    override = os.environ.get(FLINK_HOME_ENV)
+    if override:
+        home = Path(override)
+        if not (home / "bin" / "flink").exists():
+            raise ClusterError(f"{FLINK_HOME_ENV}={override}: no bin/flink there; unset it or fix it")
+        return home
     spec = importlib.util.find_spec("pyflink")
     if spec is None or spec.origin is None:
         raise ClusterError("pyflink is not installed in this interpreter; install apache-flink")
@@ -244,12 +258,20 @@ def render_conf(
     return conf
 
 
+def _ensure_conf(settings: Settings) -> None:
+    """Render var/flink-conf for the CLI when no FLINK_CONF_DIR is given and none exists yet."""
+    paths = ClusterPaths.of(settings)
+    if not os.environ.get("FLINK_CONF_DIR") and not (paths.conf_dir / "config.yaml").exists():
+        render_conf(paths.var_dir, paths.conf_dir)
+
+
 def flink_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Environment for every Flink script: project conf/log/pid dirs, the venv first on PATH."""
     paths = ClusterPaths.of(settings)
     env = dict(os.environ)
     env.update(settings_env(settings))
-    env["FLINK_CONF_DIR"] = str(paths.conf_dir)
+    # An explicit FLINK_CONF_DIR wins (the image's /opt/flink/conf in the compose stack).
+    env["FLINK_CONF_DIR"] = os.environ.get("FLINK_CONF_DIR") or str(paths.conf_dir)
     env["FLINK_LOG_DIR"] = str(paths.log_dir)
     env["FLINK_PID_DIR"] = str(paths.run_dir)
     env["PATH"] = f"{Path(python_executable()).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -688,9 +710,12 @@ def submit(
         IncompatiblePlanError: the job could not restore ``savepoint``.
         ClusterError: the CLI failed or the job failed while starting.
     """
+    if action == "submit" and find_running(job_name) is not None:
+        raise ClusterError(f"{job_name!r} is already running; use redeploy to replace it")
     if target is None:
         release = make_release(settings)
         target = project_target(job_name, release)
+    _ensure_conf(settings)
     started = time.monotonic()
     cmd = target.command(
         flink_home() / "bin" / "flink",
@@ -784,6 +809,7 @@ def stop_with_savepoint(
     if drain:
         cmd.append("--drain")
     cmd.append(job_id)
+    _ensure_conf(settings)
     out = _run(cmd, flink_env(settings), timeout, f"flink stop {job_id}")
     match = _SAVEPOINT_DONE.search(out)
     if not match:

@@ -51,6 +51,9 @@ KAFKA_SOURCE_COLUMNS = (
     "kafka_partition INT METADATA FROM 'partition' VIRTUAL",
     "kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL",
     "kafka_timestamp TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL",
+    # The dead-letter "source position", same shape as the files source's: topic/partition/offset.
+    "source_position AS CONCAT_WS('/', kafka_topic, CAST(kafka_partition AS STRING), "
+    "CAST(kafka_offset AS STRING))",
 )
 
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
@@ -153,7 +156,9 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int = 1, timeout: float
     admin = AdminClient({"bootstrap.servers": bootstrap})
     if topic in admin.list_topics(timeout=timeout).topics:
         return
-    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+    futures = admin.create_topics(
+        [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
+    )
     try:
         futures[topic].result(timeout)
     except Exception as exc:  # confluent_kafka raises KafkaException wrapping a KafkaError
@@ -211,7 +216,9 @@ def publish(
         while True:
             try:
                 producer.produce(
-                    topic, value=line.encode("utf-8"), key=_key_of(line, key_field),
+                    topic,
+                    value=line.encode("utf-8"),
+                    key=_key_of(line, key_field),
                     on_delivery=on_delivery,
                 )
                 break
@@ -231,33 +238,40 @@ def publish(
 def consume(
     bootstrap: str,
     topic: str,
-    group_id: str,
     expected: int,
     *,
     timeout: float = 60.0,
 ) -> list[tuple[int, int, str]]:
-    """Read ``expected`` records from the start of ``topic``: (partition, offset, value) each."""
-    from confluent_kafka import Consumer
+    """Read ``expected`` records from the start of every partition: (partition, offset, value).
+
+    Partitions are assigned directly (no consumer-group join, which takes seconds), like
+    Flink's Kafka source does.
+    """
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
-            "group.id": group_id,
-            "auto.offset.reset": "earliest",
+            "group.id": "netpulse-inspect",
             "enable.auto.commit": False,
         }
     )
-    consumer.subscribe([topic])
     records: list[tuple[int, int, str]] = []
     deadline = time.monotonic() + timeout
     try:
+        partitions = consumer.list_topics(topic, timeout=timeout).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(partitions)])
         while len(records) < expected and time.monotonic() < deadline:
             for msg in consumer.consume(num_messages=500, timeout=0.5):
                 if msg.error():
                     raise RuntimeError(f"consume from {topic!r} failed: {msg.error()}")
-                records.append((msg.partition(), msg.offset(), msg.value().decode("utf-8")))
-        if records:
-            consumer.commit(asynchronous=False)
+                records.append(
+                    (
+                        int(msg.partition() or 0),
+                        int(msg.offset() or 0),
+                        (msg.value() or b"").decode("utf-8"),
+                    )
+                )
     finally:
         consumer.close()
     return records
@@ -270,7 +284,9 @@ def consume(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``connector-env`` (for the image build) or ``publish``."""
-    parser = argparse.ArgumentParser(prog="python -m jobs.kafka", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m jobs.kafka", description=__doc__.splitlines()[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("connector-env", help="print the pinned connector as shell variables")
     p = sub.add_parser("publish", help="publish a JSON-lines file to a topic, one record per line")
@@ -289,7 +305,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.create_topic:
         ensure_topic(args.bootstrap, args.topic, args.partitions)
-    count = publish(read_lines(args.file), args.bootstrap, args.topic, key_field=args.key_field or None)
+    count = publish(
+        read_lines(args.file), args.bootstrap, args.topic, key_field=args.key_field or None
+    )
     print(f"published {count} records from {args.file} to {args.topic}", file=sys.stderr)
     return 0
 

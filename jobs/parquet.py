@@ -1,11 +1,12 @@
-"""Parquet files for the lake: calculated_metrics (and later the raw archive), local or S3.
+"""Parquet files for the lake: the raw event archive and calculated_metrics, local or S3.
 
 Layout (seeds/000, "Schema for MinIO/S3"):
+    raw_events/event_date=YYYY-MM-DD/event_type=<type>/part-<batch>.parquet
     calculated_metrics/metric_date=YYYY-MM-DD/metric_category=<category>/part-<batch>.parquet
 
-The schema mirrors naap.calculated_metrics (column names and types), so a directory of files
-loads straight back: ``INSERT INTO naap.calculated_metrics SELECT * EXCEPT (metric_date)
-FROM file('.../*.parquet')`` or ``s3(...)``. A file name is a function of the table, the
+Each schema mirrors its ClickHouse table (column names and types, plus the MATERIALIZED date
+column), so a directory of files loads straight back: ``INSERT INTO naap.raw_events SELECT *
+EXCEPT (event_date) FROM file('.../raw_events/**/*.parquet')`` (or ``s3(...)``). A file name is a function of the table, the
 partition and the event-time batch, so a batch re-written after a restart replaces the same
 file with the same rows (exactly-once files). Local files are written to a hidden temporary
 name and renamed; S3 puts are atomic.
@@ -50,13 +51,30 @@ CALCULATED_METRICS_SCHEMA = pa.schema(
     ]
 )
 
+RAW_EVENTS_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("dedup_key", pa.string()),
+        ("event_timestamp", _TS),
+        ("event_type", pa.string()),
+        ("stream_id", pa.string()),
+        ("request_id", pa.string()),
+        ("gateway", pa.string()),
+        ("orchestrator_address", pa.string()),
+        ("orchestrator_url", pa.string()),
+        ("raw_data", pa.string()),
+        ("source_position", pa.string()),
+    ]
+)
+
 LAYOUTS: dict[str, tuple[str, pa.Schema, str, str]] = {
     # table: (prefix, schema, date partition from, second partition column)
+    "naap.raw_events": ("raw_events", RAW_EVENTS_SCHEMA, "event_timestamp", "event_type"),
     "naap.calculated_metrics": (
         "calculated_metrics", CALCULATED_METRICS_SCHEMA, "metric_timestamp", "metric_category"
     ),
 }
-DATE_COLUMN = {"naap.calculated_metrics": "metric_date"}
+DATE_COLUMN = {"naap.raw_events": "event_date", "naap.calculated_metrics": "metric_date"}
 
 
 def parse_rows(lines: list[str], schema: pa.Schema) -> pa.Table:
@@ -118,7 +136,7 @@ class ParquetSink:
         for day, value in keys:
             mask = pc.and_(pc.equal(dates, day), pc.equal(table.column(second), value))
             part = table.filter(mask)
-            part = part.sort_by([(c, "ascending") for c in part.column_names if c != "metric_metadata"])
+            part = part.sort_by([(time_column, "ascending"), (part.column_names[0], "ascending")])
             rel = f"{prefix}/{DATE_COLUMN[target]}={day}/{second}={value}/part-{batch_id}.parquet"
             path = f"{root}/{rel}"
             if fs is None:

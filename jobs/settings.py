@@ -43,6 +43,8 @@ class Settings:
         retention_days: 0 keeps rows forever; >0 adds a TTL to every NaaP table (see README).
         jitter_min_samples: a jitter window with fewer non-warm-up samples yields no value.
         trace_session_gap_s: a request's trace edges further apart than this start a new session.
+        token_salt: prefix of the insert deduplication tokens (a replay in replace mode sets
+            its own, so re-inserted rows are not mistaken for the ones it deleted).
     """
 
     var_dir: Path = PROJECT_ROOT / "var"
@@ -71,6 +73,7 @@ class Settings:
     retention_days: int = 0
     jitter_min_samples: int = 2
     trace_session_gap_s: int = 600
+    token_salt: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property

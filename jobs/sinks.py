@@ -41,7 +41,7 @@ INSERT_SETTINGS = {
     "input_format_skip_unknown_fields": 0,
     "date_time_input_format": "best_effort",
 }
-PARQUET_TABLES = ("naap.calculated_metrics",)
+PARQUET_TABLES = ("naap.raw_events", "naap.calculated_metrics")
 END_OF_INPUT_MS = 2**62  # a timer at Long.MAX never fires behind an interval join (FLINK-NOTES)
 
 
@@ -107,7 +107,8 @@ class BatchWriter(MapFunction):
         target, batch_id, rows = value[0], value[1], value[3]
         lines = rows.split("\n")
         assert self.clickhouse is not None and self.parquet is not None
-        self.clickhouse.insert(target, lines, batch_token(target, batch_id, lines))
+        token = self.settings.token_salt + batch_token(target, batch_id, lines)
+        self.clickhouse.insert(target, lines, token)
         if target in PARQUET_TABLES:
             self.parquet.write(target, batch_id, lines)
         return len(lines)
