@@ -6,10 +6,12 @@ Computes: one raw_events row per event; typed rows by event type, with fields ex
           into one orchestrator_metadata row per orchestrator x GPU by a Python table function
           (nested fan-out over a pure, unit-tested parser: udfs/capabilities.py).
 Writes:   naap.raw_events, naap.ai_stream_status, naap.stream_ingest_metrics,
-          naap.stream_trace_events, naap.orchestrator_metadata, naap.dead_letter (stage parse),
-          through the shared batch writer (jobs/sinks.py).
+          naap.stream_trace_events, naap.dead_letter (stage parse) through the shared batch
+          writer (jobs/sinks.py); naap.orchestrator_metadata as a Type 2 slowly changing
+          dimension (udfs/scd.py: versions in keyed state, buffered writer).
 Time:     event time (envelope timestamp); rows are batched per event-time window.
-State:    none of its own beyond the shared deduplication and batch windows.
+State:    the shared deduplication and batch windows; per orchestrator x GPU key, its current
+          metadata version and announcements waiting for the watermark.
 Rejects:  parse: invalid_output_fps, invalid_input_fps, missing_stream_id (ai_stream_status);
           missing_stats, invalid_track_stats (stream_ingest_metrics); missing_trace_type,
           invalid_data_timestamp (stream_trace); capability defects (udfs/capabilities.py).
@@ -20,10 +22,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyflink.common import Types
+from pyflink.datastream.connectors import Sink
+
 from jobs import sql
 from jobs.envelopes import dead_letter_row
 from jobs.settings import Settings
+from jobs.sinks import DISCARDING_SINK, BufferedWriter
 from udfs.capabilities import capabilities_udtf
+from udfs.scd import OrchestratorVersions
 
 NAME = "naap_ingest"
 TS = sql.ch_time("event_ms")
@@ -188,12 +195,23 @@ WHERE parse_reason IS NULL
 """
 
 # grain: one row per orchestrator x GPU of each network_capabilities event, or per defect
-ORCHESTRATOR_METADATA = """
+CAPABILITY_OUTPUTS = """
 SELECT target, row_json, rt
 FROM gateway_events,
     LATERAL TABLE(explode_capabilities(data, event_id, event_ms, gateway, source_position))
         AS t(target, row_json)
 WHERE event_type = 'network_capabilities'
+"""
+
+# grain: one row per orchestrator x GPU announcement, keyed for the SCD2 versions
+CAPABILITY_ROWS = """
+SELECT
+    CONCAT_WS('|', JSON_VALUE(row_json, '$.orchestrator_address'), JSON_VALUE(row_json, '$.gpu_id'),
+              JSON_VALUE(row_json, '$.pipeline'), JSON_VALUE(row_json, '$.model_id')) AS version_key,
+    row_json,
+    rt
+FROM capability_outputs
+WHERE target = 'naap.orchestrator_metadata'
 """
 
 # grain: one row per event whose typed fields are wrong
@@ -217,7 +235,12 @@ def build(t_env: Any, settings: Settings) -> list[str]:
     sql.view(t_env, "naap_ingest_ai_stream_status", AI_STREAM_STATUS)
     sql.view(t_env, "naap_ingest_stream_ingest_metrics", STREAM_INGEST_METRICS)
     sql.view(t_env, "naap_ingest_stream_trace_events", STREAM_TRACE_EVENTS)
-    sql.view(t_env, "naap_ingest_orchestrator_metadata", ORCHESTRATOR_METADATA)
+    sql.view(t_env, "capability_outputs", CAPABILITY_OUTPUTS)
+    sql.view(
+        t_env,
+        "naap_ingest_capability_rejects",
+        "SELECT target, row_json, rt FROM capability_outputs WHERE target = 'naap.dead_letter'",
+    )
     rejects = " UNION ALL ".join(
         PARSE_REJECTS.format(fields=f) for f in ("status_fields", "ingest_fields", "trace_fields")
     )
@@ -233,6 +256,26 @@ def build(t_env: Any, settings: Settings) -> list[str]:
         "naap_ingest_ai_stream_status",
         "naap_ingest_stream_ingest_metrics",
         "naap_ingest_stream_trace_events",
-        "naap_ingest_orchestrator_metadata",
+        "naap_ingest_capability_rejects",
         "naap_ingest_parse_rejects",
     ]
+
+
+def build_streams(t_env: Any, settings: Settings, pipeline: str) -> None:
+    """DataStream part: orchestrator_metadata versions (SCD2) in keyed state, then written."""
+    rows = t_env.sql_query(CAPABILITY_ROWS)
+    (
+        t_env.to_data_stream(rows)
+        .key_by(lambda row: row[0], key_type=Types.STRING())
+        .process(OrchestratorVersions.function(), output_type=Types.TUPLE([Types.STRING(), Types.STRING()]))
+        .uid(f"{pipeline}-orchestrator-versions")
+        .name("orchestrator_metadata SCD2 versions")
+        .key_by(lambda row: row[0], key_type=Types.STRING())
+        .process(BufferedWriter(settings), output_type=Types.INT())
+        .uid(f"{pipeline}-orchestrator-metadata-writer")
+        .name("orchestrator_metadata writer")
+        .set_parallelism(settings.writer_parallelism)
+        .sink_to(Sink(DISCARDING_SINK))
+        .uid(f"{pipeline}-orchestrator-metadata-writer-end")
+        .set_parallelism(settings.writer_parallelism)
+    )

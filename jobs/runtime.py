@@ -24,7 +24,7 @@ from pyflink.table import StreamTableEnvironment
 from jobs import envelopes, naap_ingest, naap_metrics, sources, sql
 from jobs.envelopes import dead_letter_row
 from jobs.settings import Settings
-from jobs.sinks import BatchWriter, RejectWriter
+from jobs.sinks import DISCARDING_SINK, BatchWriter, BufferedWriter
 
 log = logging.getLogger("netpulse.runtime")
 
@@ -34,7 +34,6 @@ PIPELINES: dict[str, tuple[str, ...]] = {
     "naap_ingest": ("naap_ingest",),
     "naap_metrics": ("naap_metrics",),
 }
-DISCARDING_SINK = "org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink"
 
 # grain: one row per (target table, event-time batch window)
 BATCHES = """
@@ -88,6 +87,9 @@ def build(env: Any, t_env: Any, settings: Settings, pipeline: str) -> None:
         .uid(f"{pipeline}-batch-writer-end")
         .set_parallelism(writers)
     )
+    for name in PIPELINES[pipeline]:
+        if hasattr(JOBS[name], "build_streams"):
+            JOBS[name].build_streams(t_env, settings, pipeline)
     rejects = t_env.sql_query(
         f"SELECT 'naap.dead_letter' AS target, {dead_letter_row(settings, pipeline)} AS row_json "
         "FROM source_rejects"
@@ -95,7 +97,7 @@ def build(env: Any, t_env: Any, settings: Settings, pipeline: str) -> None:
     (
         t_env.to_data_stream(rejects)
         .key_by(lambda row: row[0], key_type=Types.STRING())
-        .process(RejectWriter(settings), output_type=Types.INT())
+        .process(BufferedWriter(settings), output_type=Types.INT())
         .uid(f"{pipeline}-reject-writer")
         .name("dead-letter writer")
         .set_parallelism(writers)

@@ -20,13 +20,14 @@ last checkpoint and the idempotent writes above make that safe (rows are delayed
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from typing import Any
 
 from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, MapFunction, RuntimeContext
-from pyflink.datastream.state import ListStateDescriptor
+from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
 
 from jobs import clickhouse
 from jobs.parquet import ParquetSink
@@ -37,11 +38,14 @@ log = logging.getLogger("netpulse.sinks")
 INSERT_SETTINGS = {
     "deduplicate_blocks_in_dependent_materialized_views": 1,
     "input_format_null_as_default": 1,
-    # A key the table does not have is an error, not silently dropped: writer and DDL must agree.
-    "input_format_skip_unknown_fields": 0,
+    # A key the table does not have (yet) is skipped, so a job can start writing a column before
+    # the migration that adds it (schema evolution, phase 1); each writer logs such keys once
+    # per table, and tests/integration/test_migrate.py holds writers and DDL in agreement.
+    "input_format_skip_unknown_fields": 1,
     "date_time_input_format": "best_effort",
 }
 PARQUET_TABLES = ("naap.raw_events", "naap.calculated_metrics")
+DISCARDING_SINK = "org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink"
 END_OF_INPUT_MS = 2**62  # a timer at Long.MAX never fires behind an interval join (FLINK-NOTES)
 
 
@@ -60,6 +64,22 @@ class ClickHouseWriter:
         self.first_backoff_s = first_backoff_s
         self.client: Any = None
         self.failures = 0
+        self._checked: set[str] = set()
+
+    def _warn_unknown_keys(self, target: str, first_line: str) -> None:
+        """Log, once per table, the keys the table does not have (they are being skipped)."""
+        self._checked.add(target)
+        database, table = target.split(".", 1)
+        with clickhouse.lock():
+            columns = {
+                name for (name,) in self.client.query(
+                    "SELECT name FROM system.columns WHERE database = %(d)s AND table = %(t)s",
+                    parameters={"d": database, "t": table},
+                ).result_rows
+            }
+        missing = sorted(set(json.loads(first_line)) - columns)
+        if missing:
+            log.warning("%s has no column(s) %s yet: those values are skipped until a migration adds them", target, missing)
 
     def insert(self, target: str, lines: list[str], token: str | None) -> None:
         """Insert ``lines`` (JSONEachRow) into ``target``; retry, then raise."""
@@ -72,6 +92,8 @@ class ClickHouseWriter:
             try:
                 if self.client is None:
                     self.client = clickhouse.connect(self.settings)
+                if target not in self._checked:
+                    self._warn_unknown_keys(target, lines[0])
                 with clickhouse.lock():
                     self.client.raw_insert(target, insert_block=body, settings=settings, fmt="JSONEachRow")
                 return
@@ -114,27 +136,34 @@ class BatchWriter(MapFunction):
         return len(lines)
 
 
-class RejectWriter(KeyedProcessFunction):
-    """Buffers dead-letter rows in keyed state; flushes by count, timer and end of input."""
+class BufferedWriter(KeyedProcessFunction):
+    """Buffers (target, row) pairs in keyed state; flushes by count, timer and end of input.
+
+    For tables whose engine folds replayed rows by key (naap.dead_letter on reject_key,
+    naap.orchestrator_metadata on key + valid_from), so batches need no deduplication token.
+    """
 
     def __init__(self, settings: Settings, max_rows: int = 2000):
         self.settings = settings
         self.max_rows = max_rows
         self.buffer: Any = None
+        self.size: Any = None
         self.writer: ClickHouseWriter | None = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.buffer = runtime_context.get_list_state(ListStateDescriptor("rejects", Types.STRING()))
+        self.buffer = runtime_context.get_list_state(ListStateDescriptor("rows", Types.STRING()))
+        self.size = runtime_context.get_state(ValueStateDescriptor("size", Types.INT()))
         self.writer = ClickHouseWriter(self.settings)
 
     def process_element(self, value: Any, ctx: KeyedProcessFunction.Context) -> Any:
         self.buffer.add(value[1])
-        rows = list(self.buffer.get())
-        if len(rows) == 1:
+        size = (self.size.value() or 0) + 1
+        self.size.update(size)
+        if size == 1:
             now = ctx.timer_service().current_processing_time()
             ctx.timer_service().register_processing_time_timer(now + self.settings.batch_interval_s * 1000)
             ctx.timer_service().register_event_time_timer(END_OF_INPUT_MS)
-        if len(rows) >= self.max_rows:
+        if size >= self.max_rows:
             yield from self._flush(value[0])
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Any:
@@ -144,7 +173,7 @@ class RejectWriter(KeyedProcessFunction):
         rows = list(self.buffer.get())
         if rows:
             assert self.writer is not None
-            # No token: rows are deduplicated by the table (ReplacingMergeTree on reject_key).
             self.writer.insert(target, rows, None)
             self.buffer.clear()
+            self.size.clear()
             yield len(rows)

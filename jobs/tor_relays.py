@@ -46,7 +46,7 @@ from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
 
 from jobs import clickhouse, sql
 from jobs.settings import PROJECT_ROOT, Settings
-from jobs.sinks import INSERT_SETTINGS, RejectWriter, batch_token
+from jobs.sinks import INSERT_SETTINGS, BufferedWriter, batch_token
 from jobs.tor_collect import collect
 from udfs.tor_geoip import GeoIP
 from udfs.tor_state import RelayState, add_record, emit_due
@@ -338,7 +338,7 @@ def build(env: Any, t_env: Any, settings: Settings, staged: Path, geoip_dir: Pat
     (
         t_env.to_data_stream(t_env.from_path("tor_rejects"))
         .key_by(lambda row: row[0], key_type=Types.STRING())
-        .process(RejectWriter(settings), output_type=Types.INT())
+        .process(BufferedWriter(settings), output_type=Types.INT())
         .uid(f"{NAME}-reject-writer")
         .name("tor dead-letter writer")
         .set_parallelism(writers)

@@ -89,13 +89,16 @@ def runs(tmp_path_factory: pytest.TempPathFactory, s3) -> dict[str, Run]:  # typ
     """Two pipeline runs started together (they run in parallel in their own processes):
 
     * ``p1``: the real sample events + the broken-input corpus, parallelism 1, local Parquet.
-    * ``p2``: the real sample events, parallelism 2, Parquet on the loopback S3 server.
+    * ``p2``: the real sample events + two announcements derived from a real one
+      (tests/scd_sequence.py), parallelism 2, Parquet on the loopback S3 server.
     """
     base = tmp_path_factory.mktemp("runs")
     p1 = start_run(base / "p1", sample_lines() + corpus.corpus_lines(), {"NETPULSE_PARALLELISM": "1"})
+    import scd_sequence
+
     p2 = start_run(
         base / "p2",
-        sample_lines(),
+        sorted(sample_lines() + scd_sequence.lines(), key=sample.envelope_ms),
         {
             "NETPULSE_PARALLELISM": "2",
             "NETPULSE_PARQUET_URL": "s3://lake/netpulse",

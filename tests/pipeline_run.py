@@ -20,7 +20,7 @@ EXPORT_TABLES = {
     "ai_stream_status": "",
     "stream_ingest_metrics": "",
     "stream_trace_events": "",
-    "orchestrator_metadata": "",
+    "orchestrator_metadata": " FINAL",
     "calculated_metrics": "",
     "dead_letter": " FINAL",
     "ai_stream_status_5min": "",

@@ -32,8 +32,8 @@ def test_row_counts_per_table(runs) -> None:  # type: ignore[no-untyped-def]
     assert len(t["stream_ingest_metrics"]) == 34
     assert len(t["stream_trace_events"]) == 48
     # 4 network_capabilities events: net_caps sample (5 GPU rows), the 2026-02-24 production
-    # event (34 GPU rows + 39 GPU-less orchestrator rows = 73) and two more from the sessions.
-    assert len(t["orchestrator_metadata"]) == 172
+    # orchestrator_metadata: SCD2 versions, see test_orchestrator_metadata_versions
+    assert {r["is_current"] for r in t["orchestrator_metadata"]} == {True, False}
 
 
 def test_sampled_ai_stream_status_fields(runs) -> None:  # type: ignore[no-untyped-def]
@@ -100,8 +100,11 @@ def test_production_parse_failure_routed_with_reasons(runs) -> None:  # type: ig
     assert sorted((r["stage"], r["reason"]) for r in rejects) == [
         ("parse", "hardware_without_gpu_info")] * 3 + [("parse", "price_without_price_per_unit")]
     assert all(r["job"] == "naap_ingest" and r["event_type"] == "network_capabilities" for r in rejects)
-    gpu_rows = [r for r in _by(t["orchestrator_metadata"], "source_event_id", event_id) if r["gpu_id"]]
-    assert len(gpu_rows) == 34
+    # its 34 GPUs are all in orchestrator_metadata (later announcements may have refreshed them)
+    announced = {"GPU-873dd3e4-2f43-9cef-985b-933e03c0b58b", "GPU-99b54e96-3182-54cb-9b0a-2f8cf156249d",
+                 "GPU-c51e6500-0fd2-0938-5505-0da0b0dc7c7f", "GPU-ce08cebd-9ef7-3a17-4269-5b0f45784e99"}
+    assert announced <= {r["gpu_id"] for r in t["orchestrator_metadata"]}
+    assert len({r["gpu_id"] for r in t["orchestrator_metadata"] if r["gpu_id"]}) >= 34
     assert len(_by(t["raw_events"], "event_id", event_id)) == 1  # kept for a replay after a fix
 
 
@@ -135,3 +138,57 @@ def test_broken_corpus_one_outcome_per_input(runs) -> None:  # type: ignore[no-u
         assert _by(raw, "event_id", reject_id) == []
     assert len(_by(t["ai_stream_status"], "stream_id", "corpus-s-dup")) == 1
     assert _by(t["ai_stream_status"], "stream_id", "corpus-s-fps") == []
+
+
+def test_orchestrator_metadata_versions(runs) -> None:  # type: ignore[no-untyped-def]
+    """Every announced (orchestrator, GPU, pipeline, model) has exactly one current version, and
+    the versions equal a fold of the pure SCD2 function over the real announcements in time order."""
+    import json as _json
+
+    from jobs import sample
+    from udfs.capabilities import explode
+    from udfs.scd import advance, key_of
+
+    current: dict[str, dict] = {}
+    expected: dict[tuple, dict] = {}
+    events = sorted((_json.loads(line) for line in sample.fixture_lines()), key=lambda e: int(e["timestamp"]))
+    for event in events:
+        if event["type"] != "network_capabilities":
+            continue
+        data = event["data"] if not isinstance(event["data"], str) else _json.loads(event["data"])
+        rows, _ = explode(data, int(event["timestamp"]), event["gateway"], event["id"])
+        for row in sorted(rows, key=lambda r: _json.dumps(r, sort_keys=True)):
+            key = key_of(row)
+            current[key], emitted = advance(current.get(key), row)
+            for out in emitted:
+                expected[(key, out["valid_from"])] = out
+    table = runs["p1"].tables()["orchestrator_metadata"]
+    assert len(table) == len(expected) == 149
+    assert sum(r["is_current"] for r in table) == len(current) == 87
+    got = {(key_of(r), r["valid_from"][:23]): r for r in table}
+    for (key, valid_from), row in expected.items():
+        actual = got[(key, valid_from)]
+        assert actual["is_current"] == row["is_current"], key
+        assert (actual["valid_to"] or "")[:23] == (row["valid_to"] or ""), key
+        assert actual["last_seen"][:23] == row["last_seen"], key
+
+
+def test_scd2_versions_for_an_edited_announcement_sequence(runs) -> None:  # type: ignore[no-untyped-def]
+    # run p2: real announcement at 20:10:08.615, re-announced at 21:10 (volatile changes only)
+    # and at 22:10 with runnerVersion 0.14.1 -> 0.14.2 (tests/scd_sequence.py)
+    rows = [r for r in runs["p2"].tables()["orchestrator_metadata"]
+            if r["orchestrator_address"] == "0x9d61ae5875e89036fbf6059f3116d01a22ace3c8"]
+    by_gpu: dict[str, list[dict]] = {}
+    for r in sorted(rows, key=lambda r: r["valid_from"]):
+        by_gpu.setdefault(r["gpu_id"], []).append(r)
+    assert sorted(by_gpu) == ["GPU-1e7025d4-a3dd-5371-daec-b666af6ec29c", "GPU-c391d107-0999-d9be-45a4-b494d6da1ccf"]
+    for versions in by_gpu.values():
+        old, new = versions
+        assert (old["valid_from"], old["valid_to"]) == ("2026-02-02 20:10:08.615000", "2026-02-02 22:10:08.615000")
+        assert old["is_current"] is False and old["runner_version"] == "0.14.1"
+        assert old["last_seen"] == "2026-02-02 22:10:08.615000"
+        assert old["capacity_in_use"] == 1 and old["source_event_id"] == "scd-1"  # refreshed at 21:10
+        assert (new["valid_from"], new["valid_to"], new["is_current"]) == ("2026-02-02 22:10:08.615000", None, True)
+        assert new["runner_version"] == "0.14.2" and new["last_seen"] == "2026-02-02 22:10:08.615000"
+    gpu = by_gpu["GPU-1e7025d4-a3dd-5371-daec-b666af6ec29c"]
+    assert gpu[0]["gpu_memory_free"] == 25176571904 - (1 << 30)

@@ -129,7 +129,9 @@ def test_local_parquet_equals_clickhouse_rows(runs) -> None:  # type: ignore[no-
 
 def test_s3_parquet_objects_under_partition_paths(runs, s3) -> None:  # type: ignore[no-untyped-def]
     runs["p2"].tables()
-    keys = [o["Key"] for o in s3.client().list_objects_v2(Bucket="lake", Prefix="netpulse/")["Contents"]]
+    keys = [o["Key"] for o in s3.client().list_objects_v2(Bucket="lake", Prefix="netpulse/calculated_metrics/")["Contents"]]
+    raw = s3.client().list_objects_v2(Bucket="lake", Prefix="netpulse/raw_events/event_date=2026-02-22/event_type=ai_stream_status/")
+    assert raw["KeyCount"] >= 1
     assert keys and all(k.startswith("netpulse/calculated_metrics/metric_date=2026-") for k in keys)
     assert any("/metric_category=performance/part-" in k and k.endswith(".parquet") for k in keys)
     fs = pafs.S3FileSystem(endpoint_override=s3.endpoint.split("://")[1], scheme="http",
