@@ -11,6 +11,8 @@
                          real documents), then a network summary
     catalog              print the metric catalog as a Markdown table
     list                 list the pipelines
+    cluster start|stop|status, submit JOB, jobs, stop JOB, redeploy JOB [--force], deployments
+                         the local standalone Flink cluster (see docs/operations.md)
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     tor.add_argument("input", nargs="?", help="a CollecTor-format tree (default: bundled fixtures)")
     sub.add_parser("catalog", help="print the metric catalog")
     sub.add_parser("list", help="list pipelines")
+    from jobs import cluster
+
+    cluster.register(sub)  # cluster start|stop|status, submit, jobs, stop, redeploy, deployments, render-conf
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -72,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     except settings_module.SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if hasattr(args, "func"):
+        return int(args.func(args, settings))
     if args.command == "demo":
         return _demo(settings, fresh=not args.keep)
     if args.command == "migrate":

@@ -131,7 +131,9 @@ def flink_home() -> Path:
     if override:
         home = Path(override)
         if not (home / "bin" / "flink").exists():
-            raise ClusterError(f"{FLINK_HOME_ENV}={override}: no bin/flink there; unset it or fix it")
+            raise ClusterError(
+                f"{FLINK_HOME_ENV}={override}: no bin/flink there; unset it or fix it"
+            )
         return home
     spec = importlib.util.find_spec("pyflink")
     if spec is None or spec.origin is None:
@@ -647,6 +649,8 @@ class Deployment:
     previous_job_id: str | None = None
     vertices: list[dict[str, str]] = field(default_factory=list)
     target: dict[str, Any] = field(default_factory=dict)
+    savepoint_bytes: int | None = None
+    plan_changed: bool | None = None
     forced: bool = False
     flink_version: str = ""
     timings_s: dict[str, float] = field(default_factory=dict)
@@ -910,15 +914,15 @@ def redeploy(
         raise IncompatiblePlanError(f"redeploy refused: {exc} {where}") from exc
     deployment.previous_job_id = job.job_id
     deployment.savepoint_taken = savepoint
+    deployment.savepoint_bytes = savepoint_size(savepoint)
     deployment.timings_s.update(
-        stop_with_savepoint=round(stopped - started, 2),
-        savepoint_bytes=float(savepoint_size(savepoint)),
-        total=round(time.monotonic() - started, 2),
+        stop_with_savepoint=round(stopped - started, 2), total=round(time.monotonic() - started, 2)
     )
     if previous and previous.get("vertices") and deployment.vertices:
         old = {v["id"] for v in previous["vertices"]}
         new = {v["id"] for v in deployment.vertices}
-        deployment.timings_s["plan_changed"] = float(old != new)
+        # Informational: a changed plan that still restored (e.g. a new stateless operator).
+        deployment.plan_changed = old != new
     deployment.record(settings)
     return deployment
 

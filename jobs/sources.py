@@ -60,28 +60,14 @@ def files_source_ddl(settings: Settings, table: str = SOURCE_TABLE) -> str:
 def kafka_source_ddl(settings: Settings, table: str = SOURCE_TABLE) -> str:
     """The production source: the gateways' Kafka topic, one envelope per record value.
 
-    Needs the Flink Kafka connector jar (pinned in jobs/kafka.py, fetched by the image build).
-    ``group-offsets`` is the default start: a stateless restart resumes where the group
-    committed instead of re-reading the whole topic.
+    Options and metadata columns come from jobs/kafka.py (the connector version is pinned
+    there and fetched by the Flink image build); the computed columns are the same as for files.
     """
-    options = {
-        "connector": "kafka",
-        "topic": settings.kafka_topic,
-        "properties.bootstrap.servers": settings.kafka_bootstrap,
-        "properties.group.id": settings.kafka_group_id,
-        "properties.auto.offset.reset": "earliest",
-        "scan.startup.mode": settings.kafka_start,
-        "value.format": "raw",
-    }
-    columns = _columns(
-        settings,
-        "kafka_topic STRING METADATA FROM 'topic' VIRTUAL,\n"
-        "    kafka_partition INT METADATA FROM 'partition' VIRTUAL,\n"
-        "    kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL,\n"
-        "    source_position AS CONCAT_WS('/', kafka_topic, CAST(kafka_partition AS STRING), "
-        "CAST(kafka_offset AS STRING))",
-    )
-    return f"CREATE TEMPORARY TABLE {table} ({columns}\n) WITH ({_with(options)})"
+    from jobs import kafka
+
+    metadata = ",\n    ".join(c for c in kafka.KAFKA_SOURCE_COLUMNS if not c.startswith("line "))
+    columns = _columns(settings, metadata)
+    return f"CREATE TEMPORARY TABLE {table} ({columns}\n) WITH ({_with(kafka.source_options(settings))})"
 
 
 def source_ddl(settings: Settings, table: str = SOURCE_TABLE) -> str:

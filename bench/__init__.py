@@ -1,0 +1,1 @@
+"""Benchmark scripts: a seeded event generator, two baselines and the runner (not tests)."""

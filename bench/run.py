@@ -1,0 +1,373 @@
+"""One command for the benchmark table: generate (cached), run both baselines and the pipeline.
+
+    python -m bench.run --sizes 100000,1000000
+
+For each size: the generated files (cached under ``var/bench/data/`` by seed, size, streams and
+generator version) are processed by (a) the careful Python baseline, (b) the ClickHouse SQL
+batch baseline (both: ``python -m bench.baselines``) and (c) the pipeline (``python -m jobs run
+naap`` with NETPULSE_INPUT_PATH / NETPULSE_VAR_DIR, after ``python -m jobs migrate``), each in
+its own process and its own var directory (chDB allows one process per database directory).
+
+Measured per leg: end-to-end seconds (process start to exit, the schema migration excluded:
+the pipeline's includes JVM start-up and job submission), events/s from it, peak RSS of the
+whole process tree (JVM, Python workers, chDB: /proc sampled every 0.2 s), CPU seconds of the
+tree, and rows per table, checked against baseline (a). Prints a Markdown table with the ratios
+pipeline/(a) and pipeline/(b), and writes every figure to ``var/bench/results-<time>.json``.
+
+Run it on an otherwise idle machine: the load average is printed before every leg and a leg
+started under load is flagged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import generate
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+LEGS = ("python", "sql", "pipeline")
+LEG_NAMES = {
+    "python": "(a) careful Python",
+    "sql": "(b) ClickHouse SQL batch",
+    "pipeline": "pipeline (Flink)",
+}
+
+
+# -- process tree sampling ----------------------------------------------------------------------------
+def _proc_table() -> dict[int, tuple[int, int, int]]:
+    """pid -> (ppid, rss_kb, cpu_ticks) for every process."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        # fields[0] = state, [1] = ppid, [11] = utime, [12] = stime, [13] cutime, [14] cstime, [21] = rss pages
+        table[int(entry)] = (
+            int(fields[1]),
+            int(fields[21]) * PAGE_KB,
+            sum(int(x) for x in fields[11:15]),
+        )
+    return table
+
+
+def _tree(table: dict[int, tuple[int, int, int]], root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    out, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        if pid in table:
+            out.append(pid)
+            stack.extend(children.get(pid, []))
+    return out
+
+
+class TreeSampler(threading.Thread):
+    """Peak RSS (sum over the process tree) and CPU seconds of a running process tree."""
+
+    def __init__(self, root: int, interval_s: float = 0.2):
+        super().__init__(daemon=True)
+        self.root = root
+        self.interval_s = interval_s
+        self.peak_kb = 0
+        self.cpu_ticks: dict[int, int] = {}
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            table = _proc_table()
+            pids = _tree(table, self.root)
+            self.peak_kb = max(self.peak_kb, sum(table[p][1] for p in pids))
+            for p in pids:  # children that already exited are in their parent's cutime/cstime
+                self.cpu_ticks[p] = table[p][2]
+            self.stopped.wait(self.interval_s)
+
+    @property
+    def cpu_s(self) -> float:
+        return sum(self.cpu_ticks.values()) / CLK_TCK
+
+
+def run_measured(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, Any]:
+    """Run ``cmd``; return wall seconds, exit code, peak tree RSS (MB) and CPU seconds."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=PROJECT_ROOT
+        )
+        sampler = TreeSampler(proc.pid)
+        sampler.start()
+        code = proc.wait()
+        wall = time.perf_counter() - started
+        sampler.stopped.set()
+        sampler.join()
+    return {
+        "wall_s": round(wall, 2),
+        "exit_code": code,
+        "peak_rss_mb": round(sampler.peak_kb / 1024),
+        "cpu_s": round(sampler.cpu_s, 1),
+        "log": str(log),
+    }
+
+
+# -- legs ------------------------------------------------------------------------------------------
+def dataset(
+    root: Path, size: int, seed: int, streams: int, per_file: int
+) -> tuple[Path, dict[str, Any]]:
+    """The generated files for this size, generated once and cached."""
+    out = root / "data" / f"s{seed}-n{size}-k{streams}-f{per_file}-v{generate.GENERATOR_VERSION}"
+    manifest = generate.read_manifest(out)
+    if (
+        manifest
+        and manifest.get("events") == size
+        and manifest.get("generator_version") == generate.GENERATOR_VERSION
+    ):
+        print(
+            f"using cached {out} ({manifest['bytes'] / 1e6:,.0f} MB, avg line {manifest['avg_line_bytes']} bytes)"
+        )
+        return out, manifest
+    print(f"generating {size:,} events into {out} ...", flush=True)
+    manifest = generate.generate(out, size, seed=seed, streams=streams, per_file=per_file)
+    print(
+        f"  {manifest['seconds']} s, {manifest['bytes'] / 1e6:,.0f} MB, avg line {manifest['avg_line_bytes']} bytes"
+    )
+    return out, manifest
+
+
+def _load() -> float:
+    return os.getloadavg()[0]
+
+
+def run_baseline(impl: str, data: Path, var: Path, logs: Path) -> dict[str, Any]:
+    result_file = logs / f"{impl}.json"
+    result_file.unlink(missing_ok=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.baselines",
+        "--impl",
+        impl,
+        "--input",
+        str(data),
+        "--var",
+        str(var),
+        "--json",
+        str(result_file),
+    ]
+    measured = run_measured(cmd, dict(os.environ), logs / f"{impl}.log")
+    if measured["exit_code"] != 0 or not result_file.exists():
+        return {**measured, "error": f"exit code {measured['exit_code']}, see {measured['log']}"}
+    inner = json.loads(result_file.read_text())
+    e2e = measured["wall_s"] - inner["migrate_s"]
+    return {
+        **measured,
+        "events": inner["events"],
+        "e2e_s": round(e2e, 2),
+        "work_s": inner["work_s"],
+        "events_per_s": round(inner["events"] / e2e),
+        "rows": inner["rows"],
+        "profile_s": inner["profile_s"],
+    }
+
+
+def run_pipeline(data: Path, var: Path, logs: Path, events: int) -> dict[str, Any]:
+    shutil.rmtree(var, ignore_errors=True)
+    var.mkdir(parents=True)
+    env = dict(os.environ, NETPULSE_VAR_DIR=str(var), NETPULSE_INPUT_PATH=str(data))
+    migrated = run_measured(
+        [sys.executable, "-m", "jobs", "migrate"], env, logs / "pipeline-migrate.log"
+    )
+    if migrated["exit_code"] != 0:
+        return {**migrated, "error": f"migrate failed, see {migrated['log']}"}
+    measured = run_measured(
+        [sys.executable, "-m", "jobs", "run", "naap"], env, logs / "pipeline.log"
+    )
+    if measured["exit_code"] != 0:
+        return {**measured, "error": f"exit code {measured['exit_code']}, see {measured['log']}"}
+    counts_file = logs / "pipeline-rows.json"
+    counted = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.baselines",
+            "--counts",
+            "--var",
+            str(var),
+            "--json",
+            str(counts_file),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    rows = (
+        json.loads(counts_file.read_text())
+        if counted.returncode == 0 and counts_file.exists()
+        else {}
+    )
+    return {
+        **measured,
+        "events": events,
+        "e2e_s": measured["wall_s"],
+        "work_s": None,
+        "events_per_s": round(events / measured["wall_s"]),
+        "rows": rows,
+    }
+
+
+# -- report ----------------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    cpu = ""
+    try:
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in open("/proc/cpuinfo")
+            if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        pass
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem_gb, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+def _rows_check(result: dict[str, Any], reference: dict[str, Any] | None) -> str:
+    if "error" in result:
+        return "—"
+    if reference is None or not reference.get("rows") or not result.get("rows"):
+        return "n/a"
+    diff = [t for t, n in reference["rows"].items() if result["rows"].get(t) != n]
+    return (
+        "same"
+        if not diff
+        else "differ: "
+        + ", ".join(f"{t} {result['rows'].get(t, '?')} vs {reference['rows'][t]}" for t in diff)
+    )
+
+
+def _ratio(rate: dict[str, Any], a: str, b: str) -> str:
+    return f"{rate[a] / rate[b]:.2f}x" if rate.get(a) and rate.get(b) else "—"
+
+
+def markdown(results: list[dict[str, Any]]) -> str:
+    lines = [
+        "| events | leg | end-to-end s | events/s | peak RSS MB (tree) | CPU s | rows vs (a) | load before |",
+        "|---:|---|---:|---:|---:|---:|---|---:|",
+    ]
+    for r in results:
+        for leg in r["legs"]:
+            x = r["legs"][leg]
+            if "error" in x:
+                lines.append(
+                    f"| {r['size']:,} | {LEG_NAMES[leg]} | failed: {x['error']} | | | | | {x['load_before']:.1f} |"
+                )
+                continue
+            lines.append(
+                f"| {r['size']:,} | {LEG_NAMES[leg]} | {x['e2e_s']:.1f} | {x['events_per_s']:,} | {x['peak_rss_mb']:,} | "
+                f"{x['cpu_s']:.0f} | {_rows_check(x, r['legs'].get('python'))} | {x['load_before']:.1f} |"
+            )
+    lines += [
+        "",
+        "| events | pipeline / (a) | pipeline / (b) | (b) / (a) |",
+        "|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        rate = {leg: x.get("events_per_s") for leg, x in r["legs"].items() if "error" not in x}
+
+        lines.append(
+            f"| {r['size']:,} | {_ratio(rate, 'pipeline', 'python')} | {_ratio(rate, 'pipeline', 'sql')} "
+            f"| {_ratio(rate, 'sql', 'python')} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--sizes", default="100000,1000000", help="comma-separated event counts")
+    parser.add_argument("--legs", default=",".join(LEGS), help=f"subset of {','.join(LEGS)}")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--streams", type=int, default=generate.DEFAULT_STREAMS)
+    parser.add_argument("--per-file", type=int, default=generate.DEFAULT_PER_FILE)
+    parser.add_argument(
+        "--root", type=Path, default=PROJECT_ROOT / "var" / "bench", help="data, runs and results"
+    )
+    args = parser.parse_args(argv)
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s]
+    legs = [leg for leg in args.legs.split(",") if leg]
+    unknown = set(legs) - set(LEGS)
+    if unknown:
+        parser.error(f"unknown legs {sorted(unknown)}; choose from {LEGS}")
+    root = args.root.resolve()
+    info = machine()
+    print(
+        f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB, Python {info['python']}"
+    )
+    results = []
+    for size in sizes:
+        data, manifest = dataset(root, size, args.seed, args.streams, args.per_file)
+        entry: dict[str, Any] = {"size": size, "data": str(data), "manifest": manifest, "legs": {}}
+        for leg in legs:
+            load = _load()
+            flag = (
+                "  (machine busy: figures unreliable)" if load > 0.5 * (os.cpu_count() or 1) else ""
+            )
+            print(f"[{size:,}] {LEG_NAMES[leg]} (load {load:.1f}){flag} ...", flush=True)
+            logs = root / "logs" / f"n{size}"
+            var = root / "runs" / f"{leg}-n{size}"
+            if leg == "pipeline":
+                x = run_pipeline(data, var, logs, manifest["events"])
+            else:
+                x = run_baseline(leg, data, var, logs)
+            x["load_before"] = load
+            entry["legs"][leg] = x
+            if "error" in x:
+                print(f"  failed: {x['error']}")
+            else:
+                print(
+                    f"  {x['e2e_s']} s, {x['events_per_s']:,} events/s, peak RSS {x['peak_rss_mb']:,} MB, CPU {x['cpu_s']} s"
+                )
+        results.append(entry)
+    table = markdown(results)
+    print()
+    print(table)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    out = root / f"results-{stamp}.json"
+    out.write_text(
+        json.dumps(
+            {"machine": info, "args": vars(args) | {"root": str(root)}, "results": results},
+            indent=2,
+            default=str,
+        )
+        + "\n"
+    )
+    print(f"\nfigures: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""flink-conf/config.yaml and its rendering into a runnable conf dir (jobs.cluster.render_conf)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from jobs import cluster
+
+VAR = Path("/srv/netpulse/var")
+PY = "/opt/venv/bin/python"
+
+
+@pytest.fixture(scope="module")
+def conf() -> dict[str, object]:
+    return cluster.load_conf(VAR, python=PY)
+
+
+def test_template_is_valid_yaml_with_tokens_only_where_expected() -> None:
+    text = cluster.CONF_TEMPLATE.read_text()
+    tree = yaml.safe_load(text.replace("@VAR_DIR@", "/x").replace("@PYTHON@", "/py"))
+    assert isinstance(tree, dict)
+    assert "flink-conf.yaml" not in str(cluster.CONF_TEMPLATE)  # Flink 2.x reads only config.yaml
+
+
+def test_everything_binds_loopback(conf: dict[str, object]) -> None:
+    for key in (
+        "jobmanager.bind-host",
+        "jobmanager.rpc.address",
+        "taskmanager.bind-host",
+        "taskmanager.host",
+        "rest.address",
+        "rest.bind-address",
+    ):
+        assert conf[key] == "127.0.0.1", key
+
+
+def test_checkpointing_exactly_once_and_retained(conf: dict[str, object]) -> None:
+    assert conf["execution.checkpointing.interval"] == "10 s"
+    assert conf["execution.checkpointing.mode"] == "EXACTLY_ONCE"
+    assert (
+        conf["execution.checkpointing.externalized-checkpoint-retention"]
+        == "RETAIN_ON_CANCELLATION"
+    )
+    assert conf["state.backend.type"] == "hashmap"
+
+
+def test_state_dirs_are_absolute_under_var(conf: dict[str, object]) -> None:
+    assert conf["execution.checkpointing.dir"] == f"file://{VAR}/flink-checkpoints"
+    assert conf["execution.checkpointing.savepoint-dir"] == f"file://{VAR}/flink-savepoints"
+    assert conf["env.pid.dir"] == f"{VAR}/flink-run"
+    assert conf["io.tmp.dirs"] == f"{VAR}/flink-tmp"
+
+
+def test_restart_strategy_and_memory(conf: dict[str, object]) -> None:
+    assert conf["restart-strategy.type"] == "exponential-delay"
+    assert conf["jobmanager.memory.process.size"] == "1024m"
+    assert conf["taskmanager.memory.process.size"] == "2560m"
+    assert conf["taskmanager.numberOfTaskSlots"] == 2
+
+
+def test_settings_that_decide_savepoint_compatibility_are_fixed(conf: dict[str, object]) -> None:
+    assert conf["table.exec.uid.generation"] == "PLAN_ONLY"
+    assert conf["python.operator-chaining.enabled"] is True
+    assert conf["table.local-time-zone"] == "UTC"
+
+
+def test_python_interpreter_is_filled_in(conf: dict[str, object]) -> None:
+    assert conf["python.executable"] == PY
+    assert conf["python.client.executable"] == PY
+    assert "@" not in "".join(str(v) for v in conf.values()).replace("ALL-UNNAMED", "")
+
+
+def test_java17_flags_are_kept(conf: dict[str, object]) -> None:
+    assert "--add-opens=java.base/java.util=ALL-UNNAMED" in str(conf["env.java.opts.all"])
+
+
+def test_relative_var_dir_is_refused() -> None:
+    with pytest.raises(cluster.ClusterError, match="relative"):
+        cluster.load_conf(Path("var"), python=PY)
+
+
+def test_unknown_token_is_refused(tmp_path: Path) -> None:
+    template = tmp_path / "config.yaml"
+    template.write_text("a: '@NOPE@'\n")
+    with pytest.raises(cluster.ClusterError, match="@NOPE@"):
+        cluster.load_conf(VAR, python=PY, template=template)
+
+
+def test_render_writes_a_complete_conf_dir(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    out = cluster.render_conf(var, tmp_path / "conf", python=PY, overrides={"rest.port": 18081})
+    rendered = yaml.safe_load(out.read_text())
+    assert rendered["rest.port"] == 18081
+    assert rendered["execution.checkpointing.dir"] == f"file://{var}/flink-checkpoints"
+    for name in (
+        "log4j.properties",
+        "log4j-cli.properties",
+        "log4j-console.properties",
+        "masters",
+        "workers",
+    ):
+        assert (tmp_path / "conf" / name).is_file(), name
+    assert (tmp_path / "conf" / "masters").read_text().strip() == "127.0.0.1:18081"
+    for sub in ("flink-log", "flink-run", "flink-checkpoints", "flink-savepoints"):
+        assert (var / sub).is_dir()
+
+
+def test_config_only_render_for_the_image(tmp_path: Path) -> None:
+    out = cluster.render_conf(VAR, tmp_path, python=PY, logging_files=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+
+
+@pytest.mark.slow
+def test_flink_itself_reads_the_rendered_config(tmp_path: Path) -> None:
+    from pyflink.java_gateway import get_gateway
+
+    cluster.render_conf(tmp_path / "var", tmp_path / "conf", python=PY, logging_files=False)
+    jvm = get_gateway().jvm
+    loaded = jvm.org.apache.flink.configuration.GlobalConfiguration.loadConfiguration(
+        str(tmp_path / "conf")
+    )
+    values = dict(loaded.toMap())
+    assert values["execution.checkpointing.interval"] == "10 s"
+    assert values["rest.bind-address"] == "127.0.0.1"
+    assert values["table.exec.uid.generation"] == "PLAN_ONLY"
+    assert values["execution.checkpointing.dir"].startswith("file:///")
