@@ -411,7 +411,7 @@ def run_python(files: list[Path], settings: Settings, client: Any) -> dict[str, 
     loads = json.loads
     sha256 = hashlib.sha256
     lateness = settings.allowed_lateness_s * 1000
-    batch_ms = settings.batch_interval_s * 1000
+    batch_ms = settings.dedup_window_s * 1000
     max_chars = settings.max_event_bytes
     cap = settings.dlq_payload_cap_chars
     now_max = int(time.time() * 1000) + 86_400_000
@@ -1531,7 +1531,7 @@ def run_sql(files: list[Path], settings: Settings, client: Any) -> dict[str, Any
     profile: dict[str, float] = {}
     cpu_profile: dict[str, float] = {}
     now_max = int(time.time() * 1000) + 86_400_000
-    batch = settings.batch_interval_s * 1000
+    batch = settings.dedup_window_s * 1000
     cap = settings.dlq_payload_cap_chars
 
     def step(name: str, sql: str) -> None:

@@ -9,7 +9,7 @@ Writes:   three views for the jobs:
           ``gateway_events``    accepted, deduplicated events (one row per dedup_key).
 Time:     event time = envelope ``timestamp``; watermark = max seen - allowed lateness.
           An event at or before the watermark is ``late``: routed, never dropped silently.
-State:    the deduplication window (``batch_interval_s``), then released.
+State:    the deduplication window (``dedup_window_s``), then released.
 Rejects:  decode (payload_too_large, malformed_json), validate (not_an_object, missing_type,
           invalid_timestamp, timestamp_out_of_range, missing_data, invalid_data,
           unknown_event_type), late (late).
@@ -135,7 +135,7 @@ def register(t_env: Any, settings: Settings, source: str = SOURCE_TABLE) -> None
     sql.view(t_env, "gateway_lines", GATEWAY_LINES.format(reason=_reject_reason(settings), source=source))
     sql.view(t_env, "source_rejects", SOURCE_REJECTS)
     sql.view(t_env, "accepted_lines", ACCEPTED_LINES)
-    sql.view(t_env, "gateway_events", GATEWAY_EVENTS.format(batch=sql.seconds(settings.batch_interval_s)))
+    sql.view(t_env, "gateway_events", GATEWAY_EVENTS.format(batch=sql.seconds(settings.dedup_window_s)))
 
 
 def dead_letter_row(settings: Settings, job: str) -> str:

@@ -123,10 +123,13 @@ class ParquetSink:
             return self._fs, url.removeprefix("s3://").rstrip("/")
         return None, url.rstrip("/")
 
-    def write(self, target: str, batch_id: str, lines: list[str]) -> list[str]:
-        """Write one batch; returns the paths written (one per partition)."""
-        prefix, schema, time_column, second = LAYOUTS[target]
-        table = parse_rows(lines, schema)
+    def parse(self, target: str, lines: list[str]) -> pa.Table:
+        """A batch of ``target`` rows (JSONEachRow) as an Arrow table of its Parquet schema."""
+        return parse_rows(lines, LAYOUTS[target][1])
+
+    def write(self, target: str, batch_id: str, table: pa.Table) -> list[str]:
+        """Write one parsed batch; returns the paths written (one per partition)."""
+        prefix, _, time_column, second = LAYOUTS[target]
         dates = pc.strftime(table.column(time_column), format="%Y-%m-%d")
         date_type = pa.date32()
         table = table.append_column(DATE_COLUMN[target], pc.cast(table.column(time_column), date_type))

@@ -42,9 +42,10 @@ SELECT
     CONCAT(DATE_FORMAT(window_start, 'yyyyMMdd-HHmmss'), '-{interval}s') AS batch_id,
     COUNT(*) AS row_count,
     ARRAY_JOIN(ARRAY_AGG(row_json), '\n') AS rows_text
-FROM TABLE(TUMBLE(TABLE sink_rows, DESCRIPTOR(rt), {window}))
+FROM TABLE(TUMBLE(TABLE {rows}, DESCRIPTOR(rt), {window}))
 GROUP BY target, window_start, window_end
 """
+METRICS_TABLE = "naap.calculated_metrics"
 
 
 def create_environment(settings: Settings, pipeline: str) -> tuple[Any, Any]:
@@ -74,7 +75,20 @@ def build(env: Any, t_env: Any, settings: Settings, pipeline: str) -> None:
         outputs.extend(JOBS[name].build(t_env, settings))
     union = " UNION ALL ".join(f"SELECT target, row_json, rt FROM {o}" for o in outputs)
     sql.view(t_env, "sink_rows", union)
-    batches = t_env.sql_query(BATCHES.format(interval=settings.batch_interval_s, window=sql.seconds(settings.batch_interval_s)))
+    # Event tables: large batches (ClickHouse wants few, big inserts). calculated_metrics: small,
+    # latency-sensitive batches; a 5-minute window's rows then land in the batch that closes with
+    # the same watermark.
+    sql.view(t_env, "sink_rows_tables", f"SELECT * FROM sink_rows WHERE target <> '{METRICS_TABLE}'")
+    sql.view(t_env, "sink_rows_metrics", f"SELECT * FROM sink_rows WHERE target = '{METRICS_TABLE}'")
+    batches = t_env.sql_query(
+        BATCHES.format(rows="sink_rows_tables", interval=settings.batch_interval_s, window=sql.seconds(settings.batch_interval_s))
+        + " UNION ALL "
+        + BATCHES.format(
+            rows="sink_rows_metrics",
+            interval=settings.metrics_batch_interval_s,
+            window=sql.seconds(settings.metrics_batch_interval_s),
+        )
+    )
     writers = settings.writer_parallelism
     (
         t_env.to_data_stream(batches)

@@ -34,7 +34,10 @@ class Settings:
         parquet_url: a local directory or ``s3://bucket/prefix``.
         s3_*: endpoint and credentials for an ``s3://`` Parquet URL.
         allowed_lateness_s: the watermark delay; an event older than the watermark is ``late``.
-        batch_interval_s: event-time width of one sink batch (one ClickHouse insert per table).
+        batch_interval_s: event-time width of one sink batch of the event tables (one ClickHouse
+            insert per table and batch: ClickHouse wants few, large inserts).
+        metrics_batch_interval_s: the same for calculated_metrics (small, latency-sensitive).
+        dedup_window_s: event-time window in which repeated deliveries of an event are folded.
         max_event_bytes: larger envelopes are rejected (``payload_too_large``).
         dlq_payload_cap_chars: dead-letter payloads are cut to this many characters, the cut is recorded.
         parallelism: default operator parallelism.
@@ -45,6 +48,9 @@ class Settings:
         trace_session_gap_s: a request's trace edges further apart than this start a new session.
         token_salt: prefix of the insert deduplication tokens (a replay in replace mode sets
             its own, so re-inserted rows are not mistaken for the ones it deleted).
+        fault_file: drill switch (``NETPULSE_FAULT_FILE``, off when empty): while a file exists
+            at this path, every ClickHouse insert fails as if the server were unreachable
+            (docs/operations.md, "Sink outage drill").
     """
 
     var_dir: Path = PROJECT_ROOT / "var"
@@ -64,7 +70,9 @@ class Settings:
     s3_secret_key: str = ""
     s3_region: str = "us-east-1"
     allowed_lateness_s: int = 120
-    batch_interval_s: int = 5
+    batch_interval_s: int = 60
+    metrics_batch_interval_s: int = 5
+    dedup_window_s: int = 5
     max_event_bytes: int = 1_048_576
     dlq_payload_cap_chars: int = 65_536
     parallelism: int = 1
@@ -74,6 +82,7 @@ class Settings:
     jitter_min_samples: int = 2
     trace_session_gap_s: int = 600
     token_salt: str = ""
+    fault_file: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -95,6 +104,8 @@ _INT_FIELDS = {
     "monitor_interval_s": 0,
     "allowed_lateness_s": 0,
     "batch_interval_s": 1,
+    "metrics_batch_interval_s": 1,
+    "dedup_window_s": 1,
     "max_event_bytes": 1024,
     "dlq_payload_cap_chars": 256,
     "parallelism": 1,
@@ -147,6 +158,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         "s3_region",
         "source",
         "kafka_start",
+        "fault_file",
     ):
         key = f"NETPULSE_{name.upper()}"
         if key in env:
