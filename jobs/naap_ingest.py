@@ -23,12 +23,11 @@ from __future__ import annotations
 from typing import Any
 
 from pyflink.common import Types
-from pyflink.datastream.connectors import Sink
 
 from jobs import sql
 from jobs.envelopes import dead_letter_row
 from jobs.settings import Settings
-from jobs.sinks import DISCARDING_SINK, BufferedWriter
+from jobs.sinks import BufferedWriter, terminate
 from udfs.capabilities import capabilities_udtf
 from udfs.scd import OrchestratorVersions
 
@@ -73,6 +72,7 @@ SELECT 'naap.ai_stream_status' AS target, JSON_OBJECT(
     'event_timestamp' VALUE {TS},
     'stream_id' VALUE {sql.json_str('data', '$.stream_id')},
     'request_id' VALUE {sql.json_str('data', '$.request_id')},
+    'session_key' VALUE CONCAT({sql.json_str('data', '$.stream_id')}, '|', {sql.json_str('data', '$.request_id')}),
     'gateway' VALUE gateway,
     'orchestrator_address' VALUE LOWER({sql.json_str('data', '$.orchestrator_info.address')}),
     'orchestrator_url' VALUE {sql.json_str('data', '$.orchestrator_info.url')},
@@ -264,7 +264,7 @@ def build(t_env: Any, settings: Settings) -> list[str]:
 def build_streams(t_env: Any, settings: Settings, pipeline: str) -> None:
     """DataStream part: orchestrator_metadata versions (SCD2) in keyed state, then written."""
     rows = t_env.sql_query(CAPABILITY_ROWS)
-    (
+    versions = (
         t_env.to_data_stream(rows)
         .key_by(lambda row: row[0], key_type=Types.STRING())
         .process(OrchestratorVersions.function(), output_type=Types.TUPLE([Types.STRING(), Types.STRING()]))
@@ -272,10 +272,5 @@ def build_streams(t_env: Any, settings: Settings, pipeline: str) -> None:
         .name("orchestrator_metadata SCD2 versions")
         .key_by(lambda row: row[0], key_type=Types.STRING())
         .process(BufferedWriter(settings), output_type=Types.INT())
-        .uid(f"{pipeline}-orchestrator-metadata-writer")
-        .name("orchestrator_metadata writer")
-        .set_parallelism(settings.writer_parallelism)
-        .sink_to(Sink(DISCARDING_SINK))
-        .uid(f"{pipeline}-orchestrator-metadata-writer-end")
-        .set_parallelism(settings.writer_parallelism)
     )
+    terminate(versions, f"{pipeline}-orchestrator-metadata-writer", "orchestrator_metadata writer", settings.writer_parallelism)

@@ -18,13 +18,12 @@ from typing import Any
 
 from pyflink.common import Configuration, Types
 from pyflink.datastream import StreamExecutionEnvironment
-from pyflink.datastream.connectors import Sink
 from pyflink.table import StreamTableEnvironment
 
 from jobs import envelopes, naap_ingest, naap_metrics, sources, sql
 from jobs.envelopes import dead_letter_row
 from jobs.settings import Settings
-from jobs.sinks import DISCARDING_SINK, BatchWriter, BufferedWriter
+from jobs.sinks import BatchWriter, BufferedWriter, terminate
 
 log = logging.getLogger("netpulse.runtime")
 
@@ -90,16 +89,11 @@ def build(env: Any, t_env: Any, settings: Settings, pipeline: str) -> None:
         )
     )
     writers = settings.writer_parallelism
-    (
+    terminate(
         t_env.to_data_stream(batches)
         .key_by(lambda row: row[0], key_type=Types.STRING())
-        .map(BatchWriter(settings), output_type=Types.LONG())
-        .uid(f"{pipeline}-batch-writer")
-        .name("clickhouse+parquet batch writer")
-        .set_parallelism(writers)
-        .sink_to(Sink(DISCARDING_SINK))
-        .uid(f"{pipeline}-batch-writer-end")
-        .set_parallelism(writers)
+        .map(BatchWriter(settings), output_type=Types.LONG()),
+        f"{pipeline}-batch-writer", "clickhouse+parquet batch writer", writers,
     )
     for name in PIPELINES[pipeline]:
         if hasattr(JOBS[name], "build_streams"):
@@ -108,16 +102,11 @@ def build(env: Any, t_env: Any, settings: Settings, pipeline: str) -> None:
         f"SELECT 'naap.dead_letter' AS target, {dead_letter_row(settings, pipeline)} AS row_json "
         "FROM source_rejects"
     )
-    (
+    terminate(
         t_env.to_data_stream(rejects)
         .key_by(lambda row: row[0], key_type=Types.STRING())
-        .process(BufferedWriter(settings), output_type=Types.INT())
-        .uid(f"{pipeline}-reject-writer")
-        .name("dead-letter writer")
-        .set_parallelism(writers)
-        .sink_to(Sink(DISCARDING_SINK))
-        .uid(f"{pipeline}-reject-writer-end")
-        .set_parallelism(writers)
+        .process(BufferedWriter(settings), output_type=Types.INT()),
+        f"{pipeline}-reject-writer", "dead-letter writer", writers,
     )
 
 

@@ -50,6 +50,20 @@ DISCARDING_SINK = "org.apache.flink.streaming.api.functions.sink.v2.DiscardingSi
 END_OF_INPUT_MS = 2**62  # a timer at Long.MAX never fires behind an interval join (FLINK-NOTES)
 
 
+def terminate(operator: Any, uid: str, name: str, parallelism: int) -> None:
+    """Name a writer operator, give it and its terminal discarding sink stable uids."""
+    from pyflink.datastream.connectors import Sink
+
+    (
+        operator.uid(uid)
+        .name(name)
+        .set_parallelism(parallelism)
+        .sink_to(Sink(DISCARDING_SINK))
+        .uid(f"{uid}-end")
+        .set_parallelism(parallelism)
+    )
+
+
 def batch_token(target: str, batch_id: str, lines: list[str]) -> str:
     """Deterministic insert deduplication token for one batch (order-independent)."""
     digest = hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()[:32]

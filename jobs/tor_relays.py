@@ -41,12 +41,11 @@ from typing import Any
 
 from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
-from pyflink.datastream.connectors import Sink
 from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
 
 from jobs import clickhouse, sql
 from jobs.settings import PROJECT_ROOT, Settings
-from jobs.sinks import INSERT_SETTINGS, BufferedWriter, batch_token
+from jobs.sinks import INSERT_SETTINGS, BufferedWriter, batch_token, terminate
 from jobs.tor_collect import collect
 from udfs.tor_geoip import GeoIP
 from udfs.tor_state import RelayState, add_record, emit_due
@@ -55,7 +54,6 @@ NAME = "tor_relays"
 SNAPSHOT_TABLE = "tor.relay_snapshot"
 DEAD_LETTER_TABLE = "tor.dead_letter"
 DEFAULT_GEOIP_DIR = PROJECT_ROOT / "data" / "geoip"
-DISCARDING_SINK = "org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink"
 RECORD_KINDS = ("status", "vote", "server", "extra", "bw")
 # An hour is emitted when the watermark reaches the NEXT hour: descriptors and bandwidth files
 # that arrive until the next consensus is read still join. The watermark is the newest hour
@@ -317,7 +315,7 @@ def build(env: Any, t_env: Any, settings: Settings, staged: Path, geoip_dir: Pat
     sql.view(t_env, "tor_records", RECORDS)
     sql.view(t_env, "tor_rejects", f"{COLLECTOR_REJECTS} UNION ALL {DECODE_REJECTS}")
     writers = settings.writer_parallelism
-    (
+    snapshots = (
         t_env.to_data_stream(t_env.from_path("tor_records"))
         .key_by(lambda row: row[1], key_type=Types.STRING())
         .process(
@@ -328,23 +326,13 @@ def build(env: Any, t_env: Any, settings: Settings, staged: Path, geoip_dir: Pat
         .name("relay state: joins and derivations")
         .key_by(lambda row: f"{row[0]}|{row[1]}", key_type=Types.STRING())
         .process(HourBatchWriter(settings), output_type=Types.INT())
-        .uid(f"{NAME}-snapshot-writer")
-        .name("relay_snapshot hourly writer")
-        .set_parallelism(writers)
-        .sink_to(Sink(DISCARDING_SINK))
-        .uid(f"{NAME}-snapshot-writer-end")
-        .set_parallelism(writers)
     )
-    (
+    terminate(snapshots, f"{NAME}-snapshot-writer", "relay_snapshot hourly writer", writers)
+    terminate(
         t_env.to_data_stream(t_env.from_path("tor_rejects"))
         .key_by(lambda row: row[0], key_type=Types.STRING())
-        .process(BufferedWriter(settings), output_type=Types.INT())
-        .uid(f"{NAME}-reject-writer")
-        .name("tor dead-letter writer")
-        .set_parallelism(writers)
-        .sink_to(Sink(DISCARDING_SINK))
-        .uid(f"{NAME}-reject-writer-end")
-        .set_parallelism(writers)
+        .process(BufferedWriter(settings), output_type=Types.INT()),
+        f"{NAME}-reject-writer", "tor dead-letter writer", writers,
     )
 
 
