@@ -10,7 +10,7 @@ naap`` produces (jobs/envelopes.py, naap_ingest.py, naap_metrics.py, catalog.py,
 
 * naap.dead_letter: source rejects of the same classes (decode: payload_too_large,
   malformed_json; validate: not_an_object, missing_type, invalid_timestamp,
-  timestamp_out_of_range, missing_data, invalid_data, unknown_event_type; late: event time at or
+  timestamp_out_of_range, timestamp_in_future, missing_data, invalid_data, unknown_event_type; late: event time at or
   before the watermark = highest earlier event time - NETPULSE_ALLOWED_LATENESS_S), same
   reject_key recipe, payload cap and job names;
 * one row per distinct event (first delivery per NETPULSE_BATCH_INTERVAL_S event-time window and
@@ -414,7 +414,7 @@ def run_python(files: list[Path], settings: Settings, client: Any) -> dict[str, 
     batch_ms = settings.dedup_window_s * 1000
     max_chars = settings.max_event_bytes
     cap = settings.dlq_payload_cap_chars
-    now_max = int(time.time() * 1000) + 86_400_000
+    now_max = int(time.time() * 1000) + settings.max_future_skew_s * 1000
     known = frozenset(KNOWN_EVENT_TYPES)
 
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="insert")
@@ -509,8 +509,10 @@ def run_python(files: list[Path], settings: Settings, client: Any) -> dict[str, 
                             reason = "missing_type"
                         elif ms is None:
                             reason = "invalid_timestamp"
-                        elif ms < MIN_EVENT_MS or ms > now_max:
+                        elif ms < MIN_EVENT_MS:
                             reason = "timestamp_out_of_range"
+                        elif ms > now_max:
+                            reason = "timestamp_in_future"
                         else:
                             data = obj.get("data")
                             if data is None:
@@ -1146,7 +1148,8 @@ SELECT source_position, file, line_no, line, event_id, event_type, gateway, enve
         e.type IS NULL AND JSONType(line) != 'Object', 'not_an_object',
         event_type = '', 'missing_type',
         envelope_ms IS NULL, 'invalid_timestamp',
-        envelope_ms < {min_ms} OR envelope_ms > {max_ms}, 'timestamp_out_of_range',
+        envelope_ms < {min_ms}, 'timestamp_out_of_range',
+        envelope_ms > {max_ms}, 'timestamp_in_future',
         data IS NULL, 'missing_data',
         position(line, '"data":{{') = 0 AND position(line, '"data":[') = 0 AND NOT isValidJSON(data), 'invalid_data',
         event_type NOT IN {known}, 'unknown_event_type',
@@ -1530,7 +1533,7 @@ def run_sql(files: list[Path], settings: Settings, client: Any) -> dict[str, Any
     input_dir = files[0].parent
     profile: dict[str, float] = {}
     cpu_profile: dict[str, float] = {}
-    now_max = int(time.time() * 1000) + 86_400_000
+    now_max = int(time.time() * 1000) + settings.max_future_skew_s * 1000
     batch = settings.dedup_window_s * 1000
     cap = settings.dlq_payload_cap_chars
 

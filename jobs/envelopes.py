@@ -11,7 +11,7 @@ Time:     event time = envelope ``timestamp``; watermark = max seen - allowed la
           An event at or before the watermark is ``late``: routed, never dropped silently.
 State:    the deduplication window (``dedup_window_s``), then released.
 Rejects:  decode (payload_too_large, malformed_json), validate (not_an_object, missing_type,
-          invalid_timestamp, timestamp_out_of_range, missing_data, invalid_data,
+          invalid_timestamp, timestamp_out_of_range, timestamp_in_future, missing_data, invalid_data,
           unknown_event_type), late (late).
 
 Duplicates: a redelivered event carries the same envelope (same ``id`` and ``timestamp``), so
@@ -25,7 +25,7 @@ from typing import Any
 
 from jobs import sql
 from jobs.settings import Settings
-from jobs.sources import MIN_EVENT_MS, SOURCE_TABLE
+from jobs.sources import MIN_EVENT_MS, SOURCE_TABLE, future_limit_ms
 
 # Event types the gateways emit. Those with a typed table are parsed further; the others are
 # kept in raw_events only. Anything else is rejected as unknown_event_type (its own class).
@@ -44,8 +44,8 @@ def _reject_reason(settings: Settings) -> str:
         WHEN NOT (line IS JSON OBJECT) THEN 'not_an_object'
         WHEN COALESCE(JSON_VALUE(line, '$.type'), '') = '' THEN 'missing_type'
         WHEN envelope_ms IS NULL THEN 'invalid_timestamp'
-        WHEN envelope_ms < {MIN_EVENT_MS} OR envelope_ms > UNIX_TIMESTAMP() * 1000 + 86400000
-            THEN 'timestamp_out_of_range'
+        WHEN envelope_ms < {MIN_EVENT_MS} THEN 'timestamp_out_of_range'
+        WHEN envelope_ms > {future_limit_ms(settings)} THEN 'timestamp_in_future'
         WHEN {_DATA} IS NULL THEN 'missing_data'
         WHEN NOT ({_DATA} IS JSON) THEN 'invalid_data'
         WHEN JSON_VALUE(line, '$.type') NOT IN ({known}) THEN 'unknown_event_type'

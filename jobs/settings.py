@@ -39,6 +39,8 @@ class Settings:
         metrics_batch_interval_s: the same for calculated_metrics (small, latency-sensitive).
         dedup_window_s: event-time window in which repeated deliveries of an event are folded.
         max_event_bytes: larger envelopes are rejected (``payload_too_large``).
+        max_future_skew_s: envelopes stamped further ahead of the clock are rejected
+            (``timestamp_in_future``) so that one fast gateway clock cannot drag the watermark.
         dlq_payload_cap_chars: dead-letter payloads are cut to this many characters, the cut is recorded.
         parallelism: default operator parallelism.
         writer_parallelism: parallel sink writers (1 for the embedded engine: one process per path).
@@ -74,6 +76,7 @@ class Settings:
     metrics_batch_interval_s: int = 5
     dedup_window_s: int = 5
     max_event_bytes: int = 1_048_576
+    max_future_skew_s: int = 300
     dlq_payload_cap_chars: int = 65_536
     parallelism: int = 1
     writer_parallelism: int = 1
@@ -107,6 +110,7 @@ _INT_FIELDS = {
     "metrics_batch_interval_s": 1,
     "dedup_window_s": 1,
     "max_event_bytes": 1024,
+    "max_future_skew_s": 0,
     "dlq_payload_cap_chars": 256,
     "parallelism": 1,
     "writer_parallelism": 1,

@@ -19,23 +19,28 @@ from jobs.settings import Settings
 
 SOURCE_TABLE = "gateway_source"
 
-# Timestamps outside [2000-01-01, now + 1 day] are rejected. They must not become event time
-# either: one event stamped in 2100 would move the watermark a century ahead and make every
-# following event late.
+# Timestamps before 2000-01-01 or more than NETPULSE_MAX_FUTURE_SKEW_S ahead of the clock are
+# rejected, and never become event time: one event from a gateway whose clock runs an hour
+# fast would move the watermark an hour ahead and make every other gateway's events late.
 MIN_EVENT_MS = 946_684_800_000
 _ENVELOPE_MS = "TRY_CAST(JSON_VALUE(line, '$.timestamp') AS BIGINT)"
-_PLAUSIBLE_MS = (
-    f"CASE WHEN {_ENVELOPE_MS} BETWEEN {MIN_EVENT_MS} AND UNIX_TIMESTAMP() * 1000 + 86400000 "
-    f"THEN {_ENVELOPE_MS} ELSE 0 END"
-)
+
+
+def future_limit_ms(settings: Settings) -> str:
+    """SQL: the largest acceptable envelope time (processing time + allowed clock skew)."""
+    return f"UNIX_TIMESTAMP() * 1000 + {settings.max_future_skew_s * 1000}"
 
 
 def _columns(settings: Settings, position_column: str) -> str:
+    plausible = (
+        f"CASE WHEN {_ENVELOPE_MS} BETWEEN {MIN_EVENT_MS} AND {future_limit_ms(settings)} "
+        f"THEN {_ENVELOPE_MS} ELSE 0 END"
+    )
     return f"""
     line STRING,
     {position_column},
     envelope_ms AS {_ENVELOPE_MS},
-    ts AS TO_TIMESTAMP_LTZ({_PLAUSIBLE_MS}, 3),
+    ts AS TO_TIMESTAMP_LTZ({plausible}, 3),
     pt AS PROCTIME(),
     WATERMARK FOR ts AS ts - {sql.seconds(settings.allowed_lateness_s)}"""
 
