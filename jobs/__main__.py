@@ -2,7 +2,8 @@
 
     demo                 migrate, publish the bundled real events, run the naap pipeline,
                          print a summary (the README's first command)
-    migrate              apply sql/clickhouse/** to NETPULSE_CLICKHOUSE_URL
+    migrate [--until NAME]
+                         apply sql/clickhouse/** to NETPULSE_CLICKHOUSE_URL (through NAME only)
     run PIPELINE         run a pipeline (naap | naap_ingest | naap_metrics) on the settings
     summary              print rows per table, rejects and headline metrics
     replay --from D --to D [--types T,..] [--archive URL] [--replace]
@@ -53,7 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the main job on the bundled sample events")
     demo.add_argument("--keep", action="store_true", help="keep earlier var/ outputs")
-    sub.add_parser("migrate", help="apply the ClickHouse DDL")
+    migrate_cmd = sub.add_parser("migrate", help="apply the ClickHouse DDL")
+    migrate_cmd.add_argument(
+        "--until", metavar="NAME",
+        help="stop after this file (e.g. naap/0014_ai_stream_status_add_session_key.sql, or naap/0014): "
+        "release the phases of a schema change one at a time (docs/schema-evolution.md)",
+    )
     run = sub.add_parser("run", help="run a pipeline")
     run.add_argument("pipeline")
     sub.add_parser("summary", help="print the summary of the current database")
@@ -84,7 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         from jobs import migrate
 
-        for name in migrate.migrate(settings):
+        try:
+            applied = migrate.migrate(settings, until=args.until)
+        except migrate.MigrationError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        for name in applied:
             print(f"applied {name}")
         return 0
     if args.command == "run":

@@ -45,7 +45,8 @@ class Settings:
         parallelism: default operator parallelism.
         writer_parallelism: parallel sink writers (1 for the embedded engine: one process per path).
         source_idle_timeout_s: a source split without data for this long stops holding back time.
-        retention_days: 0 keeps rows forever; >0 adds a TTL to every NaaP table (see README).
+        retention_days: 0 keeps rows forever; >0 deletes rows N days after the later of their
+            event and ingestion dates (docs/retention.md).
         jitter_min_samples: a jitter window with fewer non-warm-up samples yields no value.
         trace_session_gap_s: a request's trace edges further apart than this start a new session.
         token_salt: prefix of the insert deduplication tokens (a replay in replace mode sets

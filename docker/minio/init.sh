@@ -6,6 +6,15 @@ set -eu
 mc alias set local http://minio:9000 "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD" >/dev/null
 mc mb --ignore-existing "local/$BUCKET"
 
+# Archive retention: objects expire RETENTION_DAYS after they were written (object age =
+# ingestion age, the same clock as the tables' TTL; docs/retention.md). 0 = keep forever.
+if [ "${RETENTION_DAYS:-0}" -gt 0 ]; then
+  for prefix in parquet/raw_events/ parquet/calculated_metrics/; do
+    mc ilm rule ls "local/$BUCKET" 2>/dev/null | grep -q "$prefix" ||
+      mc ilm rule add --prefix "$prefix" --expire-days "$RETENTION_DAYS" "local/$BUCKET"
+  done
+fi
+
 cat > /tmp/netpulse-policy.json <<JSON
 {
   "Version": "2012-10-17",

@@ -56,7 +56,7 @@ def test_retention_is_a_setting(migrated: Settings) -> None:
         return client.query("SELECT engine_full FROM system.tables WHERE database='naap' AND name='raw_events'").result_rows[0][0]
     assert " TTL " not in ttl()
     migrate.apply_retention(client, 90)
-    assert "TTL event_date + toIntervalDay(90)" in ttl()
+    assert "TTL greatest(event_date, toDate(ingestion_timestamp)) + toIntervalDay(90)" in ttl()
     migrate.apply_retention(client, 0)
     assert " TTL " not in ttl()
 

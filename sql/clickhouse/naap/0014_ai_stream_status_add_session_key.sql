@@ -1,0 +1,13 @@
+-- purpose: schema evolution, phase 1 of 3 (design seeds/000, "Schema Evolution Strategy"):
+--          add ai_stream_status.session_key, the session identity of a stream sample:
+--          concat(stream_id, '|', request_id) (one gateway session = one stream_id and the
+--          request that opened it; the earlier implementation keyed sessions this way).
+-- phase 1: the column is Nullable with no default: rows written before it existed, and rows
+--          written by a job version that does not send the key yet, read NULL = "not known
+--          yet", never a made-up value. Adding a column is a metadata change (no rewrite), safe
+--          while the job keeps writing: the writer inserts JSONEachRow with
+--          input_format_skip_unknown_fields = 1, so the job can send session_key before this
+--          file runs (the value is skipped until the column exists) and fills it from the
+--          first batch after.
+-- next:    0015 backfills the old rows, 0016 enforces the column (docs/schema-evolution.md).
+ALTER TABLE naap.ai_stream_status ADD COLUMN IF NOT EXISTS session_key Nullable(String) AFTER request_id

@@ -1,0 +1,14 @@
+-- purpose: schema evolution, phase 3 of 3: enforce ai_stream_status.session_key (NOT NULL).
+-- release: only after phase 2 (0015) ran on every database and every writer sends the column:
+--          this is the step that cannot be taken back (making it Nullable again is another
+--          rewrite). The migrator checks the precondition below right before the statement and
+--          refuses the file while a NULL is left.
+-- how:     MODIFY COLUMN to String is a mutation that rewrites the column (the migrator waits
+--          for it: mutations_sync = 2). ClickHouse refuses to turn a Nullable column into a
+--          non-Nullable one without a DEFAULT. The DEFAULT is a constant on purpose: with the
+--          backfill expression as DEFAULT (concat(stream_id, ...)) the conversion mutation of
+--          ClickHouse 26.9 failed on parts that already held the column ("Unknown identifier
+--          stream_id") after the metadata had changed, leaving a table no SELECT could read.
+--          The job always sends the key (jobs/naap_ingest.py).
+-- requires: SELECT count() = 0 FROM naap.ai_stream_status WHERE session_key IS NULL
+ALTER TABLE naap.ai_stream_status MODIFY COLUMN session_key String DEFAULT ''
