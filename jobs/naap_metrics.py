@@ -196,28 +196,37 @@ FROM (
 )
 """
 
-# grain: one row per stream and 5-minute event-time window
-STREAM_WINDOWS = """
-SELECT
-    stream_id,
-    window_start,
-    window_end,
-    window_time AS rt,
-    MAX(request_id) AS request_id,
-    MAX(gateway) AS gateway,
-    MAX(orchestrator_address) AS orchestrator_address,
-    MAX(orchestrator_url) AS orchestrator_url,
-    MAX(pipeline) AS pipeline,
-    COUNT(DISTINCT NULLIF(orchestrator_address, '')) AS orchestrator_count,
-    COUNT(*) AS sample_count,
-    SUM(CASE WHEN is_warmup THEN 1 ELSE 0 END) AS warmup_count,
-    SUM(CASE WHEN is_warmup THEN 0 ELSE 1 END) AS n,
-    AVG(CASE WHEN is_warmup THEN CAST(NULL AS DOUBLE) ELSE fps END) AS mean_fps,
-    STDDEV_POP(CASE WHEN is_warmup THEN CAST(NULL AS DOUBLE) ELSE fps END) AS stddev_fps,
-    SUM(CASE WHEN is_warmup THEN 0.0 ELSE fps END) AS sum_fps,
-    SUM(CASE WHEN is_warmup THEN 0.0 ELSE fps * fps END) AS sum_sq_fps
-FROM TABLE(TUMBLE(TABLE status_warmup, DESCRIPTOR(rt), INTERVAL '5' MINUTE))
-GROUP BY stream_id, window_start, window_end, window_time
+# grain: one row per stream and 5-minute event-time window.
+# The sums are exact (DECIMAL) and mean/stddev derived from them: DOUBLE sums depend on the
+# order in which samples (and local/global partial sums) arrive, and a window recomputed after
+# a restart must give the same bits, or its insert deduplication token differs (a duplicate).
+_FPS = "CAST(fps AS DECIMAL(24, 12))"
+STREAM_WINDOWS = f"""
+SELECT *,
+    CASE WHEN n > 0 THEN sum_fps / n END AS mean_fps,
+    CASE WHEN n > 0 THEN
+        SQRT(GREATEST(sum_sq_fps / n - (sum_fps / n) * (sum_fps / n), CAST(0 AS DOUBLE))) END
+        AS stddev_fps
+FROM (
+    SELECT
+        stream_id,
+        window_start,
+        window_end,
+        window_time AS rt,
+        MAX(request_id) AS request_id,
+        MAX(gateway) AS gateway,
+        MAX(orchestrator_address) AS orchestrator_address,
+        MAX(orchestrator_url) AS orchestrator_url,
+        MAX(pipeline) AS pipeline,
+        COUNT(DISTINCT NULLIF(orchestrator_address, '')) AS orchestrator_count,
+        COUNT(*) AS sample_count,
+        SUM(CASE WHEN is_warmup THEN 1 ELSE 0 END) AS warmup_count,
+        SUM(CASE WHEN is_warmup THEN 0 ELSE 1 END) AS n,
+        CAST(SUM(CASE WHEN is_warmup THEN 0 ELSE {_FPS} END) AS DOUBLE) AS sum_fps,
+        CAST(SUM(CASE WHEN is_warmup THEN 0 ELSE {_FPS} * {_FPS} END) AS DOUBLE) AS sum_sq_fps
+    FROM TABLE(TUMBLE(TABLE status_warmup, DESCRIPTOR(rt), INTERVAL '5' MINUTE))
+    GROUP BY stream_id, window_start, window_end, window_time
+)
 """
 
 _WINDOW_START = sql.ch_timestamp("window_start")
