@@ -196,7 +196,7 @@ WHERE parse_reason IS NULL
 
 # grain: one row per orchestrator x GPU of each network_capabilities event, or per defect
 CAPABILITY_OUTPUTS = """
-SELECT target, row_json, rt
+SELECT target, row_json, rt, event_ms
 FROM gateway_events,
     LATERAL TABLE(explode_capabilities(data, event_id, event_ms, gateway, source_position))
         AS t(target, row_json)
@@ -204,12 +204,15 @@ WHERE event_type = 'network_capabilities'
 """
 
 # grain: one row per orchestrator x GPU announcement, keyed for the SCD2 versions
+# (the runtime's single table-to-stream conversion: kind, route, tag, body, ms)
 CAPABILITY_ROWS = """
 SELECT
+    'scd' AS kind,
     CONCAT_WS('|', JSON_VALUE(row_json, '$.orchestrator_address'), JSON_VALUE(row_json, '$.gpu_id'),
-              JSON_VALUE(row_json, '$.pipeline'), JSON_VALUE(row_json, '$.model_id')) AS version_key,
-    row_json,
-    rt
+              JSON_VALUE(row_json, '$.pipeline'), JSON_VALUE(row_json, '$.model_id')) AS route,
+    '' AS tag,
+    row_json AS body,
+    event_ms AS ms
 FROM capability_outputs
 WHERE target = 'naap.orchestrator_metadata'
 """
@@ -261,12 +264,18 @@ def build(t_env: Any, settings: Settings) -> list[str]:
     ]
 
 
-def build_streams(t_env: Any, settings: Settings, pipeline: str) -> None:
+def stream_outputs() -> list[str]:
+    """Rows this job hands to its DataStream part (attach_streams), in the runtime's shape."""
+    return [CAPABILITY_ROWS]
+
+
+def attach_streams(out: Any, settings: Settings, pipeline: str) -> None:
     """DataStream part: orchestrator_metadata versions (SCD2) in keyed state, then written."""
-    rows = t_env.sql_query(CAPABILITY_ROWS)
+    from jobs.runtime import by_kind
+
     versions = (
-        t_env.to_data_stream(rows)
-        .key_by(lambda row: row[0], key_type=Types.STRING())
+        by_kind(out, "scd", pipeline)
+        .key_by(lambda row: row[1], key_type=Types.STRING())
         .process(OrchestratorVersions.function(), output_type=Types.TUPLE([Types.STRING(), Types.STRING()]))
         .uid(f"{pipeline}-orchestrator-versions")
         .name("orchestrator_metadata SCD2 versions")

@@ -57,7 +57,8 @@ def create_environment(settings: Settings, pipeline: str) -> tuple[Any, Any]:
     t_env = StreamTableEnvironment.create(env)
     table_config = t_env.get_config()
     table_config.set("table.local-time-zone", "UTC")
-    table_config.set("table.exec.source.idle-timeout", f"{settings.source_idle_timeout_s} s")
+    if settings.source_idle_timeout_s > 0:
+        table_config.set("table.exec.source.idle-timeout", f"{settings.source_idle_timeout_s} s")
     table_config.set("pipeline.name", pipeline)
     table_config.set("python.executable", sys.executable)
     return env, t_env
@@ -79,7 +80,7 @@ def build(env: Any, t_env: Any, settings: Settings, pipeline: str) -> None:
     # the same watermark.
     sql.view(t_env, "sink_rows_tables", f"SELECT * FROM sink_rows WHERE target <> '{METRICS_TABLE}'")
     sql.view(t_env, "sink_rows_metrics", f"SELECT * FROM sink_rows WHERE target = '{METRICS_TABLE}'")
-    batches = t_env.sql_query(
+    batches_sql = (
         BATCHES.format(rows="sink_rows_tables", interval=settings.batch_interval_s, window=sql.seconds(settings.batch_interval_s))
         + " UNION ALL "
         + BATCHES.format(
@@ -88,26 +89,42 @@ def build(env: Any, t_env: Any, settings: Settings, pipeline: str) -> None:
             window=sql.seconds(settings.metrics_batch_interval_s),
         )
     )
+    sql.view(t_env, "sink_batches", batches_sql)
+    # Everything that crosses into Python leaves the table world through ONE conversion: each
+    # to_data_stream() is planned on its own, so three conversions would read and parse the
+    # source three times (and give each branch its own watermark). Rows are (kind, route, tag,
+    # body, ms); the Python side splits them by kind.
+    selects = [
+        "SELECT 'batch' AS kind, target AS route, batch_id AS tag, rows_text AS body, "
+        "CAST(0 AS BIGINT) AS ms FROM sink_batches",
+        f"SELECT 'reject' AS kind, 'naap.dead_letter' AS route, '' AS tag, "
+        f"{dead_letter_row(settings, pipeline)} AS body, CAST(0 AS BIGINT) AS ms FROM source_rejects",
+    ]
+    for name in PIPELINES[pipeline]:
+        if hasattr(JOBS[name], "stream_outputs"):
+            selects.extend(JOBS[name].stream_outputs())
+    out = t_env.to_data_stream(t_env.sql_query(" UNION ALL ".join(selects)))
     writers = settings.writer_parallelism
     terminate(
-        t_env.to_data_stream(batches)
-        .key_by(lambda row: row[0], key_type=Types.STRING())
+        by_kind(out, "batch", pipeline)
+        .key_by(lambda row: row[1], key_type=Types.STRING())
         .map(BatchWriter(settings), output_type=Types.LONG()),
         f"{pipeline}-batch-writer", "clickhouse+parquet batch writer", writers,
     )
-    for name in PIPELINES[pipeline]:
-        if hasattr(JOBS[name], "build_streams"):
-            JOBS[name].build_streams(t_env, settings, pipeline)
-    rejects = t_env.sql_query(
-        f"SELECT 'naap.dead_letter' AS target, {dead_letter_row(settings, pipeline)} AS row_json "
-        "FROM source_rejects"
-    )
     terminate(
-        t_env.to_data_stream(rejects)
-        .key_by(lambda row: row[0], key_type=Types.STRING())
-        .process(BufferedWriter(settings), output_type=Types.INT()),
+        by_kind(out, "reject", pipeline)
+        .key_by(lambda row: row[1], key_type=Types.STRING())
+        .process(BufferedWriter(settings, key_index=1, row_index=3), output_type=Types.INT()),
         f"{pipeline}-reject-writer", "dead-letter writer", writers,
     )
+    for name in PIPELINES[pipeline]:
+        if hasattr(JOBS[name], "attach_streams"):
+            JOBS[name].attach_streams(out, settings, pipeline)
+
+
+def by_kind(stream: Any, kind: str, pipeline: str) -> Any:
+    """The rows of one kind of the single table-to-stream conversion (see build)."""
+    return stream.filter(lambda row: row[0] == kind).uid(f"{pipeline}-split-{kind}").name(f"split {kind}")
 
 
 def run(settings: Settings, pipeline: str = "naap", wait: bool = True) -> Any:

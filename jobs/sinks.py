@@ -142,7 +142,7 @@ class ClickHouseWriter:
 
 
 class BatchWriter(MapFunction):
-    """Writes one event-time batch: Row(target, batch_id, row_count, rows joined by newlines)."""
+    """Writes one event-time batch: Row(kind, target, batch_id, rows joined by newlines, _)."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -159,7 +159,7 @@ class BatchWriter(MapFunction):
         self.rows = 0
 
     def map(self, value: Any) -> int:
-        target, batch_id, rows = value[0], value[1], value[3]
+        target, batch_id, rows = value[1], value[2], value[3]
         lines = rows.split("\n")
         assert self.clickhouse is not None and self.parquet is not None
         token = self.settings.token_salt + batch_token(target, batch_id, lines)
@@ -191,9 +191,11 @@ class BufferedWriter(KeyedProcessFunction):
     naap.orchestrator_metadata on key + valid_from), so batches need no deduplication token.
     """
 
-    def __init__(self, settings: Settings, max_rows: int = 2000):
+    def __init__(self, settings: Settings, max_rows: int = 2000, key_index: int = 0, row_index: int = 1):
         self.settings = settings
         self.max_rows = max_rows
+        self.key_index = key_index
+        self.row_index = row_index
         self.buffer: Any = None
         self.size: Any = None
         self.writer: ClickHouseWriter | None = None
@@ -204,7 +206,7 @@ class BufferedWriter(KeyedProcessFunction):
         self.writer = ClickHouseWriter(self.settings)
 
     def process_element(self, value: Any, ctx: KeyedProcessFunction.Context) -> Any:
-        self.buffer.add(value[1])
+        self.buffer.add(value[self.row_index])
         size = (self.size.value() or 0) + 1
         self.size.update(size)
         if size == 1:
@@ -212,7 +214,7 @@ class BufferedWriter(KeyedProcessFunction):
             ctx.timer_service().register_processing_time_timer(now + self.settings.batch_interval_s * 1000)
             ctx.timer_service().register_event_time_timer(END_OF_INPUT_MS)
         if size >= self.max_rows:
-            yield from self._flush(value[0])
+            yield from self._flush(value[self.key_index])
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Any:
         yield from self._flush(ctx.get_current_key())

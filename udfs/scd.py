@@ -81,10 +81,12 @@ class OrchestratorVersions:
                 self.pending = runtime_context.get_list_state(ListStateDescriptor("pending", Types.STRING()))
 
             def process_element(self, value: Any, ctx: KeyedProcessFunction.Context) -> Any:
-                row = json.loads(value[1])
-                row["_rt"] = ctx.timestamp()
+                # value: (kind, key, tag, row JSON, event time ms); applied once the watermark
+                # has passed the event, in event-time order.
+                row = json.loads(value[3])
+                row["_rt"] = value[4]
                 self.pending.add(json.dumps(row))
-                ctx.timer_service().register_event_time_timer(ctx.timestamp())
+                ctx.timer_service().register_event_time_timer(value[4])
                 return iter(())
 
             def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Any:
