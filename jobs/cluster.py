@@ -267,10 +267,16 @@ def _ensure_conf(settings: Settings) -> None:
         render_conf(paths.var_dir, paths.conf_dir)
 
 
+_PROCESS_LOCAL_PYFLINK_VARS = ("PYTHON_LOOPBACK_SERVER_ADDRESS", "PYFLINK_GATEWAY_PORT")
+
+
 def flink_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Environment for every Flink script: project conf/log/pid dirs, the venv first on PATH."""
     paths = ClusterPaths.of(settings)
-    env = dict(os.environ)
+    # Not inherited: a process that ran a local PyFlink job (MiniCluster) carries the address
+    # of its own loopback worker pool; a cluster started with it would send every Python
+    # worker of every job to that (dead) address instead of starting it.
+    env = {k: v for k, v in os.environ.items() if k not in _PROCESS_LOCAL_PYFLINK_VARS}
     env.update(settings_env(settings))
     # An explicit FLINK_CONF_DIR wins (the image's /opt/flink/conf in the compose stack).
     env["FLINK_CONF_DIR"] = os.environ.get("FLINK_CONF_DIR") or str(paths.conf_dir)
