@@ -267,7 +267,16 @@ def _ensure_conf(settings: Settings) -> None:
         render_conf(paths.var_dir, paths.conf_dir)
 
 
-_PROCESS_LOCAL_PYFLINK_VARS = ("PYTHON_LOOPBACK_SERVER_ADDRESS", "PYFLINK_GATEWAY_PORT")
+_PROCESS_LOCAL_PYFLINK_VARS = (
+    "PYTHON_LOOPBACK_SERVER_ADDRESS",
+    "PYFLINK_GATEWAY_PORT",
+    "PYFLINK_GATEWAY_DISABLED",
+    "WORKER_ID",
+    "PIPELINE_OPTIONS",
+    "SEMI_PERSISTENT_DIRECTORY",
+    "LOGGING_API_SERVICE_DESCRIPTOR",
+    "CONTROL_API_SERVICE_DESCRIPTOR",
+)
 
 
 def flink_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -21,6 +21,23 @@ import s3server  # noqa: E402
 
 from jobs import sample, settings  # noqa: E402
 
+_ENVIRONMENT_AT_START = dict(os.environ)
+
+
+@pytest.fixture(autouse=True)
+def _restore_environment():  # type: ignore[no-untyped-def]
+    """Undo what an in-process PyFlink job leaves in os.environ.
+
+    In local (loopback) mode PyFlink's worker pool runs in this process and copies the worker
+    environment into os.environ (PYFLINK_GATEWAY_DISABLED, PYTHON_LOOPBACK_SERVER_ADDRESS, ...).
+    Every process started afterwards (pipeline runs, a Flink cluster) would inherit it and fail.
+    """
+    yield
+    for key in set(os.environ) - set(_ENVIRONMENT_AT_START):
+        if not key.startswith("PYTEST_"):
+            del os.environ[key]
+    os.environ.update({k: v for k, v in _ENVIRONMENT_AT_START.items() if not k.startswith("PYTEST_")})
+
 
 @pytest.fixture(scope="session")
 def chdb_settings(tmp_path_factory: pytest.TempPathFactory) -> settings.Settings:
