@@ -33,6 +33,13 @@ from udfs.scd import OrchestratorVersions
 
 NAME = "naap_ingest"
 TS = sql.ch_time("event_ms")
+# The identity columns every typed table starts with (the stream events' common fields).
+IDENTITY = f"""'event_id' VALUE event_id,
+    'event_timestamp' VALUE {TS},
+    'stream_id' VALUE {sql.json_str('data', '$.stream_id')},
+    'request_id' VALUE {sql.json_str('data', '$.request_id')},
+    'gateway' VALUE gateway,
+    'orchestrator_address' VALUE LOWER({sql.json_str('data', '$.orchestrator_info.address')}),"""
 
 # grain: one row per accepted event
 RAW_EVENTS = f"""
@@ -135,12 +142,7 @@ WHERE event_type = 'stream_ingest_metrics'
 # grain: one row per well-formed stream_ingest_metrics event (video/audio tracks split)
 STREAM_INGEST_METRICS = f"""
 SELECT 'naap.stream_ingest_metrics' AS target, JSON_OBJECT(
-    'event_id' VALUE event_id,
-    'event_timestamp' VALUE {TS},
-    'stream_id' VALUE {sql.json_str('data', '$.stream_id')},
-    'request_id' VALUE {sql.json_str('data', '$.request_id')},
-    'gateway' VALUE gateway,
-    'orchestrator_address' VALUE LOWER({sql.json_str('data', '$.orchestrator_info.address')}),
+    {IDENTITY}
     'pipeline_id' VALUE {sql.json_str('data', '$.pipeline_id')},
     'connection_quality' VALUE {sql.json_str('data', '$.stats.conn_quality')},
     'video_jitter' VALUE {_track_num('jitter', 'video')},
@@ -176,12 +178,7 @@ WHERE event_type = 'stream_trace'
 # grain: one row per well-formed stream_trace event
 STREAM_TRACE_EVENTS = f"""
 SELECT 'naap.stream_trace_events' AS target, JSON_OBJECT(
-    'event_id' VALUE event_id,
-    'event_timestamp' VALUE {TS},
-    'stream_id' VALUE {sql.json_str('data', '$.stream_id')},
-    'request_id' VALUE {sql.json_str('data', '$.request_id')},
-    'gateway' VALUE gateway,
-    'orchestrator_address' VALUE LOWER({sql.json_str('data', '$.orchestrator_info.address')}),
+    {IDENTITY}
     'orchestrator_url' VALUE {sql.json_str('data', '$.orchestrator_info.url')},
     'pipeline_id' VALUE {sql.json_str('data', '$.pipeline_id')},
     'pipeline' VALUE {sql.json_str('data', '$.pipeline')},
