@@ -71,7 +71,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench.generate import FILE_PATTERN
-from jobs import catalog, clickhouse, migrate
+from jobs import catalog, clickhouse, migrate, summary
 from jobs import settings as settings_module
 from jobs.settings import Settings
 from jobs.sources import MIN_EVENT_MS
@@ -95,17 +95,7 @@ WINDOW_MS = 300_000
 BATCH_ROWS = 100_000
 TS = pa.timestamp("ms", tz="UTC")
 S = pa.string()
-COUNT_TABLES = (
-    "raw_events",
-    "ai_stream_status",
-    "stream_ingest_metrics",
-    "stream_trace_events",
-    "orchestrator_metadata",
-    "calculated_metrics",
-    "dead_letter",
-    "ai_stream_status_5min",
-    "stream_ingest_metrics_hourly",
-)
+COUNT_TABLES = summary.TABLES  # the tables the pipeline's summary reports
 # Engines whose logical row count is the count after merges (FINAL).
 FINAL_TABLES = (
     "dead_letter",
