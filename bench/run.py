@@ -191,7 +191,16 @@ def run_baseline(impl: str, data: Path, var: Path, logs: Path) -> dict[str, Any]
 def run_pipeline(data: Path, var: Path, logs: Path, events: int) -> dict[str, Any]:
     shutil.rmtree(var, ignore_errors=True)
     var.mkdir(parents=True)
-    env = dict(os.environ, NETPULSE_VAR_DIR=str(var), NETPULSE_INPUT_PATH=str(data))
+    # The files source reads a directory's files in no particular order, and event time would
+    # call a file read after a later one late: hand the pipeline the files as one time-ordered
+    # file, as the topic would deliver them (prepared before the clock starts).
+    single = var / "input"
+    single.mkdir()
+    with (single / "events.jsonl").open("wb") as out:
+        for part in sorted(data.glob("events-*.jsonl")):
+            with part.open("rb") as source:
+                shutil.copyfileobj(source, out, 1 << 20)
+    env = dict(os.environ, NETPULSE_VAR_DIR=str(var), NETPULSE_INPUT_PATH=str(single))
     migrated = run_measured(
         [sys.executable, "-m", "jobs", "migrate"], env, logs / "pipeline-migrate.log"
     )
