@@ -89,6 +89,26 @@ def start_run(var_dir: Path, lines: list[str], env: dict[str, str], pipeline: st
     return Run(var_dir, process, log)
 
 
+def canonical(rows: list[dict[str, Any]], drop: tuple[str, ...] = ()) -> list[str]:
+    """Rows as sorted canonical JSON lines (result sets compared whole, order-free)."""
+    return sorted(json.dumps({k: v for k, v in r.items() if k not in drop}, sort_keys=True) for r in rows)
+
+
+def load_parquet_copy(client: Any, table: str, root: Path, database: str, date_column: str) -> list[dict[str, Any]]:
+    """Load a Parquet tree into a fresh copy of naap.<table> in ``database``; return its rows."""
+    client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+    client.command(f"CREATE TABLE {database}.{table} AS naap.{table}")
+    client.command(
+        f"INSERT INTO {database}.{table} SELECT * EXCEPT ({date_column}) "
+        f"FROM file('{root}/**/*.parquet', 'Parquet')"
+    )
+    result = client.query(f"SELECT * EXCEPT (ingestion_timestamp) FROM {database}.{table}")
+    return [
+        json.loads(json.dumps(dict(zip(result.column_names, r, strict=True)), default=str))
+        for r in result.result_rows
+    ]
+
+
 def sample_lines() -> list[str]:
     return sorted(sample.fixture_lines(), key=sample.envelope_ms)
 

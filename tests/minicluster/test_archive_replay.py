@@ -8,7 +8,7 @@ import sys
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
-from conftest import ROOT
+from conftest import ROOT, canonical, load_parquet_copy
 
 from jobs import clickhouse
 from jobs.parquet import RAW_EVENTS_SCHEMA
@@ -17,8 +17,7 @@ from jobs.settings import Settings
 pytestmark = pytest.mark.slow
 
 
-def _canon(rows: list[dict], drop: tuple[str, ...] = ()) -> list[str]:
-    return sorted(json.dumps({k: v for k, v in r.items() if k not in drop}, sort_keys=True) for r in rows)
+_canon = canonical
 
 
 def test_archive_partitions_and_schema(runs) -> None:  # type: ignore[no-untyped-def]
@@ -39,15 +38,7 @@ def test_archive_partitions_and_schema(runs) -> None:  # type: ignore[no-untyped
 def test_archive_loads_back_into_raw_events(runs, migrated: Settings) -> None:  # type: ignore[no-untyped-def]
     runs["p1"].tables()  # wait for the run
     root = runs["p1"].var_dir / "parquet" / "raw_events"
-    client = clickhouse.connect(migrated)
-    client.command("CREATE DATABASE IF NOT EXISTS archive_load")
-    client.command("CREATE TABLE archive_load.raw_events AS naap.raw_events")
-    client.command(
-        "INSERT INTO archive_load.raw_events SELECT * EXCEPT (event_date) "
-        f"FROM file('{root}/**/*.parquet', 'Parquet')"
-    )
-    result = client.query("SELECT * EXCEPT (ingestion_timestamp) FROM archive_load.raw_events")
-    rows = [json.loads(json.dumps(dict(zip(result.column_names, r, strict=True)), default=str)) for r in result.result_rows]
+    rows = load_parquet_copy(clickhouse.connect(migrated), "raw_events", root, "archive_load", "event_date")
     assert _canon(rows) == _canon(runs["p1"].tables()["raw_events"])
 
 

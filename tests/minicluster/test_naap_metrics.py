@@ -11,6 +11,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pytest
 import s3server
+from conftest import canonical, load_parquet_copy
 
 from jobs import clickhouse
 from jobs.settings import Settings
@@ -97,7 +98,7 @@ def test_jitter_coefficient_per_stream_window(runs) -> None:  # type: ignore[no-
 
 
 def _comparable(rows: list[dict]) -> list[str]:
-    return sorted(json.dumps(r, sort_keys=True) for r in rows)
+    return canonical(rows)
 
 
 def test_parallelism_1_and_2_give_identical_metrics(runs) -> None:  # type: ignore[no-untyped-def]
@@ -119,6 +120,7 @@ def _parquet_rows(table) -> list[dict]:  # type: ignore[no-untyped-def]
 
 
 def test_local_parquet_equals_clickhouse_rows(runs) -> None:  # type: ignore[no-untyped-def]
+    runs["p1"].tables()  # wait for the run
     root = runs["p1"].var_dir / "parquet" / "calculated_metrics"
     files = sorted(root.rglob("*.parquet"))
     assert files and all(f.parent.name.startswith("metric_category=") and f.parent.parent.name.startswith("metric_date=") for f in files)
@@ -141,16 +143,9 @@ def test_s3_parquet_objects_under_partition_paths(runs, s3) -> None:  # type: ig
 
 
 def test_parquet_replays_into_a_fresh_table(runs, migrated: Settings) -> None:  # type: ignore[no-untyped-def]
+    runs["p1"].tables()  # wait for the run
     root = runs["p1"].var_dir / "parquet" / "calculated_metrics"
-    client = clickhouse.connect(migrated)
-    client.command("CREATE DATABASE IF NOT EXISTS replay")
-    client.command("CREATE TABLE replay.calculated_metrics AS naap.calculated_metrics")
-    client.command(
-        "INSERT INTO replay.calculated_metrics SELECT * EXCEPT (metric_date) "
-        f"FROM file('{root}/**/*.parquet', 'Parquet')"
-    )
-    result = client.query("SELECT * EXCEPT (ingestion_timestamp) FROM replay.calculated_metrics")
-    rows = [json.loads(json.dumps(dict(zip(result.column_names, r, strict=True)), default=str)) for r in result.result_rows]
+    rows = load_parquet_copy(clickhouse.connect(migrated), "calculated_metrics", root, "replay", "metric_date")
     assert _comparable(rows) == _comparable(_metrics(runs["p1"]))
 
 
