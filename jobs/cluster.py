@@ -43,8 +43,9 @@ from jobs import settings as settings_module
 from jobs.settings import PROJECT_ROOT, Settings
 
 CONF_TEMPLATE = PROJECT_ROOT / "flink-conf" / "config.yaml"
-# What a release holds: the importable packages plus the DDL the jobs may read.
-RELEASE_DIRS = ("jobs", "udfs", "sql")
+# What a release holds: the importable packages, the DDL the jobs may read and the sources of
+# the Java functions (the jar is built from them inside the release, see jobs/java_udfs.py).
+RELEASE_DIRS = ("jobs", "udfs", "sql", "java")
 # What `flink run -pyfs` ships to the Python workers (directories keep their package name).
 SHIPPED_PACKAGES = ("jobs", "udfs")
 DEFAULT_REST_URL = "http://127.0.0.1:8081"
@@ -532,7 +533,7 @@ def start_taskmanager(settings: Settings) -> None:
 
 
 def code_hash(root: Path = PROJECT_ROOT, dirs: Sequence[str] = RELEASE_DIRS) -> str:
-    """sha256 (first 16 hex) over the .py and .sql files of ``dirs``: the deployed code's identity."""
+    """sha256 (first 16 hex) over the .py, .sql and .java files of ``dirs``: the deployed code's identity."""
     digest = hashlib.sha256()
     for name in dirs:
         base = root / name
@@ -541,7 +542,7 @@ def code_hash(root: Path = PROJECT_ROOT, dirs: Sequence[str] = RELEASE_DIRS) -> 
         for path in sorted(base.rglob("*")):
             if (
                 path.is_file()
-                and path.suffix in (".py", ".sql")
+                and path.suffix in (".py", ".sql", ".java")
                 and "__pycache__" not in path.parts
             ):
                 digest.update(path.relative_to(root).as_posix().encode() + b"\0")

@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Idempotent setup for a fresh machine: Java 17+ (installed with apt-get when missing and we
-# are root), Python 3.11, a virtual environment in .venv with the project and its test extras.
+# Idempotent setup for a fresh machine: a JDK 17+ (installed with apt-get when missing and we
+# are root), Python 3.11, a virtual environment in .venv with the project and its test extras,
+# the jar of the jobs' Java functions (build/java/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 java_major() {
   java -version 2>&1 | awk -F'"' '/version/ {split($2, v, "."); print (v[1] == "1" ? v[2] : v[1])}'
 }
-if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then
+# A JDK, not only a runtime: the jobs' Java functions (java/) are compiled with javac.
+if ! command -v java >/dev/null 2>&1 || ! command -v javac >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing OpenJDK 17 (apt-get)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless >/dev/null
   else
-    echo "setup: Java 17 or 21 is required by Flink; install it (e.g. apt-get install openjdk-17-jre-headless)" >&2
+    echo "setup: a JDK 17 or 21 is required (Flink, and javac for java/); install it (e.g. apt-get install openjdk-17-jdk-headless)" >&2
     exit 1
   fi
 fi
@@ -41,6 +43,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e '.[test]'
   touch "$stamp"
 fi
+
+echo "setup: Java functions: $(.venv/bin/python -m jobs.java_udfs)"
 
 if ! ls data/geoip/*.mmdb >/dev/null 2>&1; then
   echo "setup: installing the offline GeoIP databases (DB-IP Lite, CC BY 4.0) into data/geoip/"
