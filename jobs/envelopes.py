@@ -1,10 +1,10 @@
 """Shared parsing of gateway event envelopes: classify, reject, deduplicate.
 
 Reads:    the source table of ``jobs.sources`` (raw lines).
-Computes: envelope fields in Flink SQL (Java JSON functions, no Python per row); a reject
-          reason per line; per-window deduplication of repeated deliveries.
-Writes:   three views for the jobs:
-          ``gateway_lines``     every line with its envelope fields and reject stage/reason;
+Computes: every field of the line in one parse (the Java table function parse_gateway_event,
+          no Python per row); a reject reason per line; per-window deduplication of repeated
+          deliveries.
+Writes:   two views for the jobs (over one planned stream, see register):
           ``source_rejects``    lines rejected at decode/validate/late, as dead-letter rows;
           ``gateway_events``    accepted, deduplicated events (one row per dedup_key).
 Time:     event time = envelope ``timestamp``; watermark = max seen - allowed lateness.
@@ -33,45 +33,53 @@ TYPED_EVENT_TYPES = ("ai_stream_status", "stream_ingest_metrics", "stream_trace"
 RAW_ONLY_EVENT_TYPES = ("ai_stream_events", "create_new_payment", "discovery_results")
 KNOWN_EVENT_TYPES = TYPED_EVENT_TYPES + RAW_ONLY_EVENT_TYPES
 
-_DATA = "COALESCE(JSON_QUERY(line, '$.data'), JSON_VALUE(line, '$.data'))"
+# Columns of parse_gateway_event (java/netpulse/udfs/ParseGatewayEvent.java) that travel with
+# every accepted event (through the deduplication window) to the jobs. Type-specific ones are
+# NULL for the other event types.
+PARSED_FIELDS = (
+    "data", "stream_id", "request_id", "any_request_id", "orchestrator_address",
+    "orchestrator_url", "pipeline", "pipeline_id", "parse_reason",
+    # ai_stream_status
+    "state", "output_fps", "input_fps", "restart_count", "last_error", "last_error_time",
+    "prompt_text", "prompt_width", "prompt_height", "params_hash", "start_time",
+    # stream_ingest_metrics
+    "connection_quality", "video_jitter", "video_packets_received", "video_packets_lost",
+    "video_packet_loss_pct", "video_last_input_ts", "audio_jitter", "audio_packets_received",
+    "audio_packets_lost", "audio_packet_loss_pct", "audio_last_input_ts", "bytes_received",
+    "bytes_sent", "transport_id",
+    # stream_trace
+    "trace_type", "payload_ms", "message",
+)
+_FIELDS = ", ".join(PARSED_FIELDS)
 
 
 def _reject_reason(settings: Settings) -> str:
     known = ", ".join(f"'{t}'" for t in KNOWN_EVENT_TYPES)
     return f"""CASE
-        WHEN CHAR_LENGTH(line) > {settings.max_event_bytes} THEN 'payload_too_large'
-        WHEN NOT (line IS JSON) THEN 'malformed_json'
-        WHEN NOT (line IS JSON OBJECT) THEN 'not_an_object'
-        WHEN COALESCE(JSON_VALUE(line, '$.type'), '') = '' THEN 'missing_type'
+        WHEN envelope_reason IS NOT NULL THEN envelope_reason
         WHEN envelope_ms IS NULL THEN 'invalid_timestamp'
         WHEN envelope_ms < {MIN_EVENT_MS} THEN 'timestamp_out_of_range'
         WHEN envelope_ms > {future_limit_ms(settings)} THEN 'timestamp_in_future'
-        WHEN {_DATA} IS NULL THEN 'missing_data'
-        WHEN NOT ({_DATA} IS JSON) THEN 'invalid_data'
-        WHEN JSON_VALUE(line, '$.type') NOT IN ({known}) THEN 'unknown_event_type'
+        WHEN data_reason IS NOT NULL THEN data_reason
+        WHEN event_type NOT IN ({known}) THEN 'unknown_event_type'
         WHEN CURRENT_WATERMARK(ts) IS NOT NULL AND ts <= CURRENT_WATERMARK(ts) THEN 'late'
     END"""
 
 
-# grain: one row per line read from the source
+# grain: one row per line read from the source. The line is parsed once, in Java
+# (parse_gateway_event: envelope, data and every typed field; see jobs/java_udfs.py).
 GATEWAY_LINES = """
-SELECT
-    line,
-    source_position,
-    envelope_ms,
-    ts,
-    pt,
-    COALESCE(JSON_VALUE(line, '$.id'), '') AS event_id,
-    COALESCE(JSON_VALUE(line, '$.type'), '') AS event_type,
-    COALESCE(JSON_VALUE(line, '$.gateway'), '') AS gateway,
+SELECT line, source_position, envelope_ms, ts, pt, event_id, event_type, gateway, {fields},
     {reason} AS reason
-FROM {source}
+FROM (
+    SELECT s.line, s.source_position, s.envelope_ms, s.ts, s.pt, p.*
+    FROM {source} AS s, LATERAL TABLE(parse_gateway_event(s.line, {max_chars})) AS p
+)
 """
 
 # grain: one row per rejected line (decode / validate / late)
 SOURCE_REJECTS = """
 SELECT
-    pt,
     CASE
         WHEN reason IN ('payload_too_large', 'malformed_json') THEN 'decode'
         WHEN reason = 'late' THEN 'late'
@@ -85,14 +93,16 @@ SELECT
     event_type,
     CASE WHEN reason IN ('late') THEN envelope_ms END AS event_ms,
     source_position,
-    line
+    line,
+    gateway,
+    {fields}
 FROM gateway_lines
 WHERE reason IS NOT NULL
 """
 
 # grain: one row per distinct event (dedup_key) per deduplication window
 GATEWAY_EVENTS = """
-SELECT event_id, dedup_key, event_type, event_ms, gateway, data, line, source_position, ts, rt
+SELECT event_id, dedup_key, event_type, event_ms, gateway, line, source_position, rt, {fields}
 FROM (
     SELECT
         event_id,
@@ -100,7 +110,7 @@ FROM (
         event_type,
         envelope_ms AS event_ms,
         gateway,
-        data,
+        {fields},
         line,
         source_position,
         ts,
@@ -121,7 +131,7 @@ SELECT
     event_type,
     envelope_ms,
     gateway,
-    {_DATA} AS data,
+    {_FIELDS},
     line,
     source_position,
     ts
@@ -130,12 +140,48 @@ WHERE reason IS NULL
 """
 
 
+# grain: one row per line: each distinct accepted event (stage NULL) and each rejected line.
+# The one set of rows every job reads (see register).
+ALL_ROWS = """
+SELECT event_id, dedup_key, event_type, event_ms, gateway, line, source_position, rt, {fields},
+    CAST(NULL AS STRING) AS stage, CAST(NULL AS STRING) AS reason, CAST(NULL AS STRING) AS detail
+FROM planned_events
+UNION ALL
+SELECT event_id, '' AS dedup_key, event_type, event_ms, gateway, line, source_position,
+    TO_TIMESTAMP_LTZ(0, 3) AS rt, {fields}, stage, reason, detail
+FROM planned_rejects
+"""
+
+
 def register(t_env: Any, settings: Settings, source: str = SOURCE_TABLE) -> None:
-    """Define the shared views on ``source`` (see the module docstring)."""
-    sql.view(t_env, "gateway_lines", GATEWAY_LINES.format(reason=_reject_reason(settings), source=source))
-    sql.view(t_env, "source_rejects", SOURCE_REJECTS)
+    """Define the shared views on ``source`` (see the module docstring).
+
+    The accepted events and the rejects are planned once, as one stream, and every job reads
+    that stream. Left to itself the planner would inline the views into each output, prune
+    each copy to the columns that output reads, and so build one deduplication window, with
+    its own state holding every line, per output (eight, measured): a table-to-stream-to-table
+    round trip (JVM only, no Python) is the boundary that stops it. The stream's watermark
+    carries on (SOURCE_WATERMARK) and ``rt`` stays the event-time attribute; rejects carry an
+    ``rt`` of 0 and are never windowed.
+    """
+    from pyflink.table import Schema
+
+    sql.view(
+        t_env,
+        "gateway_lines",
+        GATEWAY_LINES.format(
+            fields=_FIELDS, reason=_reject_reason(settings), source=source,
+            max_chars=settings.max_event_bytes,
+        ),
+    )
+    sql.view(t_env, "planned_rejects", SOURCE_REJECTS.format(fields=_FIELDS))
     sql.view(t_env, "accepted_lines", ACCEPTED_LINES)
-    sql.view(t_env, "gateway_events", GATEWAY_EVENTS.format(batch=sql.seconds(settings.dedup_window_s)))
+    sql.view(t_env, "planned_events", GATEWAY_EVENTS.format(fields=_FIELDS, batch=sql.seconds(settings.dedup_window_s)))
+    stream = t_env.to_data_stream(t_env.sql_query(ALL_ROWS.format(fields=_FIELDS)))
+    rows = t_env.from_data_stream(stream, Schema.new_builder().watermark("rt", "SOURCE_WATERMARK()").build())
+    t_env.create_temporary_view("gateway_rows", rows)
+    sql.view(t_env, "gateway_events", "SELECT * FROM gateway_rows WHERE stage IS NULL")
+    sql.view(t_env, "source_rejects", "SELECT * FROM gateway_rows WHERE stage IS NOT NULL")
 
 
 def dead_letter_row(settings: Settings, job: str) -> str:

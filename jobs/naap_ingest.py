@@ -1,8 +1,9 @@
 """naap_ingest: gateway events into raw_events and the typed NaaP tables.
 
 Reads:    ``gateway_events`` (jobs/envelopes.py: accepted, deduplicated envelopes).
-Computes: one raw_events row per event; typed rows by event type, with fields extracted by
-          Flink SQL JSON functions (Java, no Python per row); network_capabilities exploded
+Computes: one raw_events row per event; typed rows by event type, from the fields the shared
+          parse (jobs/envelopes.py: one Java parse per line, no Python per row) extracted and
+          checked; network_capabilities exploded
           into one orchestrator_metadata row per orchestrator x GPU by a Python table function
           (nested fan-out over a pure, unit-tested parser: udfs/capabilities.py).
 Writes:   naap.raw_events, naap.ai_stream_status, naap.stream_ingest_metrics,
@@ -36,10 +37,10 @@ TS = sql.ch_time("event_ms")
 # The identity columns every typed table starts with (the stream events' common fields).
 IDENTITY = f"""'event_id' VALUE event_id,
     'event_timestamp' VALUE {TS},
-    'stream_id' VALUE {sql.json_str('data', '$.stream_id')},
-    'request_id' VALUE {sql.json_str('data', '$.request_id')},
+    'stream_id' VALUE stream_id,
+    'request_id' VALUE request_id,
     'gateway' VALUE gateway,
-    'orchestrator_address' VALUE LOWER({sql.json_str('data', '$.orchestrator_info.address')}),"""
+    'orchestrator_address' VALUE orchestrator_address,"""
 
 # grain: one row per accepted event
 RAW_EVENTS = f"""
@@ -48,28 +49,15 @@ SELECT 'naap.raw_events' AS target, JSON_OBJECT(
     'dedup_key' VALUE dedup_key,
     'event_timestamp' VALUE {TS},
     'event_type' VALUE event_type,
-    'stream_id' VALUE {sql.json_str('data', '$.stream_id')},
-    'request_id' VALUE COALESCE(JSON_VALUE(data, '$.request_id'), JSON_VALUE(data, '$.requestID'), ''),
+    'stream_id' VALUE stream_id,
+    'request_id' VALUE any_request_id,
     'gateway' VALUE gateway,
-    'orchestrator_address' VALUE LOWER({sql.json_str('data', '$.orchestrator_info.address')}),
-    'orchestrator_url' VALUE {sql.json_str('data', '$.orchestrator_info.url')},
+    'orchestrator_address' VALUE orchestrator_address,
+    'orchestrator_url' VALUE orchestrator_url,
     'raw_data' VALUE line,
     'source_position' VALUE source_position
 ) AS row_json, rt
 FROM gateway_events
-"""
-
-# grain: one row per ai_stream_status event, with its parse reject reason (NULL when fine)
-STATUS_FIELDS = f"""
-SELECT *,
-    CASE
-        WHEN {sql.bad_number('data', '$.inference_status.fps')} THEN 'invalid_output_fps'
-        WHEN {sql.bad_number('data', '$.input_status.fps')} THEN 'invalid_input_fps'
-        WHEN {sql.json_str('data', '$.stream_id')} = '' AND {sql.json_str('data', '$.request_id')} = ''
-            THEN 'missing_stream_id'
-    END AS parse_reason
-FROM gateway_events
-WHERE event_type = 'ai_stream_status'
 """
 
 # grain: one row per well-formed ai_stream_status event
@@ -77,118 +65,70 @@ AI_STREAM_STATUS = f"""
 SELECT 'naap.ai_stream_status' AS target, JSON_OBJECT(
     'event_id' VALUE event_id,
     'event_timestamp' VALUE {TS},
-    'stream_id' VALUE {sql.json_str('data', '$.stream_id')},
-    'request_id' VALUE {sql.json_str('data', '$.request_id')},
-    'session_key' VALUE CONCAT({sql.json_str('data', '$.stream_id')}, '|', {sql.json_str('data', '$.request_id')}),
+    'stream_id' VALUE stream_id,
+    'request_id' VALUE request_id,
+    'session_key' VALUE CONCAT(stream_id, '|', request_id),
     'gateway' VALUE gateway,
-    'orchestrator_address' VALUE LOWER({sql.json_str('data', '$.orchestrator_info.address')}),
-    'orchestrator_url' VALUE {sql.json_str('data', '$.orchestrator_info.url')},
+    'orchestrator_address' VALUE orchestrator_address,
+    'orchestrator_url' VALUE orchestrator_url,
     'gpu_id' VALUE '',
     'region' VALUE '',
-    'pipeline' VALUE {sql.json_str('data', '$.pipeline')},
-    'pipeline_id' VALUE {sql.json_str('data', '$.pipeline_id')},
-    'model_id' VALUE {sql.json_str('data', '$.pipeline')},
-    'output_fps' VALUE {sql.json_num('data', '$.inference_status.fps')},
-    'input_fps' VALUE {sql.json_num('data', '$.input_status.fps')},
-    'state' VALUE {sql.json_str('data', '$.state')},
-    'restart_count' VALUE {sql.json_num('data', '$.inference_status.restart_count', 'BIGINT')},
-    'last_error' VALUE COALESCE(JSON_VALUE(data, '$.inference_status.last_error'),
-                                JSON_QUERY(data, '$.inference_status.last_error')),
-    'last_error_time' VALUE {sql.ch_time(sql.json_num('data', '$.inference_status.last_error_time', 'BIGINT'))},
-    'prompt_text' VALUE COALESCE(JSON_VALUE(data, '$.inference_status.last_params.prompt'),
-                                 JSON_QUERY(data, '$.inference_status.last_params.prompt')),
-    'prompt_width' VALUE {sql.json_num('data', '$.inference_status.last_params.width', 'INT')},
-    'prompt_height' VALUE {sql.json_num('data', '$.inference_status.last_params.height', 'INT')},
-    'params_hash' VALUE {sql.json_str('data', '$.inference_status.last_params_hash')},
-    'start_time' VALUE {sql.ch_time(sql.json_num('data', '$.start_time', 'BIGINT'))},
+    'pipeline' VALUE pipeline,
+    'pipeline_id' VALUE pipeline_id,
+    'model_id' VALUE pipeline,
+    'output_fps' VALUE output_fps,
+    'input_fps' VALUE input_fps,
+    'state' VALUE state,
+    'restart_count' VALUE restart_count,
+    'last_error' VALUE last_error,
+    'last_error_time' VALUE {sql.ch_time('last_error_time')},
+    'prompt_text' VALUE prompt_text,
+    'prompt_width' VALUE prompt_width,
+    'prompt_height' VALUE prompt_height,
+    'params_hash' VALUE params_hash,
+    'start_time' VALUE {sql.ch_time('start_time')},
     'startup_time_ms' VALUE CAST(NULL AS BIGINT)
 ) AS row_json, rt
-FROM status_fields
-WHERE parse_reason IS NULL
-"""
-
-
-def _track(field: str, kind: str) -> str:
-    """``track_stats`` entry field for the video or audio track, whichever position it has."""
-    return (
-        f"CASE WHEN JSON_VALUE(data, '$.stats.track_stats[0].type') = '{kind}' "
-        f"THEN JSON_VALUE(data, '$.stats.track_stats[0].{field}') "
-        f"WHEN JSON_VALUE(data, '$.stats.track_stats[1].type') = '{kind}' "
-        f"THEN JSON_VALUE(data, '$.stats.track_stats[1].{field}') END"
-    )
-
-
-def _track_num(field: str, kind: str, sql_type: str = "DOUBLE") -> str:
-    return f"TRY_CAST({_track(field, kind)} AS {sql_type})"
-
-
-def _track_bad(field: str, kind: str) -> str:
-    return f"({_track(field, kind)} IS NOT NULL AND {_track_num(field, kind)} IS NULL)"
-
-
-# grain: one row per stream_ingest_metrics event, with its parse reject reason
-INGEST_FIELDS = f"""
-SELECT *,
-    CASE
-        WHEN JSON_QUERY(data, '$.stats') IS NULL THEN 'missing_stats'
-        WHEN {_track_bad('jitter', 'video')} OR {_track_bad('jitter', 'audio')}
-            OR {_track_bad('packets_lost', 'video')} OR {_track_bad('packets_lost', 'audio')}
-            THEN 'invalid_track_stats'
-    END AS parse_reason
 FROM gateway_events
-WHERE event_type = 'stream_ingest_metrics'
+WHERE event_type = 'ai_stream_status' AND parse_reason IS NULL
 """
+
+
+def _tracks() -> str:
+    """The video and audio ``track_stats`` columns (split by the entries' type in the parser)."""
+    columns = ("jitter", "packets_received", "packets_lost", "packet_loss_pct", "last_input_ts")
+    return ",\n    ".join(f"'{kind}_{name}' VALUE {kind}_{name}" for kind in ("video", "audio") for name in columns)
+
 
 # grain: one row per well-formed stream_ingest_metrics event (video/audio tracks split)
 STREAM_INGEST_METRICS = f"""
 SELECT 'naap.stream_ingest_metrics' AS target, JSON_OBJECT(
     {IDENTITY}
-    'pipeline_id' VALUE {sql.json_str('data', '$.pipeline_id')},
-    'connection_quality' VALUE {sql.json_str('data', '$.stats.conn_quality')},
-    'video_jitter' VALUE {_track_num('jitter', 'video')},
-    'video_packets_received' VALUE {_track_num('packets_received', 'video', 'BIGINT')},
-    'video_packets_lost' VALUE {_track_num('packets_lost', 'video', 'BIGINT')},
-    'video_packet_loss_pct' VALUE {_track_num('packet_loss_pct', 'video')},
-    'video_last_input_ts' VALUE {_track_num('last_input_ts', 'video')},
-    'audio_jitter' VALUE {_track_num('jitter', 'audio')},
-    'audio_packets_received' VALUE {_track_num('packets_received', 'audio', 'BIGINT')},
-    'audio_packets_lost' VALUE {_track_num('packets_lost', 'audio', 'BIGINT')},
-    'audio_packet_loss_pct' VALUE {_track_num('packet_loss_pct', 'audio')},
-    'audio_last_input_ts' VALUE {_track_num('last_input_ts', 'audio')},
-    'bytes_received' VALUE {sql.json_num('data', '$.stats.peer_conn_stats.BytesReceived', 'BIGINT')},
-    'bytes_sent' VALUE {sql.json_num('data', '$.stats.peer_conn_stats.BytesSent', 'BIGINT')},
-    'transport_id' VALUE {sql.json_str('data', '$.stats.peer_conn_stats.ID')}
+    'pipeline_id' VALUE pipeline_id,
+    'connection_quality' VALUE connection_quality,
+    {_tracks()},
+    'bytes_received' VALUE bytes_received,
+    'bytes_sent' VALUE bytes_sent,
+    'transport_id' VALUE transport_id
 ) AS row_json, rt
-FROM ingest_fields
-WHERE parse_reason IS NULL
-"""
-
-# grain: one row per stream_trace event, with its parse reject reason
-TRACE_FIELDS = f"""
-SELECT *,
-    CASE
-        WHEN {sql.json_str('data', '$.type')} = '' THEN 'missing_trace_type'
-        WHEN {sql.bad_number('data', '$.timestamp', 'BIGINT')} THEN 'invalid_data_timestamp'
-    END AS parse_reason,
-    {sql.json_num('data', '$.timestamp', 'BIGINT')} AS payload_ms
 FROM gateway_events
-WHERE event_type = 'stream_trace'
+WHERE event_type = 'stream_ingest_metrics' AND parse_reason IS NULL
 """
 
 # grain: one row per well-formed stream_trace event
 STREAM_TRACE_EVENTS = f"""
 SELECT 'naap.stream_trace_events' AS target, JSON_OBJECT(
     {IDENTITY}
-    'orchestrator_url' VALUE {sql.json_str('data', '$.orchestrator_info.url')},
-    'pipeline_id' VALUE {sql.json_str('data', '$.pipeline_id')},
-    'pipeline' VALUE {sql.json_str('data', '$.pipeline')},
-    'trace_type' VALUE {sql.json_str('data', '$.type')},
+    'orchestrator_url' VALUE orchestrator_url,
+    'pipeline_id' VALUE pipeline_id,
+    'pipeline' VALUE pipeline,
+    'trace_type' VALUE trace_type,
     'data_timestamp' VALUE {sql.ch_time('CASE WHEN payload_ms > 0 THEN payload_ms ELSE event_ms END')},
     'is_data_timestamp_from_envelope' VALUE COALESCE(payload_ms, 0) <= 0,
-    'message' VALUE {sql.json_str('data', '$.message')}
+    'message' VALUE message
 ) AS row_json, rt
-FROM trace_fields
-WHERE parse_reason IS NULL
+FROM gateway_events
+WHERE event_type = 'stream_trace' AND parse_reason IS NULL
 """
 
 # grain: one row per orchestrator x GPU of each network_capabilities event, or per defect
@@ -218,7 +158,7 @@ WHERE target = 'naap.orchestrator_metadata'
 PARSE_REJECTS = """
 SELECT 'parse' AS stage, parse_reason AS reason, '' AS detail, event_id, event_type, event_ms,
     source_position, line, rt
-FROM {fields}
+FROM gateway_events
 WHERE parse_reason IS NOT NULL
 """
 
@@ -228,9 +168,6 @@ def build(t_env: Any, settings: Settings) -> list[str]:
     t_env.create_temporary_function(
         "explode_capabilities", capabilities_udtf(NAME, settings.dlq_payload_cap_chars)
     )
-    sql.view(t_env, "status_fields", STATUS_FIELDS)
-    sql.view(t_env, "ingest_fields", INGEST_FIELDS)
-    sql.view(t_env, "trace_fields", TRACE_FIELDS)
     sql.view(t_env, "naap_ingest_raw_events", RAW_EVENTS)
     sql.view(t_env, "naap_ingest_ai_stream_status", AI_STREAM_STATUS)
     sql.view(t_env, "naap_ingest_stream_ingest_metrics", STREAM_INGEST_METRICS)
@@ -241,10 +178,7 @@ def build(t_env: Any, settings: Settings) -> list[str]:
         "naap_ingest_capability_rejects",
         "SELECT target, row_json, rt FROM capability_outputs WHERE target = 'naap.dead_letter'",
     )
-    rejects = " UNION ALL ".join(
-        PARSE_REJECTS.format(fields=f) for f in ("status_fields", "ingest_fields", "trace_fields")
-    )
-    sql.view(t_env, "naap_ingest_parse_rejects_raw", rejects)
+    sql.view(t_env, "naap_ingest_parse_rejects_raw", PARSE_REJECTS)
     sql.view(
         t_env,
         "naap_ingest_parse_rejects",

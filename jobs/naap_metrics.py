@@ -30,20 +30,19 @@ from jobs.settings import Settings
 NAME = "naap_metrics"
 
 # grain: one row per stream_trace event with a request_id
-TRACE_EDGES = f"""
+TRACE_EDGES = """
 SELECT
-    {sql.json_str('data', '$.request_id')} AS request_id,
-    {sql.json_str('data', '$.stream_id')} AS stream_id,
-    {sql.json_str('data', '$.type')} AS edge,
-    CASE WHEN {sql.json_num('data', '$.timestamp', 'BIGINT')} > 0
-        THEN {sql.json_num('data', '$.timestamp', 'BIGINT')} ELSE event_ms END AS edge_ms,
-    LOWER({sql.json_str('data', '$.orchestrator_info.address')}) AS orchestrator_address,
-    {sql.json_str('data', '$.orchestrator_info.url')} AS orchestrator_url,
-    {sql.json_str('data', '$.pipeline')} AS pipeline,
+    request_id,
+    stream_id,
+    trace_type AS edge,
+    CASE WHEN payload_ms > 0 THEN payload_ms ELSE event_ms END AS edge_ms,
+    orchestrator_address,
+    orchestrator_url,
+    pipeline,
     gateway,
     rt
 FROM gateway_events
-WHERE event_type = 'stream_trace' AND {sql.json_str('data', '$.request_id')} <> ''
+WHERE event_type = 'stream_trace' AND request_id <> ''
 """
 
 
@@ -163,20 +162,22 @@ WHERE reject_count > 0
 
 
 # grain: one row per ai_stream_status event with a stream_id
-STATUS_SAMPLES = f"""
+# (an event whose output fps is not a number is no sample; one rejected for another reason,
+# e.g. a bad input fps, still is)
+STATUS_SAMPLES = """
 SELECT
-    {sql.json_str('data', '$.stream_id')} AS stream_id,
-    {sql.json_str('data', '$.request_id')} AS request_id,
+    stream_id,
+    request_id,
     gateway,
-    LOWER({sql.json_str('data', '$.orchestrator_info.address')}) AS orchestrator_address,
-    {sql.json_str('data', '$.orchestrator_info.url')} AS orchestrator_url,
-    {sql.json_str('data', '$.pipeline')} AS pipeline,
-    COALESCE({sql.json_num('data', '$.inference_status.fps')}, 0.0) AS fps,
+    orchestrator_address,
+    orchestrator_url,
+    pipeline,
+    COALESCE(output_fps, 0.0) AS fps,
     event_ms,
     rt
 FROM gateway_events
-WHERE event_type = 'ai_stream_status' AND {sql.json_str('data', '$.stream_id')} <> ''
-    AND NOT {sql.bad_number('data', '$.inference_status.fps')}
+WHERE event_type = 'ai_stream_status' AND stream_id <> ''
+    AND COALESCE(parse_reason, '') <> 'invalid_output_fps'
 """
 
 # grain: one row per status sample, flagged when it is warm-up (fps 0 before the stream's

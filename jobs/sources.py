@@ -23,7 +23,9 @@ SOURCE_TABLE = "gateway_source"
 # rejected, and never become event time: one event from a gateway whose clock runs an hour
 # fast would move the watermark an hour ahead and make every other gateway's events late.
 MIN_EVENT_MS = 946_684_800_000
-_ENVELOPE_MS = "TRY_CAST(JSON_VALUE(line, '$.timestamp') AS BIGINT)"
+# The envelope timestamp (number or numeric string) by a streaming scan in Java
+# (java/netpulse/udfs/EnvelopeTime.java; registered by jobs.java_udfs before this DDL).
+_ENVELOPE_MS = "envelope_time_ms(line)"
 
 
 def future_limit_ms(settings: Settings) -> str:

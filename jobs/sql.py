@@ -19,22 +19,6 @@ def ch_time(ms_expr: str) -> str:
     return f"DATE_FORMAT(TO_TIMESTAMP_LTZ({ms_expr}, 3), 'yyyy-MM-dd HH:mm:ss.SSS')"
 
 
-def json_str(data: str, path: str) -> str:
-    """A scalar at ``path`` of JSON text ``data`` as a string, or '' when absent."""
-    return f"COALESCE(JSON_VALUE({data}, '{path}'), '')"
-
-
-def json_num(data: str, path: str, sql_type: str = "DOUBLE") -> str:
-    """A numeric scalar at ``path`` (number or numeric string), NULL when absent or not numeric."""
-    return f"TRY_CAST(JSON_VALUE({data}, '{path}') AS {sql_type})"
-
-
-def bad_number(data: str, path: str, sql_type: str = "DOUBLE") -> str:
-    """True when ``path`` holds a scalar that is not a number (a wrong type, not a missing one)."""
-    return f"(JSON_VALUE({data}, '{path}') IS NOT NULL AND {json_num(data, path, sql_type)} IS NULL)"
-
-
-
 def ch_timestamp(timestamp_expr: str) -> str:
     """SQL formatting a TIMESTAMP(3) (session time zone = UTC) like :func:`ch_time`."""
     return f"DATE_FORMAT({timestamp_expr}, 'yyyy-MM-dd HH:mm:ss.SSS')"
