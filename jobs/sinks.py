@@ -26,12 +26,13 @@ import os
 import time
 from typing import Any
 
+import pyarrow as pa
 from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, MapFunction, RuntimeContext
 from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
 
 from jobs import clickhouse
-from jobs.parquet import ParquetSink
+from jobs.parquet import ParquetSink, parse_rows
 from jobs.settings import Settings
 
 log = logging.getLogger("netpulse.sinks")
@@ -80,6 +81,38 @@ class ClickHouseWriter:
         self.client: Any = None
         self.failures = 0
         self._checked: set[str] = set()
+        self._schemas: dict[str, tuple[Any, bool]] = {}  # target: (schema, a key is missing)
+
+    def arrow_rows(self, target: str, lines: list[str]) -> Any:
+        """``lines`` (JSONEachRow) as an Arrow table of the columns the table has, or None.
+
+        The schema is the table's own (``SELECT * LIMIT 0`` over Arrow), restricted to the keys
+        the rows carry, every field nullable (a NULL becomes the column default, as for JSON
+        text: ``input_format_null_as_default``); parsing runs in Arrow's C++ reader. While the
+        rows carry a key the table lacks (a column a migration has yet to add), the schema is
+        read again for every batch (~1 ms), so a column added while the job runs is filled
+        from the next batch on, as with JSON text. Rows Arrow cannot read as typed return None, and the batch goes
+        in as JSON text, which ClickHouse reads more leniently.
+        """
+        keys = list(json.loads(lines[0]))
+        cached = self._schemas.get(target)
+        if cached is None or cached[1]:
+            try:
+                if self.client is None:
+                    self.client = clickhouse.connect(self.settings)
+                with clickhouse.lock():
+                    table = self.client.query_arrow(f"SELECT * FROM {target} LIMIT 0").schema
+            except Exception as exc:  # noqa: BLE001 - insert() retries and reports outages
+                log.warning("%s: table schema unavailable (%s); inserting as JSON text", target, exc)
+                return None
+            schema = pa.schema([table.field(k).with_nullable(True) for k in keys if k in table.names])
+            cached = (schema, len(schema) < len(keys))
+            self._schemas[target] = cached
+        try:
+            return parse_rows(lines, cached[0])
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            log.warning("%s: batch not readable as Arrow (%s); inserting it as JSON text", target, exc)
+            return None
 
     def _warn_unknown_keys(self, target: str, first_line: str) -> None:
         """Log, once per table, the keys the table does not have (they are being skipped)."""
@@ -164,10 +197,13 @@ class BatchWriter(MapFunction):
         assert self.clickhouse is not None and self.parquet is not None
         token = self.settings.token_salt + batch_token(target, batch_id, lines)
         started = time.perf_counter()
-        arrow = self.parquet.parse(target, lines) if target in PARQUET_TABLES else None
+        if target in PARQUET_TABLES:
+            arrow = self.parquet.parse(target, lines)
+        else:
+            arrow = self.clickhouse.arrow_rows(target, lines)
         self.clickhouse.insert(target, lines, token, arrow)
         written = time.perf_counter()
-        if arrow is not None:
+        if target in PARQUET_TABLES and arrow is not None:
             self.parquet.write(target, batch_id, arrow)
         self.seconds["clickhouse"] += written - started
         self.seconds["parquet"] += time.perf_counter() - written
