@@ -36,7 +36,11 @@ class Settings:
         allowed_lateness_s: the watermark delay; an event older than the watermark is ``late``.
         batch_interval_s: event-time width of one sink batch of the event tables (one ClickHouse
             insert per table and batch: ClickHouse wants few, large inserts).
-        metrics_batch_interval_s: the same for calculated_metrics (small, latency-sensitive).
+        metrics_batch_interval_s: the same for calculated_metrics. It divides the 5-minute jitter
+            windows, so a window's rows land in the batch that closes with the same watermark (no
+            added latency); latency rows already wait out the trace session gap (600 s), which
+            60 s batches lengthen by at most 10%. 5 s batches made a backfill of 4 hours of
+            events write ~3,000 tiny inserts and Parquet files (~35 s of the 1M-event run).
         dedup_window_s: event-time window in which repeated deliveries of an event are folded.
         max_event_bytes: larger envelopes are rejected (``payload_too_large``).
         max_future_skew_s: envelopes stamped further ahead of the clock are rejected
@@ -77,7 +81,7 @@ class Settings:
     s3_region: str = "us-east-1"
     allowed_lateness_s: int = 120
     batch_interval_s: int = 60
-    metrics_batch_interval_s: int = 5
+    metrics_batch_interval_s: int = 60
     dedup_window_s: int = 5
     max_event_bytes: int = 1_048_576
     max_future_skew_s: int = 300
