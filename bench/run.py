@@ -4,9 +4,11 @@
 
 For each size: the generated files (cached under ``var/bench/data/`` by seed, size, streams and
 generator version) are processed by (a) the careful Python baseline, (b) the ClickHouse SQL
-batch baseline (both: ``python -m bench.baselines``) and (c) the pipeline (``python -m jobs run
-naap`` with NETPULSE_INPUT_PATH / NETPULSE_VAR_DIR, after ``python -m jobs migrate``), each in
-its own process and its own var directory (chDB allows one process per database directory).
+batch baseline (both: ``python -m bench.baselines``) (c) the pipeline (``python -m jobs run
+naap`` with NETPULSE_INPUT_PATH / NETPULSE_VAR_DIR, after ``python -m jobs migrate``) on the
+local MiniCluster and (d) the same job submitted to the local standalone cluster
+(bench/cluster_leg.py, which also reports the largest completed checkpoint), each in its own
+process and its own var directory (chDB allows one process per database directory).
 
 Measured per leg: end-to-end seconds (process start to exit, the schema migration excluded:
 the pipeline's includes JVM start-up and job submission), events/s from it, peak RSS of the
@@ -37,11 +39,12 @@ from bench import generate
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-LEGS = ("python", "sql", "pipeline")
+LEGS = ("python", "sql", "pipeline", "cluster")
 LEG_NAMES = {
     "python": "(a) careful Python",
     "sql": "(b) ClickHouse SQL batch",
-    "pipeline": "pipeline (Flink)",
+    "pipeline": "pipeline (Flink MiniCluster)",
+    "cluster": "pipeline (standalone cluster)",
 }
 
 
@@ -188,18 +191,60 @@ def run_baseline(impl: str, data: Path, var: Path, logs: Path) -> dict[str, Any]
     }
 
 
-def run_pipeline(data: Path, var: Path, logs: Path, events: int) -> dict[str, Any]:
+def single_input(data: Path, var: Path) -> Path:
+    """A fresh var dir holding the generated files as one time-ordered input file.
+
+    The files source reads a directory's files in no particular order, and event time would
+    call a file read after a later one late: the pipeline legs get the files as one time-ordered
+    file, as the topic would deliver them (prepared before the clock starts).
+    """
     shutil.rmtree(var, ignore_errors=True)
     var.mkdir(parents=True)
-    # The files source reads a directory's files in no particular order, and event time would
-    # call a file read after a later one late: hand the pipeline the files as one time-ordered
-    # file, as the topic would deliver them (prepared before the clock starts).
     single = var / "input"
     single.mkdir()
     with (single / "events.jsonl").open("wb") as out:
         for part in sorted(data.glob("events-*.jsonl")):
             with part.open("rb") as source:
                 shutil.copyfileobj(source, out, 1 << 20)
+    return single
+
+
+def count_rows(var: Path, logs: Path, name: str) -> dict[str, int]:
+    """Rows per table of a finished run (``bench.baselines --counts`` in its own process)."""
+    counts_file = logs / f"{name}-rows.json"
+    counted = subprocess.run(
+        [sys.executable, "-m", "bench.baselines", "--counts", "--var", str(var), "--json", str(counts_file)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(counts_file.read_text()) if counted.returncode == 0 and counts_file.exists() else {}
+
+
+def run_cluster(data: Path, var: Path, logs: Path, events: int) -> dict[str, Any]:
+    """The pipeline on the local standalone cluster (bench/cluster_leg.py measures it)."""
+    single = single_input(data, var)
+    out = logs / "cluster.json"
+    out.unlink(missing_ok=True)
+    logs.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "bench.cluster_leg", "--input", str(single), "--var", str(var), "--json", str(out)]
+    with open(logs / "cluster.log", "w") as log:
+        code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT).returncode
+    if not out.exists():
+        return {"error": f"exit code {code}, see {logs / 'cluster.log'}"}
+    result = json.loads(out.read_text())
+    if "error" in result:
+        return result
+    return {
+        **result,
+        "events": events,
+        "events_per_s": round(events / result["e2e_s"]),
+        "rows": count_rows(var, logs, "cluster"),
+    }
+
+
+def run_pipeline(data: Path, var: Path, logs: Path, events: int) -> dict[str, Any]:
+    single = single_input(data, var)
     env = dict(os.environ, NETPULSE_VAR_DIR=str(var), NETPULSE_INPUT_PATH=str(single))
     migrated = run_measured(
         [sys.executable, "-m", "jobs", "migrate"], env, logs / "pipeline-migrate.log"
@@ -211,27 +256,7 @@ def run_pipeline(data: Path, var: Path, logs: Path, events: int) -> dict[str, An
     )
     if measured["exit_code"] != 0:
         return {**measured, "error": f"exit code {measured['exit_code']}, see {measured['log']}"}
-    counts_file = logs / "pipeline-rows.json"
-    counted = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.baselines",
-            "--counts",
-            "--var",
-            str(var),
-            "--json",
-            str(counts_file),
-        ],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-    )
-    rows = (
-        json.loads(counts_file.read_text())
-        if counted.returncode == 0 and counts_file.exists()
-        else {}
-    )
+    rows = count_rows(var, logs, "pipeline")
     return {
         **measured,
         "events": events,
@@ -277,38 +302,43 @@ def _rows_check(result: dict[str, Any], reference: dict[str, Any] | None) -> str
     )
 
 
+def _checkpoint_mb(result: dict[str, Any]) -> str:
+    size = result.get("checkpoint_bytes")
+    return f"{size / 2**20:.1f} ({result.get('checkpoints', 0)} taken)" if size else "-"
+
+
 def _ratio(rate: dict[str, Any], a: str, b: str) -> str:
     return f"{rate[a] / rate[b]:.2f}x" if rate.get(a) and rate.get(b) else "—"
 
 
 def markdown(results: list[dict[str, Any]]) -> str:
     lines = [
-        "| events | leg | end-to-end s | events/s | peak RSS MB (tree) | CPU s | rows vs (a) | load before |",
-        "|---:|---|---:|---:|---:|---:|---|---:|",
+        "| events | leg | end-to-end s | events/s | peak RSS MB (tree) | CPU s | largest checkpoint MB | rows vs (a) | load before |",
+        "|---:|---|---:|---:|---:|---:|---:|---|---:|",
     ]
     for r in results:
         for leg in r["legs"]:
             x = r["legs"][leg]
             if "error" in x:
                 lines.append(
-                    f"| {r['size']:,} | {LEG_NAMES[leg]} | failed: {x['error']} | | | | | {x['load_before']:.1f} |"
+                    f"| {r['size']:,} | {LEG_NAMES[leg]} | failed: {x['error']} | | | | | | {x['load_before']:.1f} |"
                 )
                 continue
             lines.append(
                 f"| {r['size']:,} | {LEG_NAMES[leg]} | {x['e2e_s']:.1f} | {x['events_per_s']:,} | {x['peak_rss_mb']:,} | "
-                f"{x['cpu_s']:.0f} | {_rows_check(x, r['legs'].get('python'))} | {x['load_before']:.1f} |"
+                f"{x['cpu_s']:.0f} | {_checkpoint_mb(x)} | {_rows_check(x, r['legs'].get('python'))} | {x['load_before']:.1f} |"
             )
     lines += [
         "",
-        "| events | pipeline / (a) | pipeline / (b) | (b) / (a) |",
-        "|---:|---:|---:|---:|",
+        "| events | pipeline / (a) | pipeline / (b) | cluster / (a) | cluster / (b) | (b) / (a) |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         rate = {leg: x.get("events_per_s") for leg, x in r["legs"].items() if "error" not in x}
 
         lines.append(
             f"| {r['size']:,} | {_ratio(rate, 'pipeline', 'python')} | {_ratio(rate, 'pipeline', 'sql')} "
-            f"| {_ratio(rate, 'sql', 'python')} |"
+            f"| {_ratio(rate, 'cluster', 'python')} | {_ratio(rate, 'cluster', 'sql')} | {_ratio(rate, 'sql', 'python')} |"
         )
     return "\n".join(lines)
 
@@ -350,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
             var = root / "runs" / f"{leg}-n{size}"
             if leg == "pipeline":
                 x = run_pipeline(data, var, logs, manifest["events"])
+            elif leg == "cluster":
+                x = run_cluster(data, var, logs, manifest["events"])
             else:
                 x = run_baseline(leg, data, var, logs)
             x["load_before"] = load
