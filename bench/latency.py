@@ -1,0 +1,153 @@
+"""Streaming latency: a steady feed through the monitored directory, window close to queryable.
+
+    python -m bench.latency --rate 20000 --seconds 60 [--events 1000000]
+
+Starts ``python -m jobs run naap`` watching an empty input directory
+(NETPULSE_MONITOR_INTERVAL_S=1), then publishes the generated events (bench/generate.py, in
+time order) at ``--rate`` events per second: one file per 0.25 s, written under a hidden name
+and renamed. For every file it records when it was published and the largest event time in it.
+
+A 5-minute jitter window closes when the watermark (largest event time - allowed lateness)
+passes its end, i.e. when the first file that moves the watermark past the window end is
+published. Its rows are queryable once their batch is written: ClickHouse first, then the
+Parquet file of the same batch, whose modification time is taken as the moment both are done
+(the embedded ClickHouse cannot be queried from a second process while the job holds it).
+Prints p50/p95/p99/max of (Parquet mtime - window close) over the jitter windows that closed
+during the feed, and whether the job kept up with the feed (its lag at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from bench import generate
+from bench.run import PROJECT_ROOT, dataset
+
+SLICE_S = 0.25
+
+
+def _event_ms(line: str) -> int | None:
+    try:
+        return int(json.loads(line)["timestamp"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def feed(lines: list[str], input_dir: Path, rate: int, seconds: float) -> list[tuple[float, int]]:
+    """Publish ``rate`` lines/s for ``seconds``; return (publish time, max event ms) per file."""
+    per_slice = max(1, int(rate * SLICE_S))
+    published: list[tuple[float, int]] = []
+    start = time.monotonic()
+    position, index = 0, 0
+    while time.monotonic() - start < seconds and position < len(lines):
+        chunk = lines[position : position + per_slice]
+        position += len(chunk)
+        tmp = input_dir / f".part-{index:06d}.jsonl"
+        tmp.write_text("\n".join(chunk) + "\n")
+        tmp.rename(input_dir / f"part-{index:06d}.jsonl")
+        times = [t for t in map(_event_ms, chunk) if t is not None]
+        published.append((time.time(), max(times) if times else 0))
+        index += 1
+        next_at = start + index * SLICE_S
+        time.sleep(max(0.0, next_at - time.monotonic()))
+    return published
+
+
+def window_latencies(parquet: Path, published: list[tuple[float, int]], lateness_ms: int) -> list[float]:
+    """Seconds from each jitter window's close to the mtime of the Parquet file holding it."""
+    latencies = []
+    watermark_at: list[tuple[int, float]] = []  # (watermark after a file, its publish time)
+    highest = 0
+    for at, max_ms in published:
+        highest = max(highest, max_ms)
+        watermark_at.append((highest - lateness_ms, at))
+    for path in parquet.glob("calculated_metrics/**/*.parquet"):
+        table = pq.read_table(path, columns=["metric_name", "window_end"])
+        ends = {
+            int(end.timestamp() * 1000)
+            for name, end in zip(table.column("metric_name").to_pylist(), table.column("window_end").to_pylist(), strict=True)
+            if name == "status_sample_count"
+        }
+        for end_ms in ends:
+            closed = next((at for wm, at in watermark_at if wm >= end_ms), None)
+            if closed is not None:
+                latencies.append(path.stat().st_mtime - closed)
+    return latencies
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def run(rate: int, seconds: float, events: int, root: Path) -> dict[str, Any]:
+    data, _ = dataset(root, events, 42, generate.DEFAULT_STREAMS, generate.DEFAULT_PER_FILE)
+    lines: list[str] = []
+    for part in sorted(data.glob(generate.FILE_PATTERN)):
+        with part.open() as f:
+            lines.extend(line.rstrip("\n") for line in f)
+            if len(lines) >= rate * seconds:
+                break
+    var = root / "runs" / f"latency-r{rate}"
+    shutil.rmtree(var, ignore_errors=True)
+    input_dir = var / "input"
+    input_dir.mkdir(parents=True)
+    lateness_s = 120
+    env = dict(
+        os.environ,
+        NETPULSE_VAR_DIR=str(var),
+        NETPULSE_INPUT_PATH=str(input_dir),
+        NETPULSE_MONITOR_INTERVAL_S="1",
+        NETPULSE_ALLOWED_LATENESS_S=str(lateness_s),
+    )
+    subprocess.run([sys.executable, "-m", "jobs", "migrate"], env=env, check=True, capture_output=True, cwd=PROJECT_ROOT)
+    log = open(var / "job.log", "w")
+    job = subprocess.Popen([sys.executable, "-m", "jobs", "run", "naap"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                           cwd=PROJECT_ROOT, start_new_session=True)
+    try:
+        time.sleep(25)  # JVM start, planning, Python workers: the feed starts on a running job
+        published = feed(lines, input_dir, rate, seconds)
+        time.sleep(20)  # let the last published windows be written
+    finally:
+        os.killpg(job.pid, signal.SIGTERM)
+        job.wait(timeout=60)
+        log.close()
+    latencies = window_latencies(var / "parquet", published, lateness_s * 1000)
+    fed = sum(1 for _ in published) * max(1, int(rate * SLICE_S))
+    result: dict[str, Any] = {"rate": rate, "seconds": seconds, "events_fed": fed, "windows": len(latencies)}
+    if latencies:
+        result.update(
+            p50_s=round(statistics.median(latencies), 2),
+            p95_s=round(_percentile(latencies, 0.95), 2),
+            p99_s=round(_percentile(latencies, 0.99), 2),
+            max_s=round(max(latencies), 2),
+        )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=int, default=20_000, help="events per second fed")
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long to feed")
+    parser.add_argument("--events", type=int, default=1_000_000, help="generated set to take lines from")
+    parser.add_argument("--root", type=Path, default=PROJECT_ROOT / "var" / "bench")
+    args = parser.parse_args(argv)
+    result = run(args.rate, args.seconds, args.events, args.root.resolve())
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
