@@ -425,6 +425,7 @@ def run_python(files: list[Path], settings: Settings, client: Any) -> dict[str, 
     ingest_add = tables["naap.stream_ingest_metrics"].add
     trace_add = tables["naap.stream_trace_events"].add
     meta_add = tables["naap.orchestrator_metadata"].add
+    announcements: list[dict[str, Any]] = []
     dead_add = tables["naap.dead_letter"].add
 
     def reject(
@@ -769,36 +770,7 @@ def run_python(files: list[Path], settings: Settings, client: Any) -> dict[str, 
                     )
                 elif etype == "network_capabilities":
                     rows, rejects = explode(data, ms, gateway, event_id)
-                    for r in rows:
-                        meta_add(
-                            (
-                                r["orchestrator_address"],
-                                r["local_address"],
-                                r["orchestrator_url"],
-                                r["gpu_id"],
-                                r["gpu_name"],
-                                r["gpu_memory_total"],
-                                r["gpu_memory_free"],
-                                r["gpu_major_version"],
-                                r["gpu_minor_version"],
-                                r["pipeline"],
-                                r["model_id"],
-                                r["runner_version"],
-                                r["orchestrator_version"],
-                                r["supported_pipelines"],
-                                r["supported_models"],
-                                r["capacity"],
-                                r["capacity_in_use"],
-                                r["price_per_pixel"],
-                                r["region"],
-                                ms,
-                                None,
-                                True,
-                                ms,
-                                gateway,
-                                event_id,
-                            )
-                        )
+                    announcements.extend(rows)  # folded into SCD2 versions at the end
                     for rej in rejects:
                         key = sha256(
                             "|".join((JOB_INGEST, "parse", rej.reason, pos, rej.payload)).encode()
@@ -831,6 +803,8 @@ def run_python(files: list[Path], settings: Settings, client: Any) -> dict[str, 
 
     _python_latencies(edges_by_request, settings.trace_session_gap_s * 1000, emit)
     _python_windows(samples_by_stream, settings.jitter_min_samples, emit)
+    for version in _python_versions(announcements):
+        meta_add(version)
     for table in tables.values():
         table.flush()
     for table in tables.values():
@@ -892,6 +866,46 @@ def _metric(
         m.unit,
         json.dumps(metadata, separators=(",", ":")),
     )
+
+
+def _python_versions(announcements: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """orchestrator_metadata as the pipeline keeps it: SCD2 versions (udfs/scd.advance).
+
+    Announcements are applied per key in event-time order, as the pipeline applies them once
+    the watermark passed; every emitted row replaces the earlier row of its version (the
+    table is a ReplacingMergeTree on key + valid_from, version last_seen), so the rows kept are
+    the last emitted per (key, valid_from): what the pipeline's table shows after FINAL.
+    """
+    from udfs.scd import advance, key_of
+
+    ordered = sorted(
+        announcements, key=lambda r: (key_of(r), r["last_seen"], json.dumps(r, sort_keys=True))
+    )
+    current: dict[str, dict[str, Any]] = {}
+    final: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in ordered:
+        key = key_of(row)
+        current[key], emitted = advance(current.get(key), row)
+        for out in emitted:
+            final[(key, out["valid_from"])] = out
+
+    def ms(text: str | None) -> int | None:
+        if text is None:
+            return None
+        return int(datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC).timestamp() * 1000)
+
+    return [
+        (
+            r["orchestrator_address"], r["local_address"], r["orchestrator_url"], r["gpu_id"],
+            r["gpu_name"], r["gpu_memory_total"], r["gpu_memory_free"], r["gpu_major_version"],
+            r["gpu_minor_version"], r["pipeline"], r["model_id"], r["runner_version"],
+            r["orchestrator_version"], r["supported_pipelines"], r["supported_models"],
+            r["capacity"], r["capacity_in_use"], r["price_per_pixel"], r["region"],
+            ms(r["valid_from"]), ms(r["valid_to"]), r["is_current"], ms(r["last_seen"]),
+            r["gateway"], r["source_event_id"],
+        )
+        for r in final.values()
+    ]
 
 
 def _python_latencies(
@@ -1324,7 +1338,7 @@ WHERE trace_type != ''
 
 # grain: one row per snapshot x orchestrator x GPU (one row without GPU for an orchestrator without hardware)
 SQL_ORCHESTRATOR_METADATA = """
-INSERT INTO naap.orchestrator_metadata (orchestrator_address, local_address, orchestrator_url, gpu_id, gpu_name,
+INSERT INTO bench.announcements (orchestrator_address, local_address, orchestrator_url, gpu_id, gpu_name,
     gpu_memory_total, gpu_memory_free, gpu_major_version, gpu_minor_version, pipeline, model_id, runner_version,
     orchestrator_version, supported_pipelines, supported_models, capacity, capacity_in_use, price_per_pixel, region,
     valid_from, valid_to, is_current, last_seen, gateway, source_event_id)
@@ -1360,6 +1374,56 @@ FROM (
     )
 )
 WHERE address != ''
+"""
+
+_TRACKED = ", ".join(
+    ("gpu_name", "gpu_memory_total", "gpu_major_version", "gpu_minor_version", "runner_version",
+     "orchestrator_version", "supported_pipelines", "supported_models", "capacity", "price_per_pixel",
+     "local_address", "orchestrator_url")
+)  # udfs/scd.TRACKED
+_META_KEY = "orchestrator_address, gpu_id, pipeline, model_id"  # udfs/scd.KEY
+
+# grain: one row per SCD2 version of (orchestrator, GPU, pipeline, model), as udfs/scd.advance
+# folds the announcements: a change of a tracked attribute opens a version and closes the
+# previous one at that time; the volatile values are the version's last announcement's.
+SQL_ORCHESTRATOR_VERSIONS = f"""
+INSERT INTO naap.orchestrator_metadata (orchestrator_address, local_address, orchestrator_url, gpu_id, gpu_name,
+    gpu_memory_total, gpu_memory_free, gpu_major_version, gpu_minor_version, pipeline, model_id, runner_version,
+    orchestrator_version, supported_pipelines, supported_models, capacity, capacity_in_use, price_per_pixel, region,
+    valid_from, valid_to, is_current, last_seen, gateway, source_event_id)
+SELECT orchestrator_address, local_address, orchestrator_url, gpu_id, gpu_name, gpu_memory_total, gpu_memory_free,
+    gpu_major_version, gpu_minor_version, pipeline, model_id, runner_version, orchestrator_version,
+    supported_pipelines, supported_models, capacity, capacity_in_use, price_per_pixel, region,
+    valid_from, next_from, next_from IS NULL, coalesce(next_from, seen), gateway, source_event_id
+FROM (
+    SELECT *, if(next_raw = toDateTime64(0, 3, 'UTC'), NULL, next_raw) AS next_from
+    FROM (
+        SELECT *, leadInFrame(valid_from, 1, toDateTime64(0, 3, 'UTC')) OVER (
+            PARTITION BY {_META_KEY} ORDER BY valid_from ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING) AS next_raw
+        FROM (
+            SELECT {_META_KEY}, version,
+                any(local_address) AS local_address, any(orchestrator_url) AS orchestrator_url,
+                any(gpu_name) AS gpu_name, any(gpu_memory_total) AS gpu_memory_total,
+                argMax(gpu_memory_free, last_seen) AS gpu_memory_free, any(gpu_major_version) AS gpu_major_version,
+                any(gpu_minor_version) AS gpu_minor_version, any(runner_version) AS runner_version,
+                any(orchestrator_version) AS orchestrator_version, any(supported_pipelines) AS supported_pipelines,
+                any(supported_models) AS supported_models, any(capacity) AS capacity,
+                argMax(capacity_in_use, last_seen) AS capacity_in_use, any(price_per_pixel) AS price_per_pixel,
+                any(region) AS region, min(last_seen) AS valid_from, max(last_seen) AS seen,
+                argMax(gateway, last_seen) AS gateway, argMax(source_event_id, last_seen) AS source_event_id
+            FROM (
+                SELECT *, sum(changed) OVER (PARTITION BY {_META_KEY} ORDER BY last_seen
+                                             ROWS UNBOUNDED PRECEDING) AS version
+                FROM (
+                    SELECT *, tracked != lagInFrame(tracked, 1, '') OVER (PARTITION BY {_META_KEY} ORDER BY last_seen
+                                                  ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS changed
+                    FROM (SELECT *, toString(tuple({_TRACKED})) AS tracked FROM bench.announcements)
+                )
+            )
+            GROUP BY {_META_KEY}, version
+        )
+    )
+)
 """
 
 # grain: one row per request trace session with the first payload time of every edge
@@ -1486,6 +1550,7 @@ SQL_STAGING = [
         event_type LowCardinality(String), gateway LowCardinality(String), envelope_ms Nullable(Int64),
         plausible_ms Int64, data Nullable(String), reason LowCardinality(String)) ENGINE = Memory""",
     "CREATE TABLE bench.dropped (file String, line_no UInt64, why LowCardinality(String)) ENGINE = Memory",
+    "CREATE TABLE bench.announcements AS naap.orchestrator_metadata ENGINE = Memory",
     """CREATE TABLE bench.status (event_id String, dedup_key String, envelope_ms Int64, event_ts DateTime64(3, 'UTC'),
         rt Int64, gateway String, source_position String, line String, stream_id String, request_id String,
         raw_request_id String, orchestrator_address String, orchestrator_url String, pipeline String, pipeline_id String, fps Float64,
@@ -1559,6 +1624,7 @@ def run_sql(files: list[Path], settings: Settings, client: Any) -> dict[str, Any
     step("stream_ingest_metrics", SQL_INGEST_TABLE)
     step("stream_trace_events", SQL_TRACE_TABLE)
     step("orchestrator_metadata", SQL_ORCHESTRATOR_METADATA)
+    step("orchestrator_metadata", SQL_ORCHESTRATOR_VERSIONS)
     parse_rejects = f"""
         INSERT INTO naap.dead_letter (reject_key, job, stage, reason, detail, event_id, event_type, event_timestamp,
             source_position, payload, payload_length, is_payload_truncated)
