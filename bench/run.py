@@ -40,6 +40,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 LEGS = ("python", "sql", "pipeline", "cluster")
+SQL_MAX_EVENTS = 2_000_000  # (b) keeps all input in Memory tables (see BENCHMARKS.md, Caveats)
 LEG_NAMES = {
     "python": "(a) careful Python",
     "sql": "(b) ClickHouse SQL batch",
@@ -343,12 +344,29 @@ def markdown(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def latency_markdown(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| feed events/s | seconds | windows | never written | p50 s | p95 s | p99 s | mean, 1st / 2nd half |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['rate']:,} | {r['seconds']:.0f} | {r['windows']} | {r['never_written']} | {r.get('p50_s', '-')} | "
+            f"{r.get('p95_s', '-')} | {r.get('p99_s', '-')} | {r.get('first_half_mean_s', '-')} / {r.get('second_half_mean_s', '-')} s |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.run", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated event counts")
     parser.add_argument("--legs", default=",".join(LEGS), help=f"subset of {','.join(LEGS)}")
+    parser.add_argument(
+        "--latency", default="", help="comma-separated feed rates for the streaming latency legs (bench/latency.py)"
+    )
+    parser.add_argument("--latency-seconds", type=float, default=45.0, help="feed duration of each latency leg")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--streams", type=int, default=generate.DEFAULT_STREAMS)
     parser.add_argument("--per-file", type=int, default=generate.DEFAULT_PER_FILE)
@@ -371,6 +389,9 @@ def main(argv: list[str] | None = None) -> int:
         data, manifest = dataset(root, size, args.seed, args.streams, args.per_file)
         entry: dict[str, Any] = {"size": size, "data": str(data), "manifest": manifest, "legs": {}}
         for leg in legs:
+            if leg == "sql" and size > SQL_MAX_EVENTS:
+                print(f"[{size:,}] {LEG_NAMES[leg]}: skipped (holds every line in memory: ~4.6 GB per 1M events)")
+                continue
             load = _load()
             flag = (
                 "  (machine busy: figures unreliable)" if load > 0.5 * (os.cpu_count() or 1) else ""
@@ -394,13 +415,22 @@ def main(argv: list[str] | None = None) -> int:
                 )
         results.append(entry)
     table = markdown(results)
+    latency = []
+    for rate in [int(r) for r in args.latency.split(",") if r]:
+        from bench import latency as latency_bench
+
+        print(f"[latency] feeding {rate:,} events/s for {args.latency_seconds:.0f} s ...", flush=True)
+        latency.append(latency_bench.run(rate, args.latency_seconds, 1_000_000, root))
     print()
     print(table)
+    if latency:
+        print()
+        print(latency_markdown(latency))
     stamp = time.strftime("%Y%m%dT%H%M%S")
     out = root / f"results-{stamp}.json"
     out.write_text(
         json.dumps(
-            {"machine": info, "args": vars(args) | {"root": str(root)}, "results": results},
+            {"machine": info, "args": vars(args) | {"root": str(root)}, "results": results, "latency": latency},
             indent=2,
             default=str,
         )
