@@ -1,6 +1,6 @@
 """One command for the benchmark table: generate (cached), run both baselines and the pipeline.
 
-    python -m bench.run --sizes 100000,1000000
+    python -m bench.run --sizes 100000,1000000[,5000000] [--latency 5000,10000,20000]
 
 For each size: the generated files (cached under ``var/bench/data/`` by seed, size, streams and
 generator version) are processed by (a) the careful Python baseline, (b) the ClickHouse SQL
@@ -15,6 +15,9 @@ the pipeline's includes JVM start-up and job submission), events/s from it, peak
 whole process tree (JVM, Python workers, chDB: /proc sampled every 0.2 s), CPU seconds of the
 tree, and rows per table, checked against baseline (a). Prints a Markdown table with the ratios
 pipeline/(a) and pipeline/(b), and writes every figure to ``var/bench/results-<time>.json``.
+
+With ``--latency`` the streaming latency legs of bench/latency.py follow (steady feed through
+the monitored directory, window close to queryable) and get their own table.
 
 Run it on an otherwise idle machine: the load average is printed before every leg and a leg
 started under load is flagged.
