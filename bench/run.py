@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -38,18 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import generate
+from bench.report import LEG_NAMES, latency_markdown, machine, markdown
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 LEGS = ("python", "sql", "pipeline", "cluster")
 SQL_MAX_EVENTS = 2_000_000  # (b) keeps all input in Memory tables (see BENCHMARKS.md, Caveats)
-LEG_NAMES = {
-    "python": "(a) careful Python",
-    "sql": "(b) ClickHouse SQL batch",
-    "pipeline": "pipeline (Flink MiniCluster)",
-    "cluster": "pipeline (standalone cluster)",
-}
 
 
 # -- process tree sampling ----------------------------------------------------------------------------
@@ -269,95 +263,6 @@ def run_pipeline(data: Path, var: Path, logs: Path, events: int) -> dict[str, An
         "events_per_s": round(events / measured["wall_s"]),
         "rows": rows,
     }
-
-
-# -- report ----------------------------------------------------------------------------------------
-def machine() -> dict[str, Any]:
-    cpu = ""
-    try:
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in open("/proc/cpuinfo")
-            if line.startswith("model name")
-        )
-    except (OSError, StopIteration):
-        pass
-    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gb": round(mem_gb, 1),
-        "python": platform.python_version(),
-        "kernel": platform.release(),
-    }
-
-
-def _rows_check(result: dict[str, Any], reference: dict[str, Any] | None) -> str:
-    if "error" in result:
-        return "—"
-    if reference is None or not reference.get("rows") or not result.get("rows"):
-        return "n/a"
-    diff = [t for t, n in reference["rows"].items() if result["rows"].get(t) != n]
-    return (
-        "same"
-        if not diff
-        else "differ: "
-        + ", ".join(f"{t} {result['rows'].get(t, '?')} vs {reference['rows'][t]}" for t in diff)
-    )
-
-
-def _checkpoint_mb(result: dict[str, Any]) -> str:
-    size = result.get("checkpoint_bytes")
-    return f"{size / 2**20:.1f} ({result.get('checkpoints', 0)} taken)" if size else "-"
-
-
-def _ratio(rate: dict[str, Any], a: str, b: str) -> str:
-    return f"{rate[a] / rate[b]:.2f}x" if rate.get(a) and rate.get(b) else "—"
-
-
-def markdown(results: list[dict[str, Any]]) -> str:
-    lines = [
-        "| events | leg | end-to-end s | events/s | peak RSS MB (tree) | CPU s | largest checkpoint MB | rows vs (a) | load before |",
-        "|---:|---|---:|---:|---:|---:|---:|---|---:|",
-    ]
-    for r in results:
-        for leg in r["legs"]:
-            x = r["legs"][leg]
-            if "error" in x:
-                lines.append(
-                    f"| {r['size']:,} | {LEG_NAMES[leg]} | failed: {x['error']} | | | | | | {x['load_before']:.1f} |"
-                )
-                continue
-            lines.append(
-                f"| {r['size']:,} | {LEG_NAMES[leg]} | {x['e2e_s']:.1f} | {x['events_per_s']:,} | {x['peak_rss_mb']:,} | "
-                f"{x['cpu_s']:.0f} | {_checkpoint_mb(x)} | {_rows_check(x, r['legs'].get('python'))} | {x['load_before']:.1f} |"
-            )
-    lines += [
-        "",
-        "| events | pipeline / (a) | pipeline / (b) | cluster / (a) | cluster / (b) | (b) / (a) |",
-        "|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        rate = {leg: x.get("events_per_s") for leg, x in r["legs"].items() if "error" not in x}
-
-        lines.append(
-            f"| {r['size']:,} | {_ratio(rate, 'pipeline', 'python')} | {_ratio(rate, 'pipeline', 'sql')} "
-            f"| {_ratio(rate, 'cluster', 'python')} | {_ratio(rate, 'cluster', 'sql')} | {_ratio(rate, 'sql', 'python')} |"
-        )
-    return "\n".join(lines)
-
-
-def latency_markdown(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| feed events/s | seconds | windows | never written | p50 s | p95 s | p99 s | mean, 1st / 2nd half |",
-        "|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['rate']:,} | {r['seconds']:.0f} | {r['windows']} | {r['never_written']} | {r.get('p50_s', '-')} | "
-            f"{r.get('p95_s', '-')} | {r.get('p99_s', '-')} | {r.get('first_half_mean_s', '-')} / {r.get('second_half_mean_s', '-')} s |"
-        )
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
