@@ -55,24 +55,27 @@ _FIELDS = ", ".join(PARSED_FIELDS)
 
 def _reject_reason(settings: Settings) -> str:
     known = ", ".join(f"'{t}'" for t in KNOWN_EVENT_TYPES)
+    # Lateness exists only in STREAMING mode: BATCH mode sees the whole input.
+    late = "" if settings.is_batch else (
+        "\n        WHEN CURRENT_WATERMARK(ts) IS NOT NULL AND ts <= CURRENT_WATERMARK(ts) THEN 'late'"
+    )
     return f"""CASE
         WHEN envelope_reason IS NOT NULL THEN envelope_reason
         WHEN envelope_ms IS NULL THEN 'invalid_timestamp'
         WHEN envelope_ms < {MIN_EVENT_MS} THEN 'timestamp_out_of_range'
         WHEN envelope_ms > {future_limit_ms(settings)} THEN 'timestamp_in_future'
         WHEN data_reason IS NOT NULL THEN data_reason
-        WHEN event_type NOT IN ({known}) THEN 'unknown_event_type'
-        WHEN CURRENT_WATERMARK(ts) IS NOT NULL AND ts <= CURRENT_WATERMARK(ts) THEN 'late'
+        WHEN event_type NOT IN ({known}) THEN 'unknown_event_type'{late}
     END"""
 
 
 # grain: one row per line read from the source. The line is parsed once, in Java
 # (parse_gateway_event: envelope, data and every typed field; see jobs/java_udfs.py).
 GATEWAY_LINES = """
-SELECT line, source_position, envelope_ms, ts, pt, event_id, event_type, gateway, {fields},
+SELECT line, source_position, envelope_ms, ts, event_id, event_type, gateway, {fields},
     {reason} AS reason
 FROM (
-    SELECT s.line, s.source_position, s.envelope_ms, s.ts, s.pt, p.*
+    SELECT s.line, s.source_position, s.envelope_ms, s.ts, p.*
     FROM {source} AS s, LATERAL TABLE(parse_gateway_event(s.line, {max_chars})) AS p
 )
 """
@@ -116,7 +119,7 @@ FROM (
         ts,
         window_time AS rt,
         ROW_NUMBER() OVER (
-            PARTITION BY window_start, window_end, dedup_key ORDER BY ts ASC
+            PARTITION BY window_start, window_end, dedup_key ORDER BY {order}
         ) AS delivery
     FROM TABLE(TUMBLE(TABLE accepted_lines, DESCRIPTOR(ts), {batch}))
 )
@@ -153,6 +156,16 @@ FROM planned_rejects
 """
 
 
+def _delivery_order(settings: Settings) -> str:
+    """Which delivery of a repeated event is kept.
+
+    STREAMING: the first by event time (the only order window deduplication supports). BATCH:
+    the same, ties broken by position and content, so the kept copy (its source_position)
+    does not depend on the order in which files were read.
+    """
+    return "ts ASC" if not settings.is_batch else "ts ASC, source_position ASC, line ASC"
+
+
 def register(t_env: Any, settings: Settings, source: str = SOURCE_TABLE) -> None:
     """Define the shared views on ``source`` (see the module docstring).
 
@@ -176,9 +189,18 @@ def register(t_env: Any, settings: Settings, source: str = SOURCE_TABLE) -> None
     )
     sql.view(t_env, "planned_rejects", SOURCE_REJECTS.format(fields=_FIELDS))
     sql.view(t_env, "accepted_lines", ACCEPTED_LINES)
-    sql.view(t_env, "planned_events", GATEWAY_EVENTS.format(fields=_FIELDS, batch=sql.seconds(settings.dedup_window_s)))
+    sql.view(
+        t_env,
+        "planned_events",
+        GATEWAY_EVENTS.format(
+            fields=_FIELDS, batch=sql.seconds(settings.dedup_window_s), order=_delivery_order(settings)
+        ),
+    )
     stream = t_env.to_data_stream(t_env.sql_query(ALL_ROWS.format(fields=_FIELDS)))
-    rows = t_env.from_data_stream(stream, Schema.new_builder().watermark("rt", "SOURCE_WATERMARK()").build())
+    schema = Schema.new_builder()
+    if not settings.is_batch:
+        schema = schema.watermark("rt", "SOURCE_WATERMARK()")
+    rows = t_env.from_data_stream(stream, schema.build())
     t_env.create_temporary_view("gateway_rows", rows)
     sql.view(t_env, "gateway_events", "SELECT * FROM gateway_rows WHERE stage IS NULL")
     sql.view(t_env, "source_rejects", "SELECT * FROM gateway_rows WHERE stage IS NOT NULL")

@@ -78,6 +78,41 @@ FROM TABLE(SESSION(TABLE trace_edges PARTITION BY request_id, DESCRIPTOR(rt), {g
 GROUP BY request_id, window_start, window_end, window_time
 """
 
+# grain: as REQUEST_EDGES, in BATCH mode. Flink's batch planner has no session window TVF
+# ("unaligned windows are not supported in batch mode") and its group-window form refuses
+# COUNT(DISTINCT): the same sessions, by definition. Edges of a request ordered by time; an
+# edge at least the gap after the previous one opens a new session; a session spans [first
+# edge, last edge + gap), and its time is its end minus 1 ms (as window_time).
+REQUEST_EDGES_BATCH = """
+SELECT
+    request_id,
+    CAST(MIN(rt) AS TIMESTAMP(3)) AS session_start,
+    CAST(MAX(rt) + {gap} AS TIMESTAMP(3)) AS session_end,
+    MAX(rt) + {gap} - INTERVAL '0.001' SECOND AS rt,
+    MAX(stream_id) AS stream_id,
+    MAX(gateway) AS gateway,
+    MAX(pipeline) AS pipeline,
+    {orchestrator},
+    {orchestrator_url},
+    COUNT(DISTINCT NULLIF(orchestrator_address, '')) AS orchestrator_count,
+    SUM(CASE WHEN edge = '{swap}' THEN 1 ELSE 0 END) AS swap_count,
+    COUNT(*) AS edge_count,
+    {edges}
+FROM (
+    -- RANGE: edges at the same time (peers) share a session number whatever their order
+    SELECT *, SUM(opens) OVER (PARTITION BY request_id ORDER BY rt
+        RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS session_no
+    FROM (
+        SELECT *, CASE WHEN previous_t IS NULL OR t >= previous_t + {gap} THEN 1 ELSE 0 END AS opens
+        FROM (
+            SELECT *, LAG(t) OVER (PARTITION BY request_id ORDER BY rt) AS previous_t
+            FROM (SELECT *, CAST(rt AS TIMESTAMP(3)) AS t FROM trace_edges)
+        )
+    )
+)
+GROUP BY request_id, session_no
+"""
+
 
 def _metric_row(
     metric: catalog.Metric,
@@ -225,10 +260,25 @@ FROM (
         SUM(CASE WHEN is_warmup THEN 0 ELSE 1 END) AS n,
         CAST(SUM(CASE WHEN is_warmup THEN 0 ELSE {_FPS} END) AS DOUBLE) AS sum_fps,
         CAST(SUM(CASE WHEN is_warmup THEN 0 ELSE {_FPS} * {_FPS} END) AS DOUBLE) AS sum_sq_fps
-    FROM TABLE(TUMBLE(TABLE status_warmup, DESCRIPTOR(rt), INTERVAL '5' MINUTE))
+    FROM {{windowed}}
     GROUP BY stream_id, window_start, window_end, window_time
 )
 """
+# The status samples with their 5-minute window: the window TVF in STREAMING mode; in BATCH
+# mode the same windows by arithmetic (the batch planner turns a window TVF aggregate into a
+# group-window aggregate, which refuses COUNT(DISTINCT)). Both assign by ``rt``.
+WINDOWED_STREAMING = "TABLE(TUMBLE(TABLE status_warmup, DESCRIPTOR(rt), INTERVAL '5' MINUTE))"
+# grain: one row per status sample (BATCH mode), with its 5-minute window
+WINDOWED_BATCH = """(
+    SELECT *,
+        CAST(TO_TIMESTAMP_LTZ(start_s * 1000, 3) AS TIMESTAMP(3)) AS window_start,
+        CAST(TO_TIMESTAMP_LTZ(start_s * 1000 + 300000, 3) AS TIMESTAMP(3)) AS window_end,
+        TO_TIMESTAMP_LTZ(start_s * 1000 + 299999, 3) AS window_time
+    FROM (
+        SELECT *, rt_s - MOD(rt_s, 300) AS start_s
+        FROM (SELECT *, UNIX_TIMESTAMP(DATE_FORMAT(rt, 'yyyy-MM-dd HH:mm:ss')) AS rt_s FROM status_warmup)
+    )
+)"""
 
 _WINDOW_START = sql.ch_timestamp("window_start")
 _WINDOW_END = sql.ch_timestamp("window_end")
@@ -255,7 +305,7 @@ def build(t_env: Any, settings: Settings) -> list[str]:
     sql.view(
         t_env,
         "request_edges",
-        REQUEST_EDGES.format(
+        (REQUEST_EDGES_BATCH if settings.is_batch else REQUEST_EDGES).format(
             orchestrator=_edge_orchestrator("orchestrator_address"),
             orchestrator_url=_edge_orchestrator("orchestrator_url"),
             swap=catalog.SWAP,
@@ -267,7 +317,8 @@ def build(t_env: Any, settings: Settings) -> list[str]:
     sql.view(t_env, "naap_metrics_latency_rejects", _rejects_select())
     sql.view(t_env, "status_samples", STATUS_SAMPLES)
     sql.view(t_env, "status_warmup", STATUS_WARMUP)
-    sql.view(t_env, "stream_windows", STREAM_WINDOWS)
+    windowed = WINDOWED_BATCH if settings.is_batch else WINDOWED_STREAMING
+    sql.view(t_env, "stream_windows", STREAM_WINDOWS.format(windowed=windowed))
     minimum = settings.jitter_min_samples
     sql.view(
         t_env,

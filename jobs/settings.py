@@ -58,6 +58,11 @@ class Settings:
         trace_session_gap_s: a request's trace edges further apart than this start a new session.
         token_salt: prefix of the insert deduplication tokens (a replay in replace mode sets
             its own, so re-inserted rows are not mistaken for the ones it deleted).
+        runtime_mode: ``auto`` (default), ``batch`` or ``streaming``. Auto runs a bounded input
+            (a files source without monitoring) in Flink's BATCH mode, where windows, sessions,
+            deduplication and OVER aggregates see the whole input whatever the order in which
+            files are read (no watermark, nothing is late); unbounded inputs (Kafka, a watched
+            directory) run in STREAMING mode.
         fault_file: drill switch (``NETPULSE_FAULT_FILE``, off when empty): while a file exists
             at this path, every ClickHouse insert fails as if the server were unreachable
             (docs/operations.md, "Sink outage drill").
@@ -94,12 +99,20 @@ class Settings:
     trace_session_gap_s: int = 600
     token_salt: str = ""
     fault_file: str = ""
+    runtime_mode: str = "auto"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_embedded(self) -> bool:
         """True when ClickHouse is the in-process chDB engine."""
         return self.clickhouse_url.startswith("chdb://")
+
+    @property
+    def is_batch(self) -> bool:
+        """True when the job runs in Flink's BATCH mode (see ``runtime_mode``)."""
+        if self.runtime_mode == "auto":
+            return self.source == "files" and self.monitor_interval_s == 0
+        return self.runtime_mode == "batch"
 
     @property
     def chdb_path(self) -> Path:
@@ -130,6 +143,7 @@ _INT_FIELDS = {
 _CHOICES = {
     "source": ("files", "kafka"),
     "kafka_start": ("group-offsets", "earliest-offset", "latest-offset"),
+    "runtime_mode": ("auto", "batch", "streaming"),
 }
 
 
@@ -171,6 +185,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         "source",
         "kafka_start",
         "fault_file",
+        "runtime_mode",
     ):
         key = f"NETPULSE_{name.upper()}"
         if key in env:
@@ -194,6 +209,11 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     if parquet.startswith("s3://") and not env.get("NETPULSE_S3_ENDPOINT"):
         raise SettingsError("NETPULSE_PARQUET_URL is s3:// but NETPULSE_S3_ENDPOINT is not set")
     settings = Settings(**values)  # type: ignore[arg-type]
+    if settings.runtime_mode == "batch" and (settings.source != "files" or settings.monitor_interval_s > 0):
+        raise SettingsError(
+            "NETPULSE_RUNTIME_MODE=batch needs a bounded input: NETPULSE_SOURCE=files and "
+            "NETPULSE_MONITOR_INTERVAL_S=0 (or leave it at auto)"
+        )
     if settings.is_embedded and settings.writer_parallelism != 1:
         raise SettingsError(
             "NETPULSE_WRITER_PARALLELISM must be 1 with the embedded engine "

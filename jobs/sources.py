@@ -5,8 +5,8 @@ Both sources expose the same schema, so the parsing in ``jobs.envelopes`` is sha
     line             STRING          the raw record (one JSON envelope, or garbage)
     source_position  STRING          file path, or ``topic/partition/offset``
     envelope_ms      BIGINT          envelope ``timestamp`` (string or number), NULL if unusable
-    ts               TIMESTAMP_LTZ   event time, with the watermark ``ts - allowed lateness``
-    pt               TIMESTAMP_LTZ   processing time (for rejects that have no event time)
+    ts               TIMESTAMP_LTZ   event time; in STREAMING mode with the watermark
+                                     ``ts - allowed lateness`` (BATCH mode has none)
 
 Lines are read raw (``format raw``) rather than with Flink's ``json`` format: that format drops
 a line that is not JSON without a trace, and every reject must reach the dead-letter table.
@@ -38,13 +38,13 @@ def _columns(settings: Settings, position_column: str) -> str:
         f"CASE WHEN {_ENVELOPE_MS} BETWEEN {MIN_EVENT_MS} AND {future_limit_ms(settings)} "
         f"THEN {_ENVELOPE_MS} ELSE 0 END"
     )
+    # BATCH mode has no watermark: it sorts and sees the whole input, nothing is late.
+    watermark = "" if settings.is_batch else f",\n    WATERMARK FOR ts AS ts - {sql.seconds(settings.allowed_lateness_s)}"
     return f"""
     line STRING,
     {position_column},
     envelope_ms AS {_ENVELOPE_MS},
-    ts AS TO_TIMESTAMP_LTZ({plausible}, 3),
-    pt AS PROCTIME(),
-    WATERMARK FOR ts AS ts - {sql.seconds(settings.allowed_lateness_s)}"""
+    ts AS TO_TIMESTAMP_LTZ({plausible}, 3){watermark}"""
 
 
 def files_source_ddl(settings: Settings, table: str = SOURCE_TABLE) -> str:
