@@ -9,7 +9,8 @@ from typing import Any
 LEG_NAMES = {
     "python": "(a) careful Python",
     "sql": "(b) ClickHouse SQL batch",
-    "pipeline": "pipeline (Flink MiniCluster)",
+    "batch": "pipeline BATCH (MiniCluster, files as they are)",
+    "pipeline": "pipeline STREAMING (MiniCluster, one ordered file)",
     "cluster": "pipeline (standalone cluster)",
 }
 
@@ -76,14 +77,15 @@ def markdown(results: list[dict[str, Any]]) -> str:
             )
     lines += [
         "",
-        "| events | pipeline / (a) | pipeline / (b) | cluster / (a) | cluster / (b) | (b) / (a) |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| events | batch / (a) | batch / (b) | batch / streaming | streaming / (a) | streaming / (b) | cluster / (a) | cluster / (b) | (b) / (a) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         rate = {leg: x.get("events_per_s") for leg, x in r["legs"].items() if "error" not in x}
 
         lines.append(
-            f"| {r['size']:,} | {_ratio(rate, 'pipeline', 'python')} | {_ratio(rate, 'pipeline', 'sql')} "
+            f"| {r['size']:,} | {_ratio(rate, 'batch', 'python')} | {_ratio(rate, 'batch', 'sql')} "
+            f"| {_ratio(rate, 'batch', 'pipeline')} | {_ratio(rate, 'pipeline', 'python')} | {_ratio(rate, 'pipeline', 'sql')} "
             f"| {_ratio(rate, 'cluster', 'python')} | {_ratio(rate, 'cluster', 'sql')} | {_ratio(rate, 'sql', 'python')} |"
         )
     return "\n".join(lines)

@@ -4,9 +4,11 @@
 
 For each size: the generated files (cached under ``var/bench/data/`` by seed, size, streams and
 generator version) are processed by (a) the careful Python baseline, (b) the ClickHouse SQL
-batch baseline (both: ``python -m bench.baselines``) (c) the pipeline (``python -m jobs run
+batch baseline (both: ``python -m bench.baselines``), the pipeline (``python -m jobs run
 naap`` with NETPULSE_INPUT_PATH / NETPULSE_VAR_DIR, after ``python -m jobs migrate``) on the
-local MiniCluster and (d) the same job submitted to the local standalone cluster
+local MiniCluster (c) in BATCH mode over the generated files as they are (a bounded run's
+default) and (d) in STREAMING mode over the files merged into one time-ordered file (how a topic
+delivers them), and (e) the streaming job submitted to the local standalone cluster
 (bench/cluster_leg.py, which also reports the largest completed checkpoint), each in its own
 process and its own var directory (chDB allows one process per database directory).
 
@@ -42,7 +44,7 @@ from bench.report import LEG_NAMES, latency_markdown, machine, markdown
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-LEGS = ("python", "sql", "pipeline", "cluster")
+LEGS = ("python", "sql", "batch", "pipeline", "cluster")
 SQL_MAX_EVENTS = 2_000_000  # (b) keeps all input in Memory tables (see BENCHMARKS.md, Caveats)
 
 
@@ -189,12 +191,23 @@ def run_baseline(impl: str, data: Path, var: Path, logs: Path) -> dict[str, Any]
     }
 
 
+def files_input(data: Path, var: Path) -> Path:
+    """A fresh var dir whose input directory links the generated files as they are."""
+    shutil.rmtree(var, ignore_errors=True)
+    var.mkdir(parents=True)
+    files = var / "input"
+    files.mkdir()
+    for part in sorted(data.glob("events-*.jsonl")):
+        (files / part.name).symlink_to(part.resolve())
+    return files
+
+
 def single_input(data: Path, var: Path) -> Path:
     """A fresh var dir holding the generated files as one time-ordered input file.
 
-    The files source reads a directory's files in no particular order, and event time would
-    call a file read after a later one late: the pipeline legs get the files as one time-ordered
-    file, as the topic would deliver them (prepared before the clock starts).
+    A STREAMING run over a directory reads its files in no particular order, and event time
+    would call a file read after a later one late: the streaming legs get the files as one
+    time-ordered file, as the topic would deliver them (prepared before the clock starts).
     """
     shutil.rmtree(var, ignore_errors=True)
     var.mkdir(parents=True)
@@ -226,8 +239,9 @@ def run_cluster(data: Path, var: Path, logs: Path, events: int) -> dict[str, Any
     out.unlink(missing_ok=True)
     logs.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "bench.cluster_leg", "--input", str(single), "--var", str(var), "--json", str(out)]
+    env = dict(os.environ, NETPULSE_RUNTIME_MODE="streaming")
     with open(logs / "cluster.log", "w") as log:
-        code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT).returncode
+        code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, env=env).returncode
     if not out.exists():
         return {"error": f"exit code {code}, see {logs / 'cluster.log'}"}
     result = json.loads(out.read_text())
@@ -241,20 +255,23 @@ def run_cluster(data: Path, var: Path, logs: Path, events: int) -> dict[str, Any
     }
 
 
-def run_pipeline(data: Path, var: Path, logs: Path, events: int) -> dict[str, Any]:
-    single = single_input(data, var)
-    env = dict(os.environ, NETPULSE_VAR_DIR=str(var), NETPULSE_INPUT_PATH=str(single))
+def run_pipeline(data: Path, var: Path, logs: Path, events: int, mode: str = "streaming") -> dict[str, Any]:
+    """The naap pipeline on the MiniCluster: ``batch`` over the files as they are, ``streaming``
+    over one time-ordered file."""
+    source = files_input(data, var) if mode == "batch" else single_input(data, var)
+    env = dict(os.environ, NETPULSE_VAR_DIR=str(var), NETPULSE_INPUT_PATH=str(source), NETPULSE_RUNTIME_MODE=mode)
+    name = "pipeline" if mode == "streaming" else "batch"
     migrated = run_measured(
-        [sys.executable, "-m", "jobs", "migrate"], env, logs / "pipeline-migrate.log"
+        [sys.executable, "-m", "jobs", "migrate"], env, logs / f"{name}-migrate.log"
     )
     if migrated["exit_code"] != 0:
         return {**migrated, "error": f"migrate failed, see {migrated['log']}"}
     measured = run_measured(
-        [sys.executable, "-m", "jobs", "run", "naap"], env, logs / "pipeline.log"
+        [sys.executable, "-m", "jobs", "run", "naap"], env, logs / f"{name}.log"
     )
     if measured["exit_code"] != 0:
         return {**measured, "error": f"exit code {measured['exit_code']}, see {measured['log']}"}
-    rows = count_rows(var, logs, "pipeline")
+    rows = count_rows(var, logs, name)
     return {
         **measured,
         "events": events,
@@ -307,8 +324,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{size:,}] {LEG_NAMES[leg]} (load {load:.1f}){flag} ...", flush=True)
             logs = root / "logs" / f"n{size}"
             var = root / "runs" / f"{leg}-n{size}"
-            if leg == "pipeline":
-                x = run_pipeline(data, var, logs, manifest["events"])
+            if leg in ("pipeline", "batch"):
+                x = run_pipeline(data, var, logs, manifest["events"], "streaming" if leg == "pipeline" else "batch")
             elif leg == "cluster":
                 x = run_cluster(data, var, logs, manifest["events"])
             else:

@@ -31,17 +31,22 @@ def _demo(settings: settings_module.Settings, fresh: bool) -> int:
     from jobs import migrate, runtime, sample, summary
 
     if fresh:
-        for sub in ("clickhouse", "parquet", "input"):
+        for sub in ("clickhouse", "parquet"):
             shutil.rmtree(settings.var_dir / sub, ignore_errors=True)
     applied = migrate.migrate(settings)
     print(f"migrated {settings.clickhouse_url}: {len(applied)} new DDL files applied")
-    lines = sample.fixture_lines()
-    path = sample.publish(lines, settings.input_path)
-    print(f"published {len(lines)} real gateway events to {path}")
+    # The real capture files as they are (one per streaming session, three days apart): a
+    # bounded input runs in BATCH mode, where the order in which files are read does not matter.
+    events = sample.FIXTURES / "events"
+    settings = settings.replace(input_path=events)
+    files = sorted(events.glob("*.jsonl"))
+    lines = sum(1 for path in files for line in path.read_text().splitlines() if line.strip())
+    print(f"reading {lines} real gateway events from {len(files)} capture files in {events}")
     started = time.monotonic()
     runtime.run(settings, "naap")
     elapsed = time.monotonic() - started
-    print(f"pipeline 'naap' (ingest + metrics) finished in {elapsed:.1f} s")
+    mode = "BATCH" if settings.is_batch else "STREAMING"
+    print(f"pipeline 'naap' (ingest + metrics, {mode} mode) finished in {elapsed:.1f} s")
     print(summary.render(summary.collect(settings)))
     print(f"ClickHouse (embedded): {settings.chdb_path}" if settings.is_embedded else "")
     print(f"Parquet: {settings.parquet_url}/calculated_metrics/")
@@ -111,11 +116,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "replay":
         from jobs import replay as replay_module
 
-        plan = replay_module.ReplayPlan(
-            replay_module.parse_date(args.date_from),
-            replay_module.parse_date(args.date_to),
-            tuple(args.types.split(",")) if args.types else None,
-        )
+        try:
+            plan = replay_module.ReplayPlan(
+                replay_module.parse_date(args.date_from),
+                replay_module.parse_date(args.date_to),
+                tuple(args.types.split(",")) if args.types else None,
+            )
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         replay_module.replay(settings, plan, archive_url=args.archive, replace=args.replace)
         return 0
     if args.command == "tor":

@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from jobs import catalog, clickhouse, migrate, runtime, sample
+from jobs.envelopes import KNOWN_EVENT_TYPES
 from jobs.parquet import ParquetSink
 from jobs.settings import Settings
 
@@ -49,6 +50,16 @@ class ReplayPlan:
     date_from: dt.date
     date_to: dt.date
     event_types: tuple[str, ...] | None  # None: every type
+
+    def __post_init__(self) -> None:
+        # The types reach SQL (ALTER TABLE ... DELETE): only known event type names pass.
+        unknown = sorted(set(self.event_types or ()) - set(KNOWN_EVENT_TYPES))
+        if unknown:
+            raise ValueError(
+                f"unknown event type(s) {unknown}; choose from {', '.join(KNOWN_EVENT_TYPES)}"
+            )
+        if self.date_from > self.date_to:
+            raise ValueError(f"--from {self.date_from} is after --to {self.date_to}")
 
     def partition_filter(self) -> Any:
         expr = (pc.field("event_date") >= pc.scalar(self.date_from)) & (

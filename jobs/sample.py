@@ -1,9 +1,8 @@
-"""The bundled real sample events, published into an input directory as a Kafka topic would
-deliver them (one JSON envelope per line, in envelope-time order).
+"""The bundled real sample events, and publishing lines into an input directory.
 
-The fixture files are separate capture sessions from different days; a streaming job reads a
-directory's files in no particular order, and event time would then call whole sessions late.
-Publishing them merged in time order is what the production topic looks like.
+A bounded run reads the fixture files as they are (BATCH mode: the order in which files are
+read does not matter). ``publish`` writes one file atomically, optionally in envelope-time
+order, which is what a STREAMING run over a watched directory wants (as a topic delivers it).
 """
 
 from __future__ import annotations

@@ -74,16 +74,27 @@ class Run:
         return json.loads((self.var_dir / "run.json").read_text())["seconds"]
 
 
-def start_run(var_dir: Path, lines: list[str], env: dict[str, str], pipeline: str = "naap") -> Run:
-    """Start ``tests/pipeline_run.py`` in its own process (returns at once)."""
+def start_run(
+    var_dir: Path, lines: list[str] | dict[str, list[str]], env: dict[str, str], pipeline: str = "naap"
+) -> Run:
+    """Start ``tests/pipeline_run.py`` in its own process (returns at once).
+
+    ``lines``: one input file's lines, or a directory's files (name: lines), read as they are.
+    """
     var_dir.mkdir(parents=True, exist_ok=True)
-    input_file = var_dir / "input-lines.jsonl"
-    input_file.write_text("\n".join(lines) + "\n")
+    if isinstance(lines, dict):
+        source = var_dir / "input-files"
+        source.mkdir()
+        for name, file_lines in lines.items():
+            (source / name).write_text("\n".join(file_lines) + "\n")
+    else:
+        source = var_dir / "input-lines.jsonl"
+        source.write_text("\n".join(lines) + "\n")
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("NETPULSE_")}
     full_env.update({"NETPULSE_VAR_DIR": str(var_dir), "PYTHONPATH": str(ROOT)}, **env)
     log = var_dir / "run.log"
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "pipeline_run.py"), str(var_dir), str(input_file), pipeline],
+        [sys.executable, str(ROOT / "tests" / "pipeline_run.py"), str(var_dir), str(source), pipeline],
         stdout=log.open("w"), stderr=subprocess.STDOUT, env=full_env, cwd=ROOT,
     )
     return Run(var_dir, process, log)
@@ -113,6 +124,44 @@ def sample_lines() -> list[str]:
     return sorted(sample.fixture_lines(), key=sample.envelope_ms)
 
 
+def input_files() -> dict[str, list[str]]:
+    """The runs' input as files: the real capture files as they are (three days, one file per
+    streaming session), the single-event samples, the broken-input corpus and an announcement
+    sequence derived from a real one (tests/scd_sequence.py)."""
+    import scd_sequence
+
+    files = {p.name: [line for line in p.read_text().splitlines() if line.strip()]
+             for p in sorted((sample.FIXTURES / "events").glob("*.jsonl"))}
+    files["samples.jsonl"] = [line for line in sample.fixture_lines() if not any(line in f for f in files.values())]
+    files["corpus.jsonl"] = corpus.corpus_lines()
+    files["scd-sequence.jsonl"] = scd_sequence.lines()
+    return files
+
+
+def shuffled(files: dict[str, list[str]], seed: int, parts: int) -> dict[str, list[str]]:
+    """The same lines dealt at random into ``parts`` files with random names."""
+    import random
+
+    rng = random.Random(seed)
+    lines = [line for file_lines in files.values() for line in file_lines]
+    rng.shuffle(lines)
+    return {f"{rng.getrandbits(64):016x}.jsonl": lines[i::parts] for i in range(parts)}
+
+
+def reversed_files(files: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Every file's lines reversed, and the files named so that they list in reverse order."""
+    names = sorted(files)
+    return {f"{len(names) - i:03d}-{name}": files[name][::-1] for i, name in enumerate(names)}
+
+
+def time_ordered(files: dict[str, list[str]]) -> list[str]:
+    """One topic-like file: lines in envelope-time order, the corpus's far-out-of-order event
+    last (after the watermark has moved past it, so a streaming run calls it late)."""
+    late = [line for line in files["corpus.jsonl"] if '"corpus-late"' in line]
+    rest = [line for file_lines in files.values() for line in file_lines if line not in late]
+    return sorted(rest, key=sample.envelope_ms) + late
+
+
 @pytest.fixture(scope="session")
 def s3(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     server = s3server.start(tmp_path_factory.mktemp("s3"))
@@ -123,28 +172,32 @@ def s3(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def
 
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory: pytest.TempPathFactory, s3) -> dict[str, Run]:  # type: ignore[no-untyped-def]
-    """Two pipeline runs started together (they run in parallel in their own processes):
+    """Pipeline runs over the same input (``input_files``), started together (each in its own
+    process). The bounded ones run in BATCH mode and must give identical tables:
 
-    * ``p1``: the real sample events + the broken-input corpus, parallelism 1, local Parquet.
-    * ``p2``: the real sample events + two announcements derived from a real one
-      (tests/scd_sequence.py), parallelism 2, Parquet on the loopback S3 server.
+    * ``p1``: the files as they are, parallelism 1, local Parquet.
+    * ``p2``: the lines shuffled into 5 randomly named files, parallelism 2, Parquet on the
+      loopback S3 server.
+    * ``p3``: every file reversed and the files listed in reverse order, parallelism 1.
+    * ``ps``: STREAMING mode over one time-ordered file (as a topic delivers it), parallelism 1:
+      the reference, in which the corpus's far-out-of-order event is late.
     """
     base = tmp_path_factory.mktemp("runs")
-    p1 = start_run(base / "p1", sample_lines() + corpus.corpus_lines(), {"NETPULSE_PARALLELISM": "1"})
-    import scd_sequence
-
-    p2 = start_run(
-        base / "p2",
-        sorted(sample_lines() + scd_sequence.lines(), key=sample.envelope_ms),
-        {
-            "NETPULSE_PARALLELISM": "2",
-            "NETPULSE_PARQUET_URL": "s3://lake/netpulse",
-            "NETPULSE_S3_ENDPOINT": s3.endpoint,
-            "NETPULSE_S3_ACCESS_KEY": s3server.ACCESS_KEY,
-            "NETPULSE_S3_SECRET_KEY": s3server.SECRET_KEY,
-        },
-    )
-    return {"p1": p1, "p2": p2}
+    files = input_files()
+    s3_env = {
+        "NETPULSE_PARQUET_URL": "s3://lake/netpulse",
+        "NETPULSE_S3_ENDPOINT": s3.endpoint,
+        "NETPULSE_S3_ACCESS_KEY": s3server.ACCESS_KEY,
+        "NETPULSE_S3_SECRET_KEY": s3server.SECRET_KEY,
+    }
+    return {
+        "p1": start_run(base / "p1", files, {"NETPULSE_PARALLELISM": "1"}),
+        "p2": start_run(base / "p2", shuffled(files, seed=7, parts=5), {"NETPULSE_PARALLELISM": "2", **s3_env}),
+        "p3": start_run(base / "p3", reversed_files(files), {"NETPULSE_PARALLELISM": "1"}),
+        "ps": start_run(
+            base / "ps", time_ordered(files), {"NETPULSE_PARALLELISM": "1", "NETPULSE_RUNTIME_MODE": "streaming"}
+        ),
+    }
 
 
 def pytest_configure(config: pytest.Config) -> None:

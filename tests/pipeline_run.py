@@ -3,7 +3,10 @@
 chDB allows one database directory per process, so each pipeline run of the tests happens in
 its own process; the test process reads the exported rows and the Parquet files.
 
-    python tests/pipeline_run.py VAR_DIR INPUT_FILE PIPELINE  (settings from NETPULSE_* env)
+    python tests/pipeline_run.py VAR_DIR INPUT PIPELINE  (settings from NETPULSE_* env)
+
+INPUT is a directory of JSON-lines files, read as it is (NETPULSE_INPUT_PATH), or one file,
+published unchanged as the input directory's only file.
 """
 
 from __future__ import annotations
@@ -43,11 +46,14 @@ def export(config: settings.Settings, out: Path) -> None:
 
 
 def main() -> int:
-    var_dir, input_file, pipeline = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    var_dir, source, pipeline = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
     config = settings.load()
     assert config.var_dir == var_dir.resolve(), (config.var_dir, var_dir)
     migrate.migrate(config)
-    sample.publish(input_file.read_text().splitlines(), config.input_path, "events.jsonl", ordered=False)
+    if source.is_dir():
+        config = config.replace(input_path=source.resolve())
+    else:
+        sample.publish(source.read_text().splitlines(), config.input_path, "events.jsonl", ordered=False)
     started = time.monotonic()
     runtime.run(config, pipeline)
     elapsed = time.monotonic() - started

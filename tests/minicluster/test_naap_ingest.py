@@ -1,7 +1,9 @@
 """The naap pipeline on the local MiniCluster over every real fixture envelope + broken inputs.
 
-Run p1 (tests/conftest.py): the 143 real envelopes of tests/fixtures/livepeer (sorted by
-envelope time, as the topic delivers them) followed by the corpus of tests/corpus.py.
+Run p1 (tests/conftest.py): the 143 real envelopes of tests/fixtures/livepeer (the capture
+files as they are, read in BATCH mode), the corpus of tests/corpus.py and two announcements
+derived from a real one (tests/scd_sequence.py). Run ps reads the same lines in time order in
+STREAMING mode, where the corpus's far-out-of-order event is late.
 """
 
 from collections import Counter
@@ -20,15 +22,17 @@ def _by(rows: list[dict], key: str, value: str) -> list[dict]:
 
 def test_row_counts_per_table(runs) -> None:  # type: ignore[no-untyped-def]
     t = runs["p1"].tables()
-    # corpus adds 3 accepted events: the fps-wrong-type one, one of 3 duplicates, one of 2 id-less.
-    assert len(t["raw_events"]) == REAL_EVENTS + 3
+    # corpus adds 4 accepted events: the fps-wrong-type one, one of 3 duplicates, one of 2
+    # id-less, and the far-out-of-order one (nothing is late in BATCH mode); scd_sequence 2.
+    assert len(t["raw_events"]) == REAL_EVENTS + 4 + 2
     types = Counter(r["event_type"] for r in t["raw_events"])
     assert types == {
-        "stream_trace": 48, "stream_ingest_metrics": 34, "ai_stream_status": 32 + 2,
-        "ai_stream_events": 16, "create_new_payment": 6 + 1, "network_capabilities": 5,
+        "stream_trace": 48, "stream_ingest_metrics": 34, "ai_stream_status": 32 + 3,
+        "ai_stream_events": 16, "create_new_payment": 6 + 1, "network_capabilities": 5 + 2,
         "discovery_results": 2,
     }
-    assert len(t["ai_stream_status"]) == 32 + 1  # + corpus-dup once; corpus-fps is rejected
+    # + corpus-dup once and corpus-late; corpus-fps is rejected
+    assert len(t["ai_stream_status"]) == 32 + 2
     assert len(t["stream_ingest_metrics"]) == 34
     assert len(t["stream_trace_events"]) == 48
     # 4 network_capabilities events: net_caps sample (5 GPU rows), the 2026-02-24 production
@@ -82,8 +86,11 @@ def test_track_stats_split_into_video_and_audio(runs) -> None:  # type: ignore[n
 
 
 def test_network_capabilities_exploded_into_gpu_rows(runs) -> None:  # type: ignore[no-untyped-def]
-    rows = _by(runs["p1"].tables()["orchestrator_metadata"], "source_event_id", "bcca7b6c-e09e-4567-a34a-2c4f5200a8e8")
+    # the versions opened by the net_caps sample (bcca7b6c..., 2026-02-02 20:10:08.615); two of
+    # them were refreshed by the derived announcements of tests/scd_sequence.py since
+    rows = _by(runs["p1"].tables()["orchestrator_metadata"], "valid_from", "2026-02-02 20:10:08.615000")
     assert len(rows) == 5
+    assert {r["source_event_id"] for r in rows} == {"bcca7b6c-e09e-4567-a34a-2c4f5200a8e8", "scd-1"}
     nullworks = [r for r in rows if r["orchestrator_url"] == "https://rtv.nullworks.xyz:9924"]
     assert sorted(r["gpu_id"] for r in nullworks) == [
         "GPU-1e7025d4-a3dd-5371-daec-b666af6ec29c", "GPU-c391d107-0999-d9be-45a4-b494d6da1ccf"]
@@ -114,7 +121,7 @@ def test_broken_corpus_one_outcome_per_input(runs) -> None:  # type: ignore[no-u
     # entries without gpu_info again in two other announcements (01438768-..., 2240b782-...)
     real_rejects = 10
     corpus_rejects = [r for r in t["dead_letter"] if r["reason"] not in ("hardware_without_gpu_info", "price_without_price_per_unit")]
-    expected = [c for c in corpus.cases() if c.stage is not None]
+    expected = [c for c in corpus.cases() if c.stage not in (None, "late")]  # BATCH: none late
     assert len(t["dead_letter"]) == real_rejects + len(expected)
     assert Counter((r["stage"], r["reason"]) for r in corpus_rejects) == Counter((c.stage, c.reason) for c in expected)
     for case in expected:
@@ -126,15 +133,14 @@ def test_broken_corpus_one_outcome_per_input(runs) -> None:  # type: ignore[no-u
             assert row["payload"] == line[:65536]
         else:
             assert row["is_payload_truncated"] is False and row["payload"] == line
-        assert row["source_position"].endswith("events.jsonl")
-    late = _by(corpus_rejects, "reason", "late")[0]
-    assert late["event_id"] == "corpus-late" and late["event_timestamp"].startswith("2026-02-05")
+        assert row["source_position"].endswith("corpus.jsonl")
     raw = t["raw_events"]
+    assert len(_by(raw, "event_id", "corpus-late")) == 1
     assert len(_by(raw, "event_id", "corpus-fps")) == 1  # parse reject: raw kept, typed row not
     assert len(_by(raw, "event_id", "corpus-dup")) == 1  # delivered 3 times
     no_id = [r for r in raw if '"corpus-noid"' in r["raw_data"]]  # delivered twice, no id
     assert len(no_id) == 1 and no_id[0]["event_id"] == "" and len(no_id[0]["dedup_key"]) == 64
-    for reject_id in ("corpus-trunc", "corpus-big", "corpus-tsobj", "corpus-unknown", "corpus-late"):
+    for reject_id in ("corpus-trunc", "corpus-big", "corpus-tsobj", "corpus-unknown"):
         assert _by(raw, "event_id", reject_id) == []
     assert len(_by(t["ai_stream_status"], "stream_id", "corpus-s-dup")) == 1
     assert _by(t["ai_stream_status"], "stream_id", "corpus-s-fps") == []
@@ -151,7 +157,10 @@ def test_orchestrator_metadata_versions(runs) -> None:  # type: ignore[no-untype
 
     current: dict[str, dict] = {}
     expected: dict[tuple, dict] = {}
-    events = sorted((_json.loads(line) for line in sample.fixture_lines()), key=lambda e: int(e["timestamp"]))
+    import scd_sequence
+
+    lines = sample.fixture_lines() + scd_sequence.lines()
+    events = sorted((_json.loads(line) for line in lines), key=lambda e: int(e["timestamp"]))
     for event in events:
         if event["type"] != "network_capabilities":
             continue
@@ -163,7 +172,7 @@ def test_orchestrator_metadata_versions(runs) -> None:  # type: ignore[no-untype
             for out in emitted:
                 expected[(key, out["valid_from"])] = out
     table = runs["p1"].tables()["orchestrator_metadata"]
-    assert len(table) == len(expected) == 149
+    assert len(table) == len(expected) == 149 + 2  # + the 2 versions opened by scd-2
     assert sum(r["is_current"] for r in table) == len(current) == 87
     got = {(key_of(r), r["valid_from"][:23]): r for r in table}
     for (key, valid_from), row in expected.items():
