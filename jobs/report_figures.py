@@ -20,7 +20,8 @@ from plotly.colors import qualitative
 
 Rows = list[dict[str, Any]]
 
-PALETTE = qualitative.D3 + qualitative.Pastel
+# Grey is kept for "other": drop it from the series colours.
+PALETTE = [c for c in qualitative.D3 if c.upper() != "#7F7F7F"] + qualitative.Dark2
 OTHER_COLOR = "#9a9a9a"
 # A time axis whose data spans more than this opens on its last DEFAULT_VIEW (buttons show all).
 LONG_SPAN = dt.timedelta(days=90)
@@ -110,7 +111,7 @@ def time_axis(xs: Sequence[dt.datetime], title: str = "time (UTC)",
         title: the axis title (with its unit or time zone).
         step: the bucket width: the opening view keeps at least this much room on each side.
     """
-    axis: dict[str, Any] = {"title": {"text": title}, "type": "date"}
+    axis: dict[str, Any] = {"title": {"text": title}, "type": "date", "nticks": 5}
     if opens_on_last_week(xs):
         # Open on the data of the last week (padded), not on empty days before it.
         last = max(xs)
@@ -193,12 +194,12 @@ def latency_over_time(rows: Rows, bucket_s: int, colors: dict[str, str] | None =
 
 
 def describe_bucket(bucket_s: int) -> str:
-    """``3600`` -> ``1 h``, ``300`` -> ``5 min``, ``86400`` -> ``1 day``."""
+    """``300`` -> ``5 min``, ``3600`` -> ``hour``, ``21600`` -> ``6 h``, ``86400`` -> ``day``."""
     if bucket_s % 86400 == 0:
         days = bucket_s // 86400
-        return f"{days} day" + ("s" if days > 1 else "")
+        return "day" if days == 1 else f"{days} days"
     if bucket_s % 3600 == 0:
-        return f"{bucket_s // 3600} h"
+        return "hour" if bucket_s == 3600 else f"{bucket_s // 3600} h"
     return f"{bucket_s // 60} min"
 
 

@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Any
 
 import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from jobs.report_figures import (
@@ -97,7 +98,7 @@ def relays_and_weight(key: str, title: str, rows: Rows, what: str) -> Chart:
         legend={"font": {"size": 11}, "tracegroupgap": 2},
     )
     axis = time_axis([r["ts"] for r in rows], "consensus valid-after (UTC)")
-    fig.update_xaxes(type="date", range=axis.get("range"))
+    fig.update_xaxes(type="date", range=axis.get("range"), nticks=5)
     fig.update_xaxes(title=axis["title"], row=2, col=1)
     if "rangeselector" in axis:
         fig.update_xaxes(rangeselector=axis["rangeselector"], row=1, col=1)
@@ -127,9 +128,12 @@ def versions(rows: Rows) -> Chart:
     if not rows:
         return Chart("tor_versions", title, "", None)
     by_series = group(rows, "series")
-    colors = color_map(by_series)
+    ordered = sorted(by_series, key=lambda s: [int(p) if p.isdigit() else -1 for p in s.split(".")])
+    # Oldest dark to newest bright: an upgrade wave reads as colour moving up the stack.
+    shades = sample_colorscale("Viridis", [i / max(len(ordered) - 1, 1) for i in range(len(ordered))])
+    colors = dict(zip(ordered, shades, strict=True))
     fig = base_figure(height=420)
-    for name in sorted(by_series, key=lambda s: [int(p) if p.isdigit() else -1 for p in s.split(".")]):
+    for name in ordered:
         points = by_series[name]
         fig.add_trace(go.Bar(x=[p["day"] for p in points], y=[p["relays"] for p in points], name=name,
                              marker={"color": colors[name]}, width=bar_width_ms(DAY),

@@ -131,7 +131,7 @@ def test_bucket_width_follows_the_span(span: dt.timedelta, width: int) -> None:
 def test_labels() -> None:
     assert short_address(ORCH_A) == "0x52cf…5954"
     assert short_address("") == "(none)"
-    assert [describe_bucket(s) for s in (300, 3600, 86400, 172800)] == ["5 min", "1 h", "1 day", "2 days"]
+    assert [describe_bucket(s) for s in (300, 3600, 21600, 86400, 172800)] == ["5 min", "hour", "6 h", "day", "2 days"]
 
 
 def test_naap_charts_plot_the_rows() -> None:
