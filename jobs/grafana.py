@@ -8,7 +8,9 @@ every chart of the HTML report (``chart`` names the report chart a panel shows).
 
 Macros (grafana-clickhouse-datasource): ``$__timeFilter(col)`` / ``$__timeFilter_ms(col)`` keep
 the dashboard's time range (DateTime / DateTime64 columns), ``$__timeInterval(col)`` buckets
-by Grafana's interval for the panel width, ``$__interval_s`` is that interval in seconds.
+by Grafana's interval for the panel width, ``($__interval_s)`` is that interval in seconds.
+The plugin's parser wants plain columns as macro arguments (it splits at every comma) and a
+bare macro in parentheses (otherwise it swallows the text up to the next parenthesised group).
 Tor panels insert nulls after an hour without a point (``insertNulls``): a missing consensus
 hour is a gap, never an interpolated line.
 """
@@ -77,15 +79,19 @@ WHERE metric_name = 'status_sample_count' AND $__timeFilter_ms(window_start)
 GROUP BY status ORDER BY windows DESC"""
 
 # grain: one row per (interval, stage: reason); event time, else the time of the reject
-DEAD_LETTERS = """SELECT $__timeInterval(ifNull(event_timestamp, toDateTime64(ingestion_timestamp, 3, 'UTC'))) AS t,
-    concat(stage, ': ', reason) AS stage_reason, count() AS rejects
-FROM naap.dead_letter FINAL
-WHERE $__timeFilter_ms(ifNull(event_timestamp, toDateTime64(ingestion_timestamp, 3, 'UTC')))
+# (computed in a subquery: a macro argument must be a plain column, the plugin splits at commas)
+DEAD_LETTERS = """SELECT $__timeInterval(reject_time) AS t, stage_reason, count() AS rejects
+FROM (
+    SELECT ifNull(event_timestamp, toDateTime64(ingestion_timestamp, 3, 'UTC')) AS reject_time,
+        concat(stage, ': ', reason) AS stage_reason
+    FROM naap.dead_letter FINAL
+)
+WHERE $__timeFilter_ms(reject_time)
 GROUP BY t, stage_reason ORDER BY t"""
 
 # grain: one row per (interval, event type): events per minute of event time
 INGEST_RATES = """SELECT $__timeInterval(event_timestamp) AS t, toString(event_type) AS event_type,
-    count() * 60 / $__interval_s AS events_per_min
+    count() * 60 / ($__interval_s) AS events_per_min
 FROM naap.raw_events
 WHERE $__timeFilter_ms(event_timestamp)
 GROUP BY t, event_type ORDER BY t"""
@@ -216,8 +222,8 @@ def panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
             "refId": "A",
             "datasource": DATASOURCE,
             "editorType": "sql",
-            "queryType": "table" if panel.table else "timeseries",
-            "format": 1 if panel.table else 0,
+            "queryType": "table" if panel.table else "timeSeries",
+            "format": 1 if panel.table else 0,  # sqlutil.FormatQueryOption: 0 time series, 1 table
             "rawSql": panel.sql,
         }],
     }

@@ -25,27 +25,53 @@ INTERVAL_S = 300
 PANEL_TYPES = {"row", "timeseries", "barchart"}
 
 
-def expand_macros(sql: str) -> str:
-    """Expand the data source's macros for a fixed time range and interval."""
-    def balanced(name: str, text: str, render: Any) -> str:
-        # Arguments may hold parentheses (ifNull(...)): match them by depth.
-        out, i = [], 0
-        token = f"$__{name}("
-        while (j := text.find(token, i)) >= 0:
-            k, depth = j + len(token), 1
-            while depth:
-                depth += {"(": 1, ")": -1}.get(text[k], 0)
-                k += 1
-            out.append(text[i:j] + render(text[j + len(token):k - 1]))
-            i = k
-        return "".join(out) + text[i:]
+# What the plugin's macros expand to (grafana-clickhouse-datasource pkg/macros/macros.go), with
+# the number of arguments each one requires (None: any, the argument is ignored).
+MACROS: dict[str, tuple[int | None, Any]] = {
+    "timeFilter": (1, lambda a: f"{a[0]} >= toDateTime({FROM_S}) AND {a[0]} <= toDateTime({TO_S})"),
+    "timeFilter_ms": (1, lambda a: f"{a[0]} >= fromUnixTimestamp64Milli({FROM_S * 1000}) "
+                                   f"AND {a[0]} <= fromUnixTimestamp64Milli({TO_S * 1000})"),
+    "timeInterval": (1, lambda a: f"toStartOfInterval(toDateTime({a[0]}), INTERVAL {INTERVAL_S} second)"),
+    "interval_s": (None, lambda a: str(INTERVAL_S)),
+}
 
-    sql = balanced("timeFilter_ms", sql, lambda c: f"{c} >= fromUnixTimestamp64Milli({FROM_S * 1000}) "
-                                                   f"AND {c} <= fromUnixTimestamp64Milli({TO_S * 1000})")
-    sql = balanced("timeFilter", sql, lambda c: f"{c} >= toDateTime({FROM_S}) AND {c} <= toDateTime({TO_S})")
-    sql = balanced("timeInterval", sql,
-                   lambda c: f"toStartOfInterval(toDateTime({c}), INTERVAL {INTERVAL_S} second)")
-    return sql.replace("$__interval_s", str(INTERVAL_S))
+
+def macro_matches(sql: str, name: str) -> list[tuple[str, str]]:
+    """Port of grafana-plugin-sdk-go sqlutil.getMacroMatches: (macro text, argument text).
+
+    Its quirks matter: from a macro without parentheses the scan runs on to the next '(' of the
+    query and swallows everything up to its ')' (write ``($__interval_s)``), and the arguments
+    are split at every comma, nested or not (a macro takes a plain column, not an expression).
+    """
+    out = []
+    for match in re.finditer(rf"\$__{name}\b", sql):
+        rest = sql[match.start():]
+        depth, arg_start, end = 0, 0, 0
+        for i, ch in enumerate(rest):
+            if depth == 0 and end > 0:
+                break
+            if ch == "(":
+                depth += 1
+                arg_start = arg_start or i + 1
+            elif ch == ")":
+                if depth == 0:
+                    end = 0
+                    break
+                depth, end = depth - 1, i + 1
+        end = end or match.end() - match.start()
+        out.append((rest[:end], rest[arg_start:end - 1] if arg_start else ""))
+    return out
+
+
+def expand_macros(sql: str) -> str:
+    """Expand the data source's macros as the plugin does (sqlutil.Interpolate), or fail."""
+    for name, (arity, render) in MACROS.items():
+        for text, arg_text in macro_matches(sql, name):
+            args = [a.strip() for a in arg_text.split(",")]
+            assert arity is None or len(args) == arity, f"$__{name} takes {arity} argument(s): {text!r}"
+            assert arity is not None or text == f"$__{name}", f"$__{name} swallows {text!r}: write ($__{name})"
+            sql = sql.replace(text, render(args))
+    return sql
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +150,7 @@ def test_every_panel_sql_runs_on_the_migrated_schema(migrated: Settings, board: 
                 client.query(sql)  # runs (an empty schema: no rows)
                 columns = client.query(f"DESCRIBE ({sql})").result_rows
             names = [c[0] for c in columns]
-            if target["queryType"] == "timeseries":
+            if target["queryType"] == "timeSeries":
                 # Grafana's time series format needs a time column; the rest are labels/values.
                 assert columns[0][1].startswith("DateTime"), (p["title"], columns[0])
                 assert len(names) >= 2, p["title"]
@@ -134,10 +160,14 @@ def test_every_panel_sql_runs_on_the_migrated_schema(migrated: Settings, board: 
     assert ran == len(grafana.NAAP_PANELS) + len(grafana.TOR_PANELS)
 
 
-def test_macro_expansion_handles_nested_arguments() -> None:
-    sql = expand_macros("SELECT $__timeInterval(ifNull(a, b)) WHERE $__timeFilter_ms(ifNull(a, b)) AND $__timeFilter(ts)")
-    assert sql == (
-        f"SELECT toStartOfInterval(toDateTime(ifNull(a, b)), INTERVAL {INTERVAL_S} second) "
-        f"WHERE ifNull(a, b) >= fromUnixTimestamp64Milli({FROM_S * 1000}) AND ifNull(a, b) <= "
-        f"fromUnixTimestamp64Milli({TO_S * 1000}) AND ts >= toDateTime({FROM_S}) AND ts <= toDateTime({TO_S})"
+def test_macro_expansion_follows_the_plugin() -> None:
+    assert expand_macros("SELECT $__timeInterval(ts) AS t, count() / ($__interval_s) WHERE $__timeFilter(ts)") == (
+        f"SELECT toStartOfInterval(toDateTime(ts), INTERVAL {INTERVAL_S} second) AS t, count() / ({INTERVAL_S}) "
+        f"WHERE ts >= toDateTime({FROM_S}) AND ts <= toDateTime({TO_S})"
     )
+    # The plugin's quirks: a bare macro swallows up to the next parenthesised group; commas split.
+    assert macro_matches("x / $__interval_s AS r WHERE f(ts)", "interval_s") == [("$__interval_s AS r WHERE f(ts)", "ts")]
+    with pytest.raises(AssertionError, match="takes 1 argument"):
+        expand_macros("WHERE $__timeFilter_ms(ifNull(a, b))")
+    with pytest.raises(AssertionError, match="swallows"):
+        expand_macros("x / $__interval_s AS r WHERE $__timeFilter(ts)")
