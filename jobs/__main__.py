@@ -6,6 +6,7 @@
                          apply sql/clickhouse/** to NETPULSE_CLICKHOUSE_URL (through NAME only)
     run PIPELINE         run a pipeline (naap | naap_ingest | naap_metrics) on the settings
     summary              print rows per table, rejects and headline metrics
+    report [--out PATH]  write the HTML report of the NaaP and Tor tables (default var/report.html)
     replay --from D --to D [--types T,..] [--archive URL] [--replace]
                          reprocess the raw event archive's date range through the pipeline
     tor [DIR]            the Tor relay pipeline over a CollecTor tree (default: the bundled
@@ -23,6 +24,7 @@ import logging
 import shutil
 import sys
 import time
+from pathlib import Path
 
 from jobs import settings as settings_module
 
@@ -50,6 +52,10 @@ def _demo(settings: settings_module.Settings, fresh: bool) -> int:
     print(summary.render(summary.collect(settings)))
     print(f"ClickHouse (embedded): {settings.chdb_path}" if settings.is_embedded else "")
     print(f"Parquet: {settings.parquet_url}/calculated_metrics/")
+    from jobs import report
+
+    path, seconds = report.build(settings)
+    print(f"Report (open in a browser): {path} ({seconds:.1f} s; python -m jobs report rebuilds it)")
     return 0
 
 
@@ -68,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run a pipeline")
     run.add_argument("pipeline")
     sub.add_parser("summary", help="print the summary of the current database")
+    report = sub.add_parser("report", help="write the HTML report (charts) of the current database")
+    report.add_argument("--out", type=Path, help="the HTML file (default: var/report.html)")
     replay = sub.add_parser("replay", help="reprocess a date range of the raw event archive")
     replay.add_argument("--from", dest="date_from", required=True, help="first event date, YYYY-MM-DD")
     replay.add_argument("--to", dest="date_to", required=True, help="last event date, YYYY-MM-DD")
@@ -112,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         from jobs import summary
 
         print(summary.render(summary.collect(settings)))
+        return 0
+    if args.command == "report":
+        from jobs import report as report_module
+
+        path, seconds = report_module.build(settings, args.out)
+        print(f"report: {path} ({seconds:.1f} s)")
         return 0
     if args.command == "replay":
         from jobs import replay as replay_module

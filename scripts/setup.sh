@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent setup for a fresh machine: a JDK 17+ (installed with apt-get when missing and we
 # are root), Python 3.11, a virtual environment in .venv with the project and its test extras,
-# the jar of the jobs' Java functions (build/java/).
+# the jar of the jobs' Java functions (build/java/), and Chromium for the report's browser test
+# (apt-get when root; without it that test is skipped, saying why).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,16 @@ if ! command -v java >/dev/null 2>&1 || ! command -v javac >/dev/null 2>&1 || [ 
   else
     echo "setup: a JDK 17 or 21 is required (Flink, and javac for java/); install it (e.g. apt-get install openjdk-17-jdk-headless)" >&2
     exit 1
+  fi
+fi
+
+# Headless Chromium opens the HTML report in tests/integration/test_report.py.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Chromium (apt-get) for the report's browser test"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "setup: chromium not found: the report's browser test will be skipped (apt-get install chromium)" >&2
   fi
 fi
 

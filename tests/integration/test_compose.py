@@ -19,7 +19,7 @@ COMPOSE = PROJECT_ROOT / "docker-compose.yml"
 ENV_EXAMPLE = PROJECT_ROOT / ".env.example"
 DOCKERFILE = PROJECT_ROOT / "docker" / "flink" / "Dockerfile"
 
-LONG_RUNNING = {"kafka", "minio", "clickhouse", "jobmanager", "taskmanager"}
+LONG_RUNNING = {"kafka", "minio", "clickhouse", "jobmanager", "taskmanager", "grafana"}
 ONE_SHOT = {"kafka-init", "minio-init", "migrate", "job-submitter"}
 
 
@@ -61,6 +61,7 @@ def test_start_order(services: dict[str, dict[str, Any]]) -> None:
     assert _depends(services["migrate"]) == {"clickhouse": "service_healthy"}
     assert _depends(services["jobmanager"]) == {"minio-init": "service_completed_successfully"}
     assert _depends(services["taskmanager"]) == {"jobmanager": "service_healthy"}
+    assert _depends(services["grafana"]) == {"clickhouse": "service_healthy"}
     # Jobs start only once the DDL, the topic, the bucket and a TaskManager are all there.
     assert _depends(services["job-submitter"]) == {
         "taskmanager": "service_healthy",
@@ -98,7 +99,7 @@ def test_published_ports_bind_loopback(services: dict[str, dict[str, Any]]) -> N
                 else f"{port.get('host_ip', '')}:{port.get('published')}"
             )
             assert spec.startswith("127.0.0.1:"), f"{name} publishes {port!r} beyond loopback"
-    assert published >= 4  # Flink UI, ClickHouse HTTP, MinIO API/console, Kafka for host tools
+    assert published >= 5  # Flink UI, ClickHouse HTTP, MinIO API/console, Kafka for host tools, Grafana
 
 
 def test_secrets_are_required_not_defaulted() -> None:
@@ -109,6 +110,7 @@ def test_secrets_are_required_not_defaulted() -> None:
         "CLICKHOUSE_PASSWORD",
         "MINIO_ROOT_USER",
         "NETPULSE_S3_ACCESS_KEY",
+        "GRAFANA_ADMIN_PASSWORD",
     ):
         uses = re.findall(r"\$\{" + secret + r"([^}]*)\}", text)
         assert uses, f"{secret} is not used"
@@ -205,3 +207,19 @@ def test_flink_properties_point_state_at_s3(compose: dict[str, Any]) -> None:
 def test_scripts_referenced_by_the_stack_exist() -> None:
     assert (PROJECT_ROOT / "docker" / "flink" / "submit-jobs.sh").is_file()
     assert (PROJECT_ROOT / "docker" / "minio" / "init.sh").is_file()
+
+
+def test_grafana_is_provisioned_with_the_pinned_clickhouse_plugin(services: dict[str, dict[str, Any]]) -> None:
+    grafana = services["grafana"]
+    plugin = grafana["environment"]["GF_PLUGINS_PREINSTALL_SYNC"]
+    assert re.fullmatch(r"grafana-clickhouse-datasource@\d+\.\d+\.\d+", plugin), plugin
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in grafana["volumes"] if v.startswith("./")}
+    provisioning = PROJECT_ROOT / mounts["/etc/grafana/provisioning"]
+    assert (provisioning / "datasources" / "clickhouse.yaml").is_file()
+    providers = yaml.safe_load((provisioning / "dashboards" / "netpulse.yaml").read_text())["providers"]
+    # The provider reads the directory the dashboards are mounted at, which holds the dashboard.
+    (provider,) = providers
+    dashboards = PROJECT_ROOT / mounts[provider["options"]["path"]]
+    assert (dashboards / "netpulse.json").is_file()
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == provider["options"]["path"] + "/netpulse.json"
