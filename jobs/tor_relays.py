@@ -234,7 +234,9 @@ def build(
         t_env.to_data_stream(t_env.from_path("tor_rejects"))
         .key_by(lambda row: row[0], key_type=Types.STRING())
         .process(BufferedWriter(settings), output_type=Types.INT()),
-        f"{NAME}-reject-writer", "tor dead-letter writer", writers,
+        f"{NAME}-reject-writer",
+        "tor dead-letter writer",
+        writers,
     )
 
 

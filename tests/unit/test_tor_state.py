@@ -243,8 +243,20 @@ def test_missing_hour_stays_missing(three_hours: list[dict]) -> None:
 
 
 def test_state_of_the_previous_format_loads() -> None:
-    old = json.dumps({"first_seen": H0, "nicknames": ["seele"], "last_ts": H1,
-                      "last_endpoints": [], "last_ip_change": H1, "emitted": [H0, H1],
-                      "servers": [], "extras": [], "bws": [], "votes": {}, "pending": {}})
+    old = json.dumps(
+        {
+            "first_seen": H0,
+            "nicknames": ["seele"],
+            "last_ts": H1,
+            "last_endpoints": [],
+            "last_ip_change": H1,
+            "emitted": [H0, H1],
+            "servers": [],
+            "extras": [],
+            "bws": [],
+            "votes": {},
+            "pending": {},
+        }
+    )
     state = RelayState.from_json(old)
     assert (state.nicknames, state.ip_changes) == ([["seele", H0]], [H1])
