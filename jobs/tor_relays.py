@@ -71,6 +71,7 @@ __all__ = [  # the writer and the summary live in their own modules; callers kee
 NAME = "tor_relays"
 DEAD_LETTER_TABLE = "tor.dead_letter"
 DEFAULT_GEOIP_DIR = PROJECT_ROOT / "data" / "geoip"
+BUNDLED_INPUT = PROJECT_ROOT / "tests" / "fixtures" / "tor" / "collector"
 RECORD_KINDS = ("status", "vote", "server", "extra", "bw")
 
 log = logging.getLogger("netpulse.tor_relays")
@@ -79,6 +80,14 @@ log = logging.getLogger("netpulse.tor_relays")
 def staging_dir(settings: Settings) -> Path:
     """Where the collector stages JSON lines for this job."""
     return settings.var_dir / "tor" / "staged"
+
+
+def default_input(settings: Settings) -> Path:
+    """The tree ``run tor_relays`` reads: NETPULSE_INPUT_PATH when it is set to somewhere other
+    than its default (var/input, where the NaaP events go), else the bundled Tor documents."""
+    if settings.input_path != (settings.var_dir / "input").resolve():
+        return settings.input_path
+    return BUNDLED_INPUT
 
 
 def _literal(value: object) -> str:
