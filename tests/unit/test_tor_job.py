@@ -1,4 +1,4 @@
-"""`python -m jobs list` names the Tor pipeline and `run tor_relays` runs it (no JVM here)."""
+"""The Tor job's wiring without a JVM: the CLI names and runs it; its SQL escapes values."""
 
 from __future__ import annotations
 
@@ -31,3 +31,15 @@ def test_run_tor_relays(
     monkeypatch.setattr(tor_relays, "print_summary", lambda settings: calls.append("summary"))
     assert cli.main(["run", "tor_relays"]) == 0
     assert calls == [Path(input_path) if input_path else tor_relays.BUNDLED_INPUT, "summary"]
+
+
+def test_source_ddl_escapes_the_path(tmp_path: Path) -> None:
+    from jobs import settings as settings_module
+
+    settings = settings_module.load({"NETPULSE_VAR_DIR": str(tmp_path)})
+    ddl = tor_relays.source_ddl(settings, Path("/data/o'hara/staged"), batch=True)
+    assert "'path' = '/data/o''hara/staged'" in ddl
+    assert "WATERMARK" not in ddl and "monitor-interval" not in ddl
+    streaming = settings.replace(monitor_interval_s=5)
+    ddl = tor_relays.source_ddl(streaming, Path("/x"))
+    assert "WATERMARK FOR rt AS rt" in ddl and "'source.monitor-interval' = '5 s'" in ddl
