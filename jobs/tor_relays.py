@@ -1,28 +1,34 @@
 """tor_relays: Tor directory documents into the tor.relay_snapshot time series.
 
-Reads:    staged JSON-lines files (jobs/tor_collect.py turns a CollecTor tree of consensuses,
-          votes, server / extra-info descriptors and bandwidth files into one record per router
-          entry / descriptor / measurement, parsed with stem). With NETPULSE_MONITOR_INTERVAL_S
-          > 0 the collector re-scans the input tree and the Flink source picks up new staged
-          files (source.monitor-interval); otherwise the run is bounded.
+Reads:    staged JSON-lines files (jobs/tor_collect.py turns a CollecTor tree or a tor data
+          directory of consensuses, votes, server / extra-info descriptors and bandwidth files
+          into one record per router entry / descriptor / measurement, parsed with stem). With
+          NETPULSE_MONITOR_INTERVAL_S > 0 the collector re-scans the input tree and the Flink
+          source picks up new staged files (source.monitor-interval, streaming mode);
+          otherwise the run is bounded and runs in Flink BATCH mode.
 Computes: per fingerprint (Python KeyedProcessFunction, keyed state): the latest server
           descriptor, extra-info and bandwidth measurement at or before each consensus hour,
           that hour's votes (flags_by_auth), first_seen, all_nicknames, last_restarted and
           last_ip_change (definitions: udfs/tor_state.py); country and AS of the address from
           the offline DB-IP Lite databases (udfs/tor_geoip.py), with the database name and date.
 Writes:   tor.relay_snapshot, one immutable row per relay per consensus hour, one insert per
-          hour with a deterministic insert_deduplication_token (the materialized views feed
-          the five aggregate tables from it); tor.dead_letter (collector rejects, and staged
-          lines that are not records) through the shared reject writer (jobs/sinks.py).
+          hour, without the relays the hour already has (a re-run over a grown tree writes
+          only new rows) and with a deterministic insert_deduplication_token (the materialized
+          views feed the five aggregate tables from it); tor.dead_letter (collector rejects,
+          and staged lines that are not records) through the shared reject writer.
 Time:     event time = consensus valid-after; only consensus and vote records carry it (a
-          descriptor's own time is a join key, not stream time). The watermark is the newest
-          hour read, so an hour's rows are written when the next consensus arrives (streaming)
-          or at end of input (bounded): descriptors that arrive up to then are joined.
-State:    one JSON value per fingerprint: derivation fields, the newest 4 documents of each
-          kind, hours waiting for the watermark, the last 72 emitted hours (a consensus
-          collected twice is written once). No TTL: state per relay is bounded and small, and
-          first_seen must survive a relay's absence of any length. Per-hour write buffers are
-          keyed by (table, hour) and cleared when written.
+          descriptor's own time is a join key, not stream time). Records only fill the keyed
+          state; rows are derived when hours are emitted, in ascending hour order. Bounded
+          (BATCH): every record of a relay is in its state before its timers fire at the end
+          of input, so the rows do not depend on the order files are read. Streaming: the
+          watermark is the newest hour read, so an hour's rows are written when the next
+          consensus arrives (descriptors that arrive up to then are joined); an hour read
+          after a later one was written gets the history up to its hour.
+State:    one JSON value per fingerprint: nicknames and address changes with their hours, the
+          newest 4 documents of each kind, hours waiting for their timer, the last 72
+          emitted hours (a consensus collected twice is written once). No TTL: state per relay
+          is bounded and small, and first_seen must survive a relay's absence of any length.
+          Per-hour write buffers are keyed by (table, hour) and cleared when written.
 Rejects:  collector stages (parse: not_a_tor_document, malformed_document/_entry/_descriptor,
           missing_valid_after, bad_bandwidth_value, ...; validate: negative_uptime,
           unknown_keyword, malformed_header_or_footer) and decode (a staged line that is not a
