@@ -4,7 +4,9 @@
                          print a summary (the README's first command)
     migrate [--until NAME]
                          apply sql/clickhouse/** to NETPULSE_CLICKHOUSE_URL (through NAME only)
-    run PIPELINE         run a pipeline (naap | naap_ingest | naap_metrics) on the settings
+    run PIPELINE         run a pipeline (naap | naap_ingest | naap_metrics | tor_relays) on the
+                         settings (tor_relays: over NETPULSE_INPUT_PATH when it is set away
+                         from var/input, else the bundled Tor documents)
     summary              print rows per table, rejects and headline metrics
     report [--out PATH]  write the HTML report of the NaaP and Tor tables (default var/report.html)
     replay --from D --to D [--types T,..] [--archive URL] [--replace]
@@ -112,8 +114,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"applied {name}")
         return 0
     if args.command == "run":
-        from jobs import runtime
+        from jobs import runtime, tor_relays
 
+        if args.pipeline == tor_relays.NAME:
+            tor_relays.run(settings, tor_relays.default_input(settings))
+            tor_relays.print_summary(settings)
+            return 0
         runtime.run(settings, args.pipeline)
         return 0
     if args.command == "summary":
@@ -143,10 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "tor":
         from jobs import tor_relays
-        from jobs.settings import PROJECT_ROOT
 
-        source = args.input or str(PROJECT_ROOT / "tests" / "fixtures" / "tor" / "collector")
-        tor_relays.run(settings, source)
+        tor_relays.run(settings, args.input or tor_relays.BUNDLED_INPUT)
         tor_relays.print_summary(settings)
         return 0
     if args.command == "catalog":
@@ -155,10 +159,11 @@ def main(argv: list[str] | None = None) -> int:
         print(catalog.markdown_table())
         return 0
     if args.command == "list":
-        from jobs import runtime
+        from jobs import runtime, tor_relays
 
         for name, jobs in runtime.PIPELINES.items():
             print(f"{name:<14} {' + '.join(jobs)}")
+        print(f"{tor_relays.NAME:<14} {tor_relays.NAME} (Tor directory documents, docs/tor.md)")
         return 0
     return 1
 

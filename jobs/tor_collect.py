@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from udfs.tor_parse import parse_any
+
+log = logging.getLogger("netpulse.tor_collect")
 
 
 @dataclass
@@ -32,6 +35,7 @@ class CollectStats:
     files_staged: int = 0
     records: int = 0
     rejects: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)  # documents not used, by type
 
 
 def _input_files(input_dir: Path) -> list[Path]:
@@ -69,6 +73,9 @@ def collect_file(path: Path, relative: str, staging_dir: Path, stats: CollectSta
     stats.files_staged += 1
     stats.records += len(parsed.records)
     stats.rejects += len(parsed.rejects)
+    for kind, count in parsed.skipped.items():
+        stats.skipped[kind] = stats.skipped.get(kind, 0) + count
+        log.info("%s: %d %s document(s) recognized and skipped (not used)", relative, count, kind)
     return target
 
 

@@ -1,28 +1,34 @@
 """tor_relays: Tor directory documents into the tor.relay_snapshot time series.
 
-Reads:    staged JSON-lines files (jobs/tor_collect.py turns a CollecTor tree of consensuses,
-          votes, server / extra-info descriptors and bandwidth files into one record per router
-          entry / descriptor / measurement, parsed with stem). With NETPULSE_MONITOR_INTERVAL_S
-          > 0 the collector re-scans the input tree and the Flink source picks up new staged
-          files (source.monitor-interval); otherwise the run is bounded.
+Reads:    staged JSON-lines files (jobs/tor_collect.py turns a CollecTor tree or a tor data
+          directory of consensuses, votes, server / extra-info descriptors and bandwidth files
+          into one record per router entry / descriptor / measurement, parsed with stem). With
+          NETPULSE_MONITOR_INTERVAL_S > 0 the collector re-scans the input tree and the Flink
+          source picks up new staged files (source.monitor-interval, streaming mode);
+          otherwise the run is bounded and runs in Flink BATCH mode.
 Computes: per fingerprint (Python KeyedProcessFunction, keyed state): the latest server
           descriptor, extra-info and bandwidth measurement at or before each consensus hour,
           that hour's votes (flags_by_auth), first_seen, all_nicknames, last_restarted and
           last_ip_change (definitions: udfs/tor_state.py); country and AS of the address from
           the offline DB-IP Lite databases (udfs/tor_geoip.py), with the database name and date.
 Writes:   tor.relay_snapshot, one immutable row per relay per consensus hour, one insert per
-          hour with a deterministic insert_deduplication_token (the materialized views feed
-          the five aggregate tables from it); tor.dead_letter (collector rejects, and staged
-          lines that are not records) through the shared reject writer (jobs/sinks.py).
+          hour, without the relays the hour already has (a re-run over a grown tree writes
+          only new rows) and with a deterministic insert_deduplication_token (the materialized
+          views feed the five aggregate tables from it); tor.dead_letter (collector rejects,
+          and staged lines that are not records) through the shared reject writer.
 Time:     event time = consensus valid-after; only consensus and vote records carry it (a
-          descriptor's own time is a join key, not stream time). The watermark is the newest
-          hour read, so an hour's rows are written when the next consensus arrives (streaming)
-          or at end of input (bounded): descriptors that arrive up to then are joined.
-State:    one JSON value per fingerprint: derivation fields, the newest 4 documents of each
-          kind, hours waiting for the watermark, the last 72 emitted hours (a consensus
-          collected twice is written once). No TTL: state per relay is bounded and small, and
-          first_seen must survive a relay's absence of any length. Per-hour write buffers are
-          keyed by (table, hour) and cleared when written.
+          descriptor's own time is a join key, not stream time). Records only fill the keyed
+          state; rows are derived when hours are emitted, in ascending hour order. Bounded
+          (BATCH): every record of a relay is in its state before its timers fire at the end
+          of input, so the rows do not depend on the order files are read. Streaming: the
+          watermark is the newest hour read, so an hour's rows are written when the next
+          consensus arrives (descriptors that arrive up to then are joined); an hour read
+          after a later one was written gets the history up to its hour.
+State:    one JSON value per fingerprint: nicknames and address changes with their hours, the
+          newest 4 documents of each kind, hours waiting for their timer, the last 72
+          emitted hours (a consensus collected twice is written once). No TTL: state per relay
+          is bounded and small, and first_seen must survive a relay's absence of any length.
+          Per-hour write buffers are keyed by (table, hour) and cleared when written.
 Rejects:  collector stages (parse: not_a_tor_document, malformed_document/_entry/_descriptor,
           missing_valid_after, bad_bandwidth_value, ...; validate: negative_uptime,
           unknown_keyword, malformed_header_or_footer) and decode (a staged line that is not a
@@ -35,31 +41,44 @@ import datetime as dt
 import json
 import logging
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
-from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
+from pyflink.datastream.state import ValueStateDescriptor
 
-from jobs import clickhouse, sql
+from jobs import sql
 from jobs.settings import PROJECT_ROOT, Settings
-from jobs.sinks import INSERT_SETTINGS, BufferedWriter, batch_token, terminate
+from jobs.sinks import BufferedWriter, terminate
 from jobs.tor_collect import collect
+from jobs.tor_summary import format_summary, network_summary, print_summary
+from jobs.tor_writer import (
+    HOUR_WAIT_MS,
+    SNAPSHOT_COLUMNS,
+    SNAPSHOT_TABLE,
+    HourBatchWriter,
+    insert_snapshots,
+)
 from udfs.tor_geoip import GeoIP
 from udfs.tor_state import RelayState, add_record, emit_due
 
+__all__ = [  # the writer and the summary live in their own modules; callers keep these names
+    "SNAPSHOT_COLUMNS",
+    "build",
+    "execute",
+    "format_summary",
+    "insert_snapshots",
+    "network_summary",
+    "print_summary",
+    "run",
+]
+
 NAME = "tor_relays"
-SNAPSHOT_TABLE = "tor.relay_snapshot"
 DEAD_LETTER_TABLE = "tor.dead_letter"
 DEFAULT_GEOIP_DIR = PROJECT_ROOT / "data" / "geoip"
+BUNDLED_INPUT = PROJECT_ROOT / "tests" / "fixtures" / "tor" / "collector"
 RECORD_KINDS = ("status", "vote", "server", "extra", "bw")
-# An hour is emitted when the watermark reaches the NEXT hour: descriptors and bandwidth files
-# that arrive until the next consensus is read still join. The watermark is the newest hour
-# read (a finished file releases its split's watermark hold, measured), so without this wait
-# an hour would fire as soon as its own consensus file ends.
-HOUR_WAIT_MS = 3_600_000
 
 log = logging.getLogger("netpulse.tor_relays")
 
@@ -69,26 +88,46 @@ def staging_dir(settings: Settings) -> Path:
     return settings.var_dir / "tor" / "staged"
 
 
-def source_ddl(settings: Settings, path: Path) -> str:
-    """The staged JSON-lines directory, read raw so that no line vanishes unseen."""
+def default_input(settings: Settings) -> Path:
+    """The tree ``run tor_relays`` reads: NETPULSE_INPUT_PATH when it is set to somewhere other
+    than its default (var/input, where the NaaP events go), else the bundled Tor documents."""
+    if settings.input_path != (settings.var_dir / "input").resolve():
+        return settings.input_path
+    return BUNDLED_INPUT
+
+
+def _literal(value: object) -> str:
+    """A Flink SQL string literal (single quotes doubled)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def source_ddl(settings: Settings, path: Path, *, batch: bool = False) -> str:
+    """The staged JSON-lines directory, read raw so that no line vanishes unseen.
+
+    Streaming: event time is the consensus hour (``rt``; watermark = newest hour read).
+    Batch: no rowtime (BATCH mode fires a key's timers at the end of its input, in order).
+    """
     monitor = (
-        f",\n    'source.monitor-interval' = '{settings.monitor_interval_s} s'"
-        if settings.monitor_interval_s > 0
+        f",\n    'source.monitor-interval' = {_literal(f'{settings.monitor_interval_s} s')}"
+        if settings.monitor_interval_s > 0 and not batch
         else ""
+    )
+    rowtime = (
+        ""
+        if batch
+        else """,
+    rt AS TO_TIMESTAMP_LTZ(COALESCE(CASE WHEN JSON_VALUE(line, '$.kind') IN ('status', 'vote')
+        THEN CAST(JSON_VALUE(line, '$.valid_after') AS BIGINT) * 1000 END, 0), 3),
+    WATERMARK FOR rt AS rt"""
     )
     return f"""
 CREATE TEMPORARY TABLE tor_staged (
     line STRING,
     source_position STRING NOT NULL METADATA FROM 'file.path' VIRTUAL,
-    kind AS JSON_VALUE(line, '$.kind'),
-    hour_ms AS COALESCE(CASE WHEN JSON_VALUE(line, '$.kind') IN ('status', 'vote')
-        THEN CAST(JSON_VALUE(line, '$.valid_after') AS BIGINT) * 1000 END, 0),
-    rt AS TO_TIMESTAMP_LTZ(COALESCE(CASE WHEN JSON_VALUE(line, '$.kind') IN ('status', 'vote')
-        THEN CAST(JSON_VALUE(line, '$.valid_after') AS BIGINT) * 1000 END, 0), 3),
-    WATERMARK FOR rt AS rt
+    kind AS JSON_VALUE(line, '$.kind'){rowtime}
 ) WITH (
     'connector' = 'filesystem',
-    'path' = '{path}',
+    'path' = {_literal(path)},
     'format' = 'raw'{monitor}
 )"""
 
@@ -185,133 +224,11 @@ class RelaySnapshots(KeyedProcessFunction):
             yield SNAPSHOT_TABLE, hour_ms, json.dumps(row, separators=(",", ":"), sort_keys=True)
 
 
-SNAPSHOT_COLUMNS = (
-    "ts",
-    "fingerprint",
-    "nickname",
-    "all_nicknames",
-    "address_v4",
-    "address_v6",
-    "or_port",
-    "dir_port",
-    "flags",
-    "flags_by_auth.auth",
-    "flags_by_auth.flags",
-    "bw_consensus",
-    "bw_measured",
-    "bw_observed",
-    "bw_read",
-    "bw_write",
-    "cw",
-    "uptime",
-    "first_seen",
-    "last_restarted",
-    "last_ip_change",
-    "exit_policy",
-    "contact",
-    "family",
-    "version",
-    "platform",
-    "descriptor_published",
-    "bw_measured_source",
-    "is_uptime_rejected",
-    "asn",
-    "country",
-    "geoip_source",
-    "geoip_date",
-)
-_TIME_COLUMNS = ("ts", "first_seen", "last_restarted", "last_ip_change", "descriptor_published")
-
-
-def _time(text: str | None) -> dt.datetime | None:
-    return None if text is None else dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
-
-
-def snapshot_values(row: dict[str, Any]) -> list[Any]:
-    """One JSON snapshot row as insert values (fingerprints become their 20 raw bytes)."""
-    values: list[Any] = []
-    for column in SNAPSHOT_COLUMNS:
-        value: Any = row.get(column)
-        if column in _TIME_COLUMNS:
-            value = _time(value)
-        elif column == "fingerprint":
-            value = bytes.fromhex(value)
-        elif column == "family":
-            value = [bytes.fromhex(f) for f in value or []]
-        elif column == "geoip_date":
-            value = dt.date.fromisoformat(value)
-        values.append(value)
-    return values
-
-
-def insert_snapshots(settings: Settings, lines: list[str], token: str, attempts: int = 6) -> None:
-    """Insert one hour of snapshot rows as one block with its deduplication token; retry, raise."""
-    rows = [snapshot_values(json.loads(line)) for line in sorted(lines)]
-    insert_settings = dict(INSERT_SETTINGS, insert_deduplication_token=token)
-    delay = 0.5
-    for attempt in range(1, attempts + 1):
-        try:
-            client = clickhouse.connect(settings)
-            with clickhouse.lock():
-                client.insert(
-                    SNAPSHOT_TABLE,
-                    rows,
-                    column_names=list(SNAPSHOT_COLUMNS),
-                    settings=insert_settings,
-                )
-            return
-        except Exception as exc:  # noqa: BLE001 - any client/server error is retried
-            log.warning(
-                "insert into %s failed (attempt %d/%d, %d rows): %s",
-                SNAPSHOT_TABLE,
-                attempt,
-                attempts,
-                len(rows),
-                exc,
-            )
-            if attempt == attempts:
-                raise RuntimeError(
-                    f"ClickHouse insert into {SNAPSHOT_TABLE} failed {attempts} times; "
-                    "the job will restart from its last checkpoint"
-                ) from exc
-            time.sleep(delay)
-            delay = min(delay * 2, 30.0)
-
-
-class HourBatchWriter(KeyedProcessFunction):
-    """Keyed by (table, hour): buffers the hour's rows in state, writes them as one block.
-
-    The hour is written when the watermark passes it, i.e. after every relay's row of that
-    hour has arrived. Its content is fixed by the input, so a replay after a failover rebuilds
-    the same block with the same token and the table drops it.
-    """
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.buffer: Any = None
-
-    def open(self, runtime_context: RuntimeContext) -> None:
-        self.buffer = runtime_context.get_list_state(ListStateDescriptor("rows", Types.STRING()))
-
-    def process_element(self, value: Any, ctx: KeyedProcessFunction.Context) -> Any:
-        self.buffer.add(value[2])
-        # the upstream timer that emitted this row fired at hour + HOUR_WAIT_MS; every relay's
-        # row of the hour is here once the watermark passes that time here too
-        ctx.timer_service().register_event_time_timer(value[1] + HOUR_WAIT_MS)
-
-    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Any:
-        lines = list(self.buffer.get() or [])
-        if lines:
-            hour_ms = timestamp - HOUR_WAIT_MS
-            hour = dt.datetime.fromtimestamp(hour_ms / 1000, tz=dt.UTC).strftime("%Y%m%d-%H%M%S")
-            insert_snapshots(self.settings, lines, batch_token(SNAPSHOT_TABLE, hour, lines))
-            self.buffer.clear()
-            yield len(lines)
-
-
-def build(env: Any, t_env: Any, settings: Settings, staged: Path, geoip_dir: Path) -> None:
+def build(
+    env: Any, t_env: Any, settings: Settings, staged: Path, geoip_dir: Path, *, batch: bool = False
+) -> None:
     """Define the job: staged source -> keyed relay state -> hourly writer; rejects -> DLQ."""
-    t_env.execute_sql(source_ddl(settings, staged))
+    t_env.execute_sql(source_ddl(settings, staged, batch=batch))
     sql.view(t_env, "tor_records", RECORDS)
     sql.view(t_env, "tor_rejects", f"{COLLECTOR_REJECTS} UNION ALL {DECODE_REJECTS}")
     writers = settings.writer_parallelism
@@ -332,8 +249,25 @@ def build(env: Any, t_env: Any, settings: Settings, staged: Path, geoip_dir: Pat
         t_env.to_data_stream(t_env.from_path("tor_rejects"))
         .key_by(lambda row: row[0], key_type=Types.STRING())
         .process(BufferedWriter(settings), output_type=Types.INT()),
-        f"{NAME}-reject-writer", "tor dead-letter writer", writers,
+        f"{NAME}-reject-writer",
+        "tor dead-letter writer",
+        writers,
     )
+
+
+def execute(settings: Settings, staged: Path, geoip_dir: Path, *, wait: bool = True) -> Any:
+    """Run the job over the files already staged in ``staged``, to the end of its input.
+
+    BATCH runtime mode: each relay's records reach its keyed state grouped, and its hours are
+    emitted at the end of its input in ascending order, so the rows do not depend on the
+    order in which files (or lines) are read. Returns the JobExecutionResult, or the
+    JobClient when ``wait`` is False.
+    """
+    from jobs import runtime  # the runtime pulls in every NaaP job: import on use
+
+    env, t_env = runtime.create_environment(settings, NAME, batch=True)
+    build(env, t_env, settings, staged, geoip_dir, batch=True)
+    return env.execute(NAME) if wait else env.execute_async(NAME)
 
 
 def run(
@@ -346,9 +280,10 @@ def run(
 ) -> Any:
     """Collect ``input_dir`` and run the tor_relays Flink job over it.
 
-    Bounded (NETPULSE_MONITOR_INTERVAL_S=0): stages the tree, runs to end of input, returns
-    the JobExecutionResult. Monitoring (> 0): a collector thread re-scans the tree every
-    interval while the unbounded job runs; returns the JobClient when ``wait`` is False.
+    Bounded (NETPULSE_MONITOR_INTERVAL_S=0): stages the tree, runs the job in BATCH mode to
+    the end of input (``execute``), returns the JobExecutionResult. Monitoring (> 0): a
+    streaming job; a collector thread re-scans the tree every interval; returns the JobClient
+    when ``wait`` is False.
 
     Raises:
         FileNotFoundError: the input tree or the GeoIP databases are missing (the message
@@ -363,86 +298,23 @@ def run(
     staged = staging_dir(settings)
     stats = collect(Path(input_dir), staged)
     log.info("collected %s", stats)
+    if settings.monitor_interval_s <= 0:
+        return execute(settings, staged, geo_dir, wait=wait)
     env, t_env = runtime.create_environment(settings, NAME)
     build(env, t_env, settings, staged, geo_dir)
-    if settings.monitor_interval_s > 0:
-        stop = threading.Event()
+    stop = threading.Event()
 
-        def rescan() -> None:
-            while not stop.wait(settings.monitor_interval_s):
-                try:
-                    collect(Path(input_dir), staged)
-                except Exception:  # noqa: BLE001 - keep watching; the next pass retries
-                    log.exception("collecting %s failed", input_dir)
+    def rescan() -> None:
+        while not stop.wait(settings.monitor_interval_s):
+            try:
+                collect(Path(input_dir), staged)
+            except Exception:  # noqa: BLE001 - keep watching; the next pass retries
+                log.exception("collecting %s failed", input_dir)
 
-        threading.Thread(target=rescan, name="tor-collector", daemon=True).start()
-        if not wait:
-            return env.execute_async(NAME)
-        try:
-            return env.execute(NAME)
-        finally:
-            stop.set()
-    if wait:
+    threading.Thread(target=rescan, name="tor-collector", daemon=True).start()
+    if not wait:
+        return env.execute_async(NAME)
+    try:
         return env.execute(NAME)
-    return env.execute_async(NAME)
-
-
-# grain: one row per consensus hour (the newest one)
-_LATEST_HOUR = """
-SELECT ts, sum(relays), sum(exit_relays), sum(guard_relays), sum(cw_sum),
-    quantileMerge(0.5)(median_uptime)
-FROM tor.network_hour_stats
-GROUP BY ts ORDER BY ts DESC LIMIT 1
-"""
-# grain: one row per country of that hour
-_TOP_COUNTRIES = """
-SELECT country, sum(relays) AS relays, sum(cw_sum) AS cw
-FROM tor.country_hour_stats WHERE ts = {ts:DateTime('UTC')}
-GROUP BY country ORDER BY cw DESC, country LIMIT {limit:UInt32}
-"""
-
-
-def network_summary(settings: Settings, top: int = 5) -> dict[str, Any]:
-    """The newest consensus hour in ClickHouse: relays, exits, guards, top countries by weight."""
-    client = clickhouse.connect(settings)
-    with clickhouse.lock():
-        latest = client.query(_LATEST_HOUR).result_rows
-        if not latest:
-            return {}
-        ts, relays, exits, guards, cw_total, median_uptime = latest[0]
-        countries = client.query(_TOP_COUNTRIES, parameters={"ts": ts, "limit": top}).result_rows
-    return {
-        "ts": ts,
-        "relays": int(relays),
-        "exit_relays": int(exits),
-        "guard_relays": int(guards),
-        "cw_sum": int(cw_total),
-        "median_uptime_s": None if median_uptime != median_uptime else float(median_uptime),
-        "top_countries": [
-            {
-                "country": c.decode() if isinstance(c, bytes) else c,
-                "relays": int(r),
-                "cw_fraction": (int(w) / int(cw_total)) if cw_total else 0.0,
-            }
-            for c, r, w in countries
-        ],
-    }
-
-
-def format_summary(summary: dict[str, Any]) -> str:
-    """Human-readable lines for network_summary()."""
-    if not summary:
-        return "tor: no consensus in tor.relay_snapshot yet"
-    lines = [
-        f"tor network at {summary['ts']:%Y-%m-%d %H:%M} UTC: {summary['relays']} relays, "
-        f"{summary['exit_relays']} exits, {summary['guard_relays']} guards",
-        "top countries by consensus weight:",
-    ]
-    for c in summary["top_countries"]:
-        lines.append(f"  {c['country']}  {c['cw_fraction']:6.1%}  ({c['relays']} relays)")
-    return "\n".join(lines)
-
-
-def print_summary(settings: Settings, top: int = 5) -> None:
-    """Print the short network summary (the CLI's ``tor`` command ends with this)."""
-    print(format_summary(network_summary(settings, top)))
+    finally:
+        stop.set()

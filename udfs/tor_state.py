@@ -3,19 +3,32 @@
 The tor_relays job keeps one ``RelayState`` per fingerprint in Flink keyed state (serialized
 as JSON) and calls these functions; tests call them directly.
 
+Records are only collected by ``add_record`` (whatever order they arrive in); every derived
+value is computed by ``emit_due``, which emits the buffered hours in ascending order. In a
+bounded run (Flink BATCH mode) all of a relay's records are added before its first hour is
+emitted, so the rows do not depend on the order in which files were read.
+
 Definitions (Onionoo / Tor Metrics, see DOMAIN-NOTES):
 
-* ``first_seen``: the earliest consensus valid-after the relay was listed in (a minimum, so
-  the order in which hours are processed does not matter).
-* ``all_nicknames``: every nickname seen in consensuses up to this hour, in first-seen order.
+* ``first_seen``: the earliest consensus valid-after the relay is listed in, among the hours
+  emitted and the hours waiting: in a bounded run the minimum over the whole input, the same
+  on every row of the relay.
+* ``all_nicknames``: the nicknames of the consensus entries up to this hour, in the order they
+  first appeared.
 * ``last_restarted``: ``published - uptime`` of the relay's most recently published server
   descriptor at or before the hour; none without an uptime (or with a rejected negative one).
-* ``last_ip_change``: the hour in which an address or port the relay had in its previous
-  consensus entry disappeared (r-line address/ORPort/DirPort and ``a`` lines). An added
-  address (e.g. a new IPv6 ``a`` line) is not a change. NULL until the first change.
+* ``last_ip_change``: the latest hour, at or before this one, in which an address or port the
+  relay had in its previous consensus entry disappeared (r-line address/ORPort/DirPort and
+  ``a`` lines). An added address (e.g. a new IPv6 ``a`` line) is not a change. NULL until
+  the first change. Never later than the row's own hour.
+* Hours in which the relay is not listed produce no row (a missing consensus hour stays
+  missing); "previous entry" is the relay's previous listed hour.
 * Joins: the newest server descriptor / extra-info descriptor / bandwidth measurement whose
   own time (published / measured) is at or before the consensus hour; a document from after
   the hour describes the future and is not used. Votes join on the same valid-after.
+* Streaming only: an hour that arrives after a later hour of the relay was emitted (a late
+  file) is written with the history known for its hour (nicknames and address changes up to
+  it); it does not rewrite the address history, and rows already written keep their values.
 """
 
 from __future__ import annotations
@@ -32,17 +45,24 @@ from udfs.tor_geoip import UNKNOWN_COUNTRY, GeoResult
 KEEP_DOCUMENTS = 4
 # Hours remembered to recognize a consensus hour delivered twice (a file collected twice).
 KEEP_EMITTED_HOURS = 72
+# Address changes remembered, so that a late hour gets the change at or before it (a relay on
+# a dynamic address changes daily: bounded, newest kept).
+KEEP_IP_CHANGES = 64
 
 
 @dataclass
 class RelayState:
-    """Everything the job remembers about one relay (one fingerprint)."""
+    """Everything the job remembers about one relay (one fingerprint).
+
+    ``nicknames`` holds ``[nickname, first hour]`` pairs; ``ip_changes`` the hours of address
+    changes (ascending); ``last_ts`` / ``last_endpoints`` the newest emitted entry.
+    """
 
     first_seen: int | None = None
-    nicknames: list[str] = field(default_factory=list)
+    nicknames: list[list[Any]] = field(default_factory=list)
     last_ts: int | None = None
     last_endpoints: list[str] = field(default_factory=list)
-    last_ip_change: int | None = None
+    ip_changes: list[int] = field(default_factory=list)
     emitted: list[int] = field(default_factory=list)
     servers: list[dict[str, Any]] = field(default_factory=list)
     extras: list[dict[str, Any]] = field(default_factory=list)
@@ -57,7 +77,15 @@ class RelayState:
     def from_json(cls, text: str | None) -> RelayState:
         if not text:
             return cls()
-        return cls(**json.loads(text))
+        data = json.loads(text)
+        # state written before nicknames and address changes carried their hours (savepoints)
+        old_change = data.pop("last_ip_change", None)
+        data.setdefault("ip_changes", [old_change] if old_change is not None else [])
+        data["nicknames"] = [
+            [n, data.get("first_seen") or 0] if isinstance(n, str) else n
+            for n in data.get("nicknames", [])
+        ]
+        return cls(**data)
 
 
 def _keep_newest(
@@ -120,6 +148,10 @@ def emit_due(state: RelayState, up_to: int, geo: Any) -> list[dict[str, Any]]:
     ``geo`` has ``lookup(address) -> GeoResult``, ``source`` and ``build_date`` (udfs.tor_geoip).
     An hour already emitted (the same consensus delivered twice) yields no second row.
     """
+    if state.pending:
+        # every hour seen so far counts, the ones still waiting included (bounded run: all)
+        earliest = min(int(h) for h in state.pending)
+        state.first_seen = earliest if state.first_seen is None else min(state.first_seen, earliest)
     rows = []
     for hour in sorted(int(h) for h in state.pending if int(h) <= up_to):
         status = state.pending.pop(str(hour))
@@ -133,25 +165,39 @@ def emit_due(state: RelayState, up_to: int, geo: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def derive(state: RelayState, ts: int, status: dict[str, Any]) -> dict[str, Any]:
+    """first_seen, all_nicknames and last_ip_change of hour ``ts``; records the hour.
+
+    Hours are expected in ascending order; an older hour than the newest one recorded (a late
+    file in streaming mode) reads the history up to its hour and does not change it.
+    """
+    state.first_seen = ts if state.first_seen is None else min(state.first_seen, ts)
+    nickname = status["nickname"]
+    known = {n: first for n, first in state.nicknames}
+    if nickname not in known or ts < known[nickname]:
+        known[nickname] = ts
+        state.nicknames = sorted(([n, f] for n, f in known.items()), key=lambda p: (p[1], p[0]))
+    if state.last_ts is None or ts > state.last_ts:
+        current = endpoints(status)
+        # Only an address or port that disappeared counts (an added IPv6 address does not).
+        if state.last_ts is not None and set(state.last_endpoints) - set(current):
+            state.ip_changes = (state.ip_changes + [ts])[-KEEP_IP_CHANGES:]
+        state.last_endpoints = current
+        state.last_ts = ts
+    state.emitted = sorted(set(state.emitted) | {ts})[-KEEP_EMITTED_HOURS:]
+    changes = [c for c in state.ip_changes if c <= ts]
+    return {
+        "first_seen": state.first_seen,
+        "all_nicknames": [n for n, first in state.nicknames if first <= ts],
+        "last_ip_change": changes[-1] if changes else None,
+    }
+
+
 def snapshot_row(
     state: RelayState, ts: int, status: dict[str, Any], votes: dict[str, list[str]], geo: Any
 ) -> dict[str, Any]:
     """The relay_snapshot row of one relay-hour, with the derived fields; updates the state."""
-    is_in_order = state.last_ts is None or ts > state.last_ts
-    state.first_seen = ts if state.first_seen is None else min(state.first_seen, ts)
-    if status["nickname"] not in state.nicknames:
-        state.nicknames.append(status["nickname"])
-    current = endpoints(status)
-    if is_in_order:
-        # Only an address or port that disappeared counts (an added IPv6 address does not).
-        if state.last_ts is not None and set(state.last_endpoints) - set(current):
-            state.last_ip_change = ts
-        state.last_endpoints = current
-        state.last_ts = ts
-    # A late hour (older than one already processed) gets the derivations as known now and
-    # does not move the address history backwards.
-    state.emitted = sorted(set(state.emitted) | {ts})[-KEEP_EMITTED_HOURS:]
-
+    derived = derive(state, ts, status)
     server = _newest_before(state.servers, ts, "published")
     extra = _newest_before(state.extras, ts, "published")
     bw = _newest_before(state.bws, ts, "measured_at")
@@ -163,7 +209,7 @@ def snapshot_row(
         "ts": _iso(ts),
         "fingerprint": status["fingerprint"],
         "nickname": status["nickname"],
-        "all_nicknames": list(state.nicknames),
+        "all_nicknames": derived["all_nicknames"],
         "address_v4": status["address"],
         "address_v6": status.get("address_v6"),
         "or_port": status.get("or_port") or 0,
@@ -178,9 +224,9 @@ def snapshot_row(
         "bw_write": extra.get("write_last_bytes") if extra else None,
         "cw": status.get("bandwidth") or 0,
         "uptime": uptime,
-        "first_seen": _iso(state.first_seen),
+        "first_seen": _iso(derived["first_seen"]),
         "last_restarted": _iso(last_restarted),
-        "last_ip_change": _iso(state.last_ip_change),
+        "last_ip_change": _iso(derived["last_ip_change"]),
         "exit_policy": status.get("exit_policy") or "",
         "contact": server.get("contact") if server else None,
         "family": list(server.get("family") or []) if server else [],

@@ -154,6 +154,23 @@ def test_replayed_hours_are_not_duplicated(
     ]
 
 
+def test_hour_writer_skips_relays_already_written(
+    tor_settings: Settings, loaded: dict[str, list[str]]
+) -> None:
+    """A re-run recomputes an hour (values may differ, e.g. a newly joined descriptor): only
+    relays the hour does not have yet are written (jobs/tor_writer.py)."""
+    from jobs.tor_writer import existing_fingerprints, new_rows
+
+    hour = "2018-06-01 01:00:00"
+    hour_ms = 1527814800 * 1000
+    assert len(existing_fingerprints(tor_settings, hour_ms)) == 35
+    recomputed = [json.dumps(dict(json.loads(line), bw_observed=1)) for line in loaded[hour]]
+    newcomer = dict(json.loads(loaded[hour][0]), fingerprint="AB" * 20)
+    lines = [*recomputed, json.dumps(newcomer)]
+    assert new_rows(lines, existing_fingerprints(tor_settings, hour_ms)) == [json.dumps(newcomer)]
+    assert existing_fingerprints(tor_settings, 1527818400 * 1000 + 3600_000) == set()
+
+
 def test_country_hour_stats(tor_settings: Settings, loaded: dict[str, list[str]]) -> None:
     rows = query(
         tor_settings,

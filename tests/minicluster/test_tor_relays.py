@@ -2,13 +2,16 @@
 """The tor_relays Flink job on the local MiniCluster over the real (and derived) Tor documents.
 
 One bounded run over tests/fixtures/tor/collector is shared by the tests of this module; its
-relay_snapshot rows must equal the reference computed without Flink (udfs.tor_state), and a
-second run over the same tree must not add a row (deterministic hourly insert tokens).
+relay_snapshot rows must equal the reference computed without Flink (udfs.tor_state). The
+same staged lines presented reversed (one file, parallelism 1) and shuffled (several files,
+parallelism 2) must give identical rows and aggregates; a re-run over the tree plus a tor data
+directory (one new consensus hour) must add only that hour's rows.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import sys
 import time
@@ -20,6 +23,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conftest_tor import (  # noqa: E402,F401 - fixtures
     COLLECTOR_TREE,
+    FIXTURES,
     geoip_dir,
     reference_rows,
     tor_settings,
@@ -31,6 +35,15 @@ from jobs.settings import Settings  # noqa: E402
 from udfs.tor_geoip import GeoIP  # noqa: E402
 
 pytestmark = pytest.mark.slow
+
+AGGREGATES = (
+    "country_hour_stats",
+    "asn_day_stats",
+    "version_day_stats",
+    "operator_day_stats",
+    "network_hour_stats",
+)
+BASELINE: dict[str, Any] = {}  # the first run's staged lines and canonical outputs
 
 SNAPSHOT_JSON = """
 SELECT toString(ts) AS ts, hex(fingerprint) AS fingerprint, nickname, all_nicknames,
@@ -60,6 +73,30 @@ def snapshot_rows(settings: Settings) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["ts"], r["fingerprint"]))
 
 
+def canonical_outputs(settings: Settings) -> dict[str, list[str]]:
+    """Every Tor table as sorted text rows (aggregates merged, states finalized)."""
+    client = clickhouse.connect(settings)
+    out = {"relay_snapshot": sorted(json.dumps(r, default=str) for r in snapshot_rows(settings))}
+    with clickhouse.lock():
+        for table in (*AGGREGATES, "dead_letter"):
+            client.command(f"OPTIMIZE TABLE tor.{table} FINAL")
+            columns = client.query(
+                "SELECT name, type FROM system.columns WHERE database = 'tor' AND table = "
+                "%(t)s ORDER BY position",
+                parameters={"t": table},
+            ).result_rows
+            exprs = ", ".join(
+                f"finalizeAggregation({n})"
+                if t.startswith("AggregateFunction")
+                else f"toString({n})"
+                for n, t in columns
+                if n != "ingestion_timestamp"  # when the row was written
+            )
+            rows = client.query(f"SELECT {exprs} FROM tor.{table}").result_rows
+            out[table] = sorted(repr(r) for r in rows)
+    return out
+
+
 @pytest.fixture(scope="module")
 def job_run(
     tor_settings: Settings, geoip_dir: Path, tmp_path_factory: pytest.TempPathFactory
@@ -67,6 +104,9 @@ def job_run(
     settings = tor_settings.replace(var_dir=tmp_path_factory.mktemp("tor-job"), parallelism=2)
     truncate_tor(settings)
     tor_relays.run(settings, COLLECTOR_TREE, geoip_dir=geoip_dir)
+    staged = sorted(tor_relays.staging_dir(settings).glob("*.jsonl"))
+    BASELINE["lines"] = [line for f in staged for line in f.read_text().splitlines()]
+    BASELINE["outputs"] = canonical_outputs(settings)
     return settings
 
 
@@ -200,10 +240,57 @@ def test_aggregates_after_merges(job_run: Settings) -> None:
     assert "35 relays, 6 exits, 10 guards" in tor_relays.format_summary(summary)
 
 
-def test_second_run_adds_nothing(job_run: Settings, geoip_dir: Path) -> None:
-    before = query(job_run, "SELECT count() FROM tor.relay_snapshot")
-    tor_relays.run(job_run.replace(parallelism=1), COLLECTOR_TREE, geoip_dir=geoip_dir)
-    assert query(job_run, "SELECT count() FROM tor.relay_snapshot") == before == [(285,)]
+def test_derivations_agree_across_rows(job_run: Settings) -> None:
+    """first_seen is the relay's first hour on every row; no address change after its row."""
+    assert query(
+        job_run,
+        "SELECT count() FROM (SELECT fingerprint FROM tor.relay_snapshot GROUP BY fingerprint "
+        "HAVING uniqExact(first_seen) > 1 OR any(first_seen) != min(ts))",
+    ) == [(0,)]
+    assert query(job_run, "SELECT count() FROM tor.relay_snapshot WHERE last_ip_change > ts") == [
+        (0,)
+    ]
+
+
+def test_rerun_with_a_new_hour_adds_only_that_hour(
+    job_run: Settings, geoip_dir: Path, tmp_path: Path
+) -> None:
+    """The same tree plus a tor data directory (its cached-consensus is a new hour)."""
+    tree = tmp_path / "tree"
+    shutil.copytree(COLLECTOR_TREE, tree)
+    shutil.copytree(FIXTURES / "datadir", tree / "tor-data")
+    before = query(job_run, "SELECT toString(ts), count() FROM tor.relay_snapshot GROUP BY ts")
+    tor_relays.run(job_run.replace(parallelism=1), tree, geoip_dir=geoip_dir)
+    after = query(job_run, "SELECT toString(ts), count() FROM tor.relay_snapshot GROUP BY ts")
+    assert sorted(after) == sorted([*before, ("2017-05-25 04:46:30", 3)])
+    assert query(
+        job_run, "SELECT count() FROM tor.dead_letter FINAL WHERE document LIKE 'tor-data/%'"
+    ) == [(1,)]  # the chutney consensus' empty client-versions line (validate)
+
+
+@pytest.mark.parametrize(("order", "parallelism"), [("reversed", 1), ("shuffled", 2)])
+def test_order_of_input_does_not_matter(
+    job_run: Settings, geoip_dir: Path, tmp_path: Path, order: str, parallelism: int
+) -> None:
+    """The first run's staged lines, reversed in one file or shuffled over five files."""
+    lines = list(BASELINE["lines"])
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    if order == "reversed":
+        (staged / "all.jsonl").write_text("".join(line + "\n" for line in reversed(lines)))
+    else:
+        random.Random(13).shuffle(lines)
+        for part in range(5):
+            (staged / f"part-{part}.jsonl").write_text(
+                "".join(line + "\n" for line in lines[part::5])
+            )
+    settings = job_run.replace(var_dir=tmp_path / "var", parallelism=parallelism)
+    truncate_tor(settings)
+    tor_relays.execute(settings, staged, geoip_dir)
+    outputs = canonical_outputs(settings)
+    for table, rows in BASELINE["outputs"].items():
+        assert outputs[table] == rows, table
+    assert len(outputs["relay_snapshot"]) == 285
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")

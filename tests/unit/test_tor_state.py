@@ -179,3 +179,84 @@ def test_state_round_trips_through_json(three_hours: list[dict]) -> None:
     again = RelayState.from_json(state.to_json())
     assert again == state
     assert json.loads(state.to_json())["pending"].keys() == {str(H0), str(H1), str(H2)}
+
+
+def test_any_arrival_order_gives_the_same_rows(three_hours: list[dict]) -> None:
+    """Bounded semantics: every record is added before the hours are emitted in order."""
+    import random
+
+    for fingerprint in (SECRET_SAUCE, SEELE, CALYX):
+        expected = replay(three_hours, fingerprint)
+        for seed in range(5):
+            shuffled = list(three_hours)
+            random.Random(seed).shuffle(shuffled)
+            assert replay(shuffled, fingerprint) == expected
+        assert {r["first_seen"] for r in expected} == {min(r["ts"] for r in expected)}
+        assert all(r["last_ip_change"] is None or r["last_ip_change"] <= r["ts"] for r in expected)
+
+
+def _streamed(recs: list[dict], fingerprint: str, hours_first: list[int]) -> list[dict]:
+    """Streaming with a late file: ``hours_first`` are added and emitted, then the rest."""
+    state = RelayState()
+    mine = [r for r in recs if r["fingerprint"] == fingerprint]
+    early = [r for r in mine if r["kind"] != "status" or r["valid_after"] in hours_first]
+    for rec in early:
+        add_record(state, rec)
+    rows = emit_due(state, max(hours_first), FakeGeo())
+    for rec in mine:
+        if rec["kind"] == "status" and rec["valid_after"] not in hours_first:
+            add_record(state, rec)
+    return rows + emit_due(state, H2, FakeGeo())
+
+
+def test_late_hour_never_gets_a_later_ip_change(three_hours: list[dict]) -> None:
+    rows = _streamed(three_hours, SECRET_SAUCE, [H2, H1])
+    by_ts = {r["ts"]: r for r in rows}
+    assert by_ts["2018-06-01 02:00:00"]["last_ip_change"] == "2018-06-01 02:00:00"
+    assert by_ts["2018-06-01 00:00:00"]["last_ip_change"] is None  # not the 02:00 change
+    assert by_ts["2018-06-01 00:00:00"]["first_seen"] == "2018-06-01 00:00:00"
+    rows = _streamed(three_hours, SEELE, [H2])
+    by_ts = {r["ts"]: r for r in rows}
+    assert by_ts["2018-06-01 02:00:00"]["all_nicknames"] == ["seeleRenamed"]
+    # the late hours get the nicknames up to their hour, in first-seen order
+    assert by_ts["2018-06-01 00:00:00"]["all_nicknames"] == ["seele"]
+    assert by_ts["2018-06-01 01:00:00"]["all_nicknames"] == ["seele"]
+
+
+def test_first_seen_counts_waiting_hours(three_hours: list[dict]) -> None:
+    state = RelayState()
+    for rec in three_hours:
+        if rec["fingerprint"] == SECRET_SAUCE:
+            add_record(state, rec)
+    (row,) = emit_due(state, H1 - 1, FakeGeo())  # only 00:00 is due, 01:00/02:00 wait
+    assert row["first_seen"] == "2018-06-01 00:00:00"
+    later = emit_due(state, H2, FakeGeo())
+    assert [r["first_seen"] for r in later] == ["2018-06-01 00:00:00"] * 2
+
+
+def test_missing_hour_stays_missing(three_hours: list[dict]) -> None:
+    """A relay absent in 01:00 has no 01:00 row; 02:00 compares with its 00:00 entry."""
+    recs = [r for r in three_hours if not (r["kind"] == "status" and r["valid_after"] == H1)]
+    rows = replay(recs, SECRET_SAUCE)
+    assert [r["ts"] for r in rows] == ["2018-06-01 00:00:00", "2018-06-01 02:00:00"]
+    assert rows[-1]["last_ip_change"] == "2018-06-01 02:00:00"
+
+
+def test_state_of_the_previous_format_loads() -> None:
+    old = json.dumps(
+        {
+            "first_seen": H0,
+            "nicknames": ["seele"],
+            "last_ts": H1,
+            "last_endpoints": [],
+            "last_ip_change": H1,
+            "emitted": [H0, H1],
+            "servers": [],
+            "extras": [],
+            "bws": [],
+            "votes": {},
+            "pending": {},
+        }
+    )
+    state = RelayState.from_json(old)
+    assert (state.nicknames, state.ip_changes) == ([["seele", H0]], [H1])

@@ -1,0 +1,45 @@
+"""The Tor job's wiring without a JVM: the CLI names and runs it; its SQL escapes values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobs import __main__ as cli
+from jobs import tor_relays
+
+
+def test_list_names_tor_relays(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["list"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert "tor_relays" in names and "naap" in names
+
+
+@pytest.mark.parametrize("input_path", [None, "/data/collector"])
+def test_run_tor_relays(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, input_path: str | None
+) -> None:
+    calls: list[Any] = []
+    monkeypatch.setenv("NETPULSE_VAR_DIR", str(tmp_path))
+    if input_path:
+        monkeypatch.setenv("NETPULSE_INPUT_PATH", input_path)
+    else:
+        monkeypatch.delenv("NETPULSE_INPUT_PATH", raising=False)
+    monkeypatch.setattr(tor_relays, "run", lambda settings, tree: calls.append(Path(tree)))
+    monkeypatch.setattr(tor_relays, "print_summary", lambda settings: calls.append("summary"))
+    assert cli.main(["run", "tor_relays"]) == 0
+    assert calls == [Path(input_path) if input_path else tor_relays.BUNDLED_INPUT, "summary"]
+
+
+def test_source_ddl_escapes_the_path(tmp_path: Path) -> None:
+    from jobs import settings as settings_module
+
+    settings = settings_module.load({"NETPULSE_VAR_DIR": str(tmp_path)})
+    ddl = tor_relays.source_ddl(settings, Path("/data/o'hara/staged"), batch=True)
+    assert "'path' = '/data/o''hara/staged'" in ddl
+    assert "WATERMARK" not in ddl and "monitor-interval" not in ddl
+    streaming = settings.replace(monitor_interval_s=5)
+    ddl = tor_relays.source_ddl(streaming, Path("/x"))
+    assert "WATERMARK FOR rt AS rt" in ddl and "'source.monitor-interval' = '5 s'" in ddl
