@@ -47,20 +47,13 @@ GROUP BY target, window_start, window_end
 METRICS_TABLE = "naap.calculated_metrics"
 
 
-def create_environment(settings: Settings, pipeline: str, batch: bool = False) -> tuple[Any, Any]:
-    """A streaming (or, with ``batch``, BATCH-mode) environment configured from settings.
+def create_environment(settings: Settings, pipeline: str) -> tuple[Any, Any]:
+    """An environment in the runtime mode of ``settings`` (BATCH or STREAMING).
 
     The runtime mode is set before the table environment is created: its planner is chosen
     then. The cluster's config.yaml still applies.
     """
     config = Configuration()
-    if batch:
-        config.set_string("execution.runtime-mode", "BATCH")
-        # Keyed inputs stay sorted by key, but state lives in the ordinary backend and timers
-        # fire at the end of input: with the batch state backend (state dropped, timers fired
-        # at each key switch) the asynchronous Python keyed operators lost the timers and
-        # state of some keys (tor_relays, PyFlink 2.3: one relay and one hour missing).
-        config.set_string("execution.batch-state-backend.enabled", "false")
     config.set_string("python.executable", sys.executable)
     config.set_string("pipeline.name", pipeline)
     # Bounded input runs in BATCH mode: the answer is a function of the input set, not of the

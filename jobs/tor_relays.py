@@ -265,8 +265,10 @@ def execute(settings: Settings, staged: Path, geoip_dir: Path, *, wait: bool = T
     """
     from jobs import runtime  # the runtime pulls in every NaaP job: import on use
 
-    env, t_env = runtime.create_environment(settings, NAME, batch=True)
-    build(env, t_env, settings, staged, geoip_dir, batch=True)
+    if settings.runtime_mode == "auto":  # the staged files are bounded: BATCH
+        settings = settings.replace(runtime_mode="batch")
+    env, t_env = runtime.create_environment(settings, NAME)
+    build(env, t_env, settings, staged, geoip_dir, batch=settings.is_batch)
     return env.execute(NAME) if wait else env.execute_async(NAME)
 
 
