@@ -84,6 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     replay.add_argument("--types", help="comma-separated event types (default: all)")
     replay.add_argument("--archive", help="archive URL (default: NETPULSE_PARQUET_URL)")
     replay.add_argument("--replace", action="store_true", help="replace the range's rows in the target")
+    tor_collect = sub.add_parser(
+        "tor-collect", help="stage a CollecTor tree / tor data directory for the tor_relays job"
+    )
+    tor_collect.add_argument("input", help="a CollecTor-format tree or a tor data directory")
+    tor_collect.add_argument(
+        "--watch", action="store_true",
+        help="keep staging new files every NETPULSE_MONITOR_INTERVAL_S (next to a job on a cluster)",
+    )
     tor = sub.add_parser("tor", help="run the Tor relay pipeline and print a network summary")
     tor.add_argument("input", nargs="?", help="a CollecTor-format tree (default: bundled fixtures)")
     sub.add_parser("catalog", help="print the metric catalog")
@@ -117,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         from jobs import runtime, tor_relays
 
         if args.pipeline == tor_relays.NAME:
+            # No summary here: on a cluster this process is the submitting client, and the
+            # embedded database belongs to the job's workers (`jobs tor` prints one).
             tor_relays.run(settings, tor_relays.default_input(settings))
-            tor_relays.print_summary(settings)
             return 0
         runtime.run(settings, args.pipeline)
         return 0
@@ -146,6 +155,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         replay_module.replay(settings, plan, archive_url=args.archive, replace=args.replace)
+        return 0
+    if args.command == "tor-collect":
+        import threading
+
+        from jobs import tor_collect, tor_relays
+
+        staged = tor_relays.staging_dir(settings)
+        print(f"staged {args.input} into {staged}: {tor_collect.collect(Path(args.input), staged)}")
+        if args.watch:
+            try:
+                tor_relays.watch(settings, Path(args.input), threading.Event())
+            except KeyboardInterrupt:
+                return 0
         return 0
     if args.command == "tor":
         from jobs import tor_relays

@@ -272,6 +272,25 @@ def execute(settings: Settings, staged: Path, geoip_dir: Path, *, wait: bool = T
     return env.execute(NAME) if wait else env.execute_async(NAME)
 
 
+def watch(settings: Settings, input_dir: Path, stop: threading.Event, interval_s: float | None = None) -> None:
+    """Stage ``input_dir`` for the job every interval until ``stop`` is set.
+
+    The collector (stem, in Python) runs beside the Flink job: as a thread of ``run`` in a
+    local watched run, or as its own process (``python -m jobs tor-collect DIR --watch``) next
+    to a job submitted to a cluster, whose client process exits after the submission. Staged
+    files are written under a hidden name and renamed, so the job's monitored source picks up
+    each new hour once.
+    """
+    staged = staging_dir(settings)
+    interval = interval_s if interval_s is not None else max(settings.monitor_interval_s, 1)
+    while not stop.wait(interval):
+        try:
+            stats = collect(input_dir, staged)
+            log.info("collected %s", stats)
+        except Exception:  # noqa: BLE001 - keep watching; the next pass retries
+            log.exception("collecting %s failed", input_dir)
+
+
 def run(
     settings: Settings,
     input_dir: Path | str,
@@ -305,15 +324,9 @@ def run(
     env, t_env = runtime.create_environment(settings, NAME)
     build(env, t_env, settings, staged, geo_dir)
     stop = threading.Event()
-
-    def rescan() -> None:
-        while not stop.wait(settings.monitor_interval_s):
-            try:
-                collect(Path(input_dir), staged)
-            except Exception:  # noqa: BLE001 - keep watching; the next pass retries
-                log.exception("collecting %s failed", input_dir)
-
-    threading.Thread(target=rescan, name="tor-collector", daemon=True).start()
+    threading.Thread(
+        target=watch, args=(settings, Path(input_dir), stop), name="tor-collector", daemon=True
+    ).start()
     if not wait:
         return env.execute_async(NAME)
     try:

@@ -30,7 +30,16 @@ def test_run_tor_relays(
     monkeypatch.setattr(tor_relays, "run", lambda settings, tree: calls.append(Path(tree)))
     monkeypatch.setattr(tor_relays, "print_summary", lambda settings: calls.append("summary"))
     assert cli.main(["run", "tor_relays"]) == 0
-    assert calls == [Path(input_path) if input_path else tor_relays.BUNDLED_INPUT, "summary"]
+    # no summary: on a cluster the submitting client must not open the job's embedded database
+    assert calls == [Path(input_path) if input_path else tor_relays.BUNDLED_INPUT]
+
+
+def test_tor_collect_stages_a_tree(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("NETPULSE_VAR_DIR", str(tmp_path))
+    assert cli.main(["tor-collect", str(tor_relays.BUNDLED_INPUT)]) == 0
+    staged = list((tmp_path / "tor" / "staged").glob("*.jsonl"))
+    assert staged and sum(1 for p in staged for _ in p.open()) > 100
+    assert "staged" in capsys.readouterr().out
 
 
 def test_source_ddl_escapes_the_path(tmp_path: Path) -> None:
