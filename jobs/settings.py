@@ -30,7 +30,9 @@ class Settings:
         source: ``files`` (a directory of JSON-lines files) or ``kafka``.
         input_path: the directory read by the ``files`` source.
         monitor_interval_s: 0 = read the directory once (bounded job); >0 = keep watching it.
-        kafka_*: the ``kafka`` source (production wiring).
+        kafka_*: the ``kafka`` source (production wiring). ``kafka_bounded_mode``
+            (``scan.bounded.mode``): ``unbounded`` in production; ``latest-offset`` stops at the
+            offsets that were the end of each partition when the job started (demo, tests).
         parquet_url: a local directory or ``s3://bucket/prefix``.
         s3_*: endpoint and credentials for an ``s3://`` Parquet URL.
         allowed_lateness_s: the watermark delay; an event older than the watermark is ``late``.
@@ -74,6 +76,7 @@ class Settings:
     kafka_topic: str = "streaming-events"
     kafka_group_id: str = "netpulse-naap"
     kafka_start: str = "group-offsets"
+    kafka_bounded_mode: str = "unbounded"
     parquet_url: str = ""
     s3_endpoint: str = ""
     s3_access_key: str = ""
@@ -130,6 +133,7 @@ _INT_FIELDS = {
 _CHOICES = {
     "source": ("files", "kafka"),
     "kafka_start": ("group-offsets", "earliest-offset", "latest-offset"),
+    "kafka_bounded_mode": ("unbounded", "latest-offset", "group-offsets"),
 }
 
 
@@ -170,6 +174,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         "s3_region",
         "source",
         "kafka_start",
+        "kafka_bounded_mode",
         "fault_file",
     ):
         key = f"NETPULSE_{name.upper()}"
