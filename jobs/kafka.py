@@ -37,8 +37,20 @@ def connector_jar() -> Path:
     return next(p for p in jars.ensure(KAFKA_CONNECTOR_SET) if p.name == jar.file_name)
 
 
-def register(t_env: Any) -> Path:
-    """Add the connector jar to a table environment (planning and the submitted job)."""
+def register(t_env: Any) -> Path | None:
+    """Add the connector jar to a table environment (planning and the submitted job).
+
+    Not needed (returns None) where the Flink distribution's lib/ already holds the locked jar:
+    the image puts it there (docker/flink/Dockerfile) and has no Maven.
+    """
+    import os
+
+    from jobs import jars
+
+    locked = jars.get(KAFKA_CONNECTOR_SET).jar(KAFKA_CONNECTOR_ARTIFACT)
+    flink_home = os.environ.get("NETPULSE_FLINK_HOME")
+    if flink_home and (Path(flink_home) / "lib" / locked.file_name).exists():
+        return None
     jar = connector_jar()
     t_env.execute_sql(f"ADD JAR '{jar}'")
     return jar
@@ -109,6 +121,17 @@ def source_options(
         "properties.isolation.level": "read_committed",
         "scan.topic-partition-discovery.interval": "1 min",
         "scan.bounded.mode": settings.kafka_bounded_mode,
+        # Event time is tracked per partition inside the source (the WATERMARK is pushed into
+        # it); a partition without records for this long stops holding back the others (one
+        # that never receives anything would stall every window). Keep it longer than the
+        # pauses after which a backlog can arrive: when every partition is idle, the first one
+        # read after the pause moves the watermark alone, and the other partitions' older
+        # records of the same backlog are late (docs/operations.md, "Idle partitions").
+        **(
+            {"scan.watermark.idle-timeout": f"{settings.kafka_idle_timeout_s} s"}
+            if settings.kafka_idle_timeout_s > 0
+            else {}
+        ),
         # One raw UTF-8 string per record, exactly like a line of the files source.
         "format": "raw",
         "raw.charset": "UTF-8",
