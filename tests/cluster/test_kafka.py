@@ -1,5 +1,5 @@
 """Kafka for real: the source options and the jar pins (no JVM), then a real Apache Kafka broker
-(jars.lock, KRaft, loopback; one per session, tests/cluster/conftest.py): publish + consume
+(jars.lock, KRaft, loopback; one per session): publish + consume
 round trips, and the naap pipeline reading a topic through the pinned connector.
 """
 
@@ -8,15 +8,30 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from jobs import kafka
+from jobs import kafka_broker as kafka_broker_module
 from jobs.kafka_broker import Broker
 from jobs.settings import PROJECT_ROOT, Settings
 
 FIXTURE = PROJECT_ROOT / "tests" / "fixtures" / "kafka" / "streaming-events-2026-01-08.values.jsonl"
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """A one-node Apache Kafka broker (KRaft) on 127.0.0.1, one per test session (~8 s start).
+
+    Tests create their own topics, named after the test, so they never see each other's records.
+    """
+    broker = kafka_broker_module.start(tmp_path_factory.mktemp("kafka"))
+    try:
+        yield broker
+    finally:
+        broker.stop()
 
 
 def _settings(**changes: object) -> Settings:
@@ -39,6 +54,11 @@ def test_source_options_follow_settings() -> None:
     assert opts["scan.startup.mode"] == "earliest-offset"
     assert opts["format"] == "raw"
     assert opts["scan.bounded.mode"] == "unbounded"  # production never stops by itself
+    # Per-partition idleness on the source itself (not the job-wide option), see docs/operations.md.
+    assert opts["scan.watermark.idle-timeout"] == "300 s"
+    assert "scan.watermark.idle-timeout" not in kafka.source_options(_settings(kafka_idle_timeout_s=0))
+    # Offsets go to the consumer group on checkpoint, so lag is visible to Kafka tooling.
+    assert opts["properties.commit.offsets.on.checkpoint"] == "true"
     # A brand-new consumer group must not fail the job for lack of committed offsets.
     assert opts["properties.auto.offset.reset"] == "earliest"
 
@@ -116,7 +136,7 @@ def test_stream_key_keeps_a_stream_in_one_partition() -> None:
     assert kafka.stream_key("garbage{") is None
 
 
-# --- a real broker (tests/cluster/conftest.py: Apache Kafka from jars.lock, one per session) --
+# --- a real broker (Apache Kafka from jars.lock, one per session) ---------------------------
 
 
 @pytest.mark.slow
@@ -145,3 +165,130 @@ def test_stream_keys_spread_events_over_partitions_without_loss(kafka_broker: Br
     for partition, _, value in records:
         partitions_of.setdefault(kafka.stream_key(value), set()).add(partition)
     assert all(len(p) == 1 for p in partitions_of.values())
+
+
+# --- the naap pipeline reading Kafka (tests/kafka_run.py, one process per run: chDB) ---------
+
+KAFKA_RUN = PROJECT_ROOT / "tests" / "kafka_run.py"
+EXPECTED = {"raw_events": 143, "calculated_metrics": 60}  # the files demo's figures
+
+
+def _stream_partitions(lines: list[str], partitions: int) -> dict[bytes | None, int]:
+    """Streams spread over ``partitions`` partitions, round robin in order of first appearance."""
+    order: dict[bytes | None, int] = {}
+    for line in lines:
+        order.setdefault(kafka.stream_key(line), len(order) % partitions)
+    return order
+
+
+def _start_kafka_run(var_dir: Path, broker: Broker, topic: str, scenario: dict, **env: str) -> subprocess.Popen:
+    import os
+
+    var_dir.mkdir(parents=True, exist_ok=True)
+    (var_dir / "scenario.json").write_text(json.dumps(scenario))
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("NETPULSE_")}
+    full_env.update(
+        NETPULSE_VAR_DIR=str(var_dir), PYTHONPATH=str(PROJECT_ROOT), NETPULSE_SOURCE="kafka",
+        NETPULSE_KAFKA_BOOTSTRAP=broker.bootstrap, NETPULSE_KAFKA_TOPIC=topic,
+        NETPULSE_KAFKA_GROUP_ID=f"netpulse-{topic}", NETPULSE_KAFKA_START="earliest-offset",
+        NETPULSE_PARALLELISM="1", **env,
+    )
+    log = (var_dir / "run.log").open("w")
+    return subprocess.Popen([sys.executable, str(KAFKA_RUN), str(var_dir), str(var_dir / "scenario.json")],
+                            stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=PROJECT_ROOT)
+
+
+def _finish(process: subprocess.Popen, var_dir: Path) -> tuple[dict, dict]:
+    code = process.wait(timeout=900)
+    assert code == 0, f"kafka run failed ({code}):\n{(var_dir / 'run.log').read_text()[-6000:]}"
+    return json.loads((var_dir / "tables.json").read_text()), json.loads((var_dir / "run.json").read_text())
+
+
+def _comparable(tables: dict[str, list[dict]]) -> dict[str, list[str]]:
+    from conftest import canonical
+
+    # Where a row was read from (file path vs topic/partition/offset) is all that may differ.
+    return {t: canonical(rows, drop=("source_position", "reject_key")) for t, rows in tables.items()}
+
+
+@pytest.mark.slow
+def test_naap_from_a_4_partition_topic_equals_the_files_run(kafka_broker: Broker, tmp_path: Path) -> None:
+    from conftest import sample_lines, start_run
+
+    lines = sample_lines()  # envelope-time order, as the gateways publish
+    kafka.ensure_topic(kafka_broker.bootstrap, "bounded-4p", partitions=4)
+    part = _stream_partitions(lines, 4)
+    scenario = {"phases": [{"records": [[part[kafka.stream_key(line)], line] for line in lines]}]}
+    from_kafka = _start_kafka_run(tmp_path / "kafka", kafka_broker, "bounded-4p", scenario,
+                                  NETPULSE_KAFKA_BOUNDED_MODE="latest-offset")
+    from_files = start_run(tmp_path / "files", lines, {"NETPULSE_PARALLELISM": "1"})
+    kafka_tables, _ = _finish(from_kafka, tmp_path / "kafka")
+    files_tables = from_files.tables()
+    assert {t: len(r) for t, r in kafka_tables.items() if t in EXPECTED} == EXPECTED
+    assert not [r for r in kafka_tables["dead_letter"] if r["reason"] == "late"]
+    assert _comparable(kafka_tables) == _comparable(files_tables)
+    positions = {r["source_position"].rsplit("/", 2)[0] for r in kafka_tables["raw_events"]}
+    assert positions == {"bounded-4p"}
+
+
+def _envelope(event_id: str, ms: int, **fields: object) -> str:
+    return json.dumps({"id": event_id, "type": "stream_trace", "timestamp": str(ms), "gateway": "",
+                       "data": {"type": "gateway_receive_stream_request", "stream_id": "bad", **fields}},
+                      ensure_ascii=False)
+
+
+@pytest.mark.slow
+def test_pause_idle_partition_and_bad_records(kafka_broker: Broker, tmp_path: Path) -> None:
+    """An unbounded run: partition 3 never receives a record (idle after the 90 s idle timeout);
+    the topic pauses 60 s half-way, then the second half arrives as one backlog with four bad
+    records. Nothing stalls, nothing is late, every bad record is dead-lettered with its
+    topic/partition/offset, and the consumer group's committed offsets (committed on
+    checkpoint) reach the end of every partition."""
+    import time
+
+    from conftest import sample_lines
+
+    topic = "pause-4p"
+    lines = sample_lines()
+    kafka.ensure_topic(kafka_broker.bootstrap, topic, partitions=4)
+    part = _stream_partitions(lines, 3)  # partition 3 stays empty
+    records = [[part[kafka.stream_key(line)], line] for line in lines]
+    now_ms = int(time.time() * 1000)
+    latin1 = _envelope("bad-latin1", 1771802060000, message="caf\u00e9").encode("latin-1")
+    assert b"caf\xe9" in latin1  # one byte that is not UTF-8, inside an otherwise valid envelope
+    bad = [
+        [0, None],  # a tombstone
+        [1, {"hex": latin1.hex()}],  # not UTF-8
+        [2, _envelope("bad-2mib", 1771802060000, message="x" * (2 << 20))],
+        [0, _envelope("bad-a-day-ahead", now_ms + 86_400_000)],
+    ]
+    # After the real events, one record per used partition a day later moves event time past
+    # every window (an unknown type: dead-lettered itself, nothing else).
+    tick_ms = max(int(json.loads(line)["timestamp"]) for line in lines) + 86_400_000
+    ticks = [[p, json.dumps({"id": f"tick-{p}", "type": "netpulse_tick", "timestamp": str(tick_ms),
+                             "gateway": "", "data": {}})] for p in range(3)]
+    first, second = records[:70], records[70:] + bad + ticks
+    scenario = {
+        "phases": [{"records": first, "pause_after_s": 60}, {"records": second}],
+        "expect": {**EXPECTED, "dead_letter": 10 + len(bad) + len(ticks)},
+        "timeout_s": 600, "settle_s": 180,
+    }
+    run = _start_kafka_run(tmp_path / "run", kafka_broker, topic, scenario, NETPULSE_KAFKA_IDLE_TIMEOUT_S="90")
+    tables, info = _finish(run, tmp_path / "run")
+    rejects = {(r["stage"], r["reason"]) for r in tables["dead_letter"]}
+    assert ("late", "late") not in rejects, info
+    assert {t: len(tables[t]) for t in EXPECTED} == EXPECTED, info
+    # Where each bad record sits: count the records sent to its partition before it.
+    offsets: dict[int, int] = {}
+    where: dict[str, str] = {}
+    for partition, value in first + second:
+        if [partition, value] in bad:
+            where[json.dumps(value)] = f"{topic}/{partition}/{offsets.get(partition, 0)}"
+        offsets[partition] = offsets.get(partition, 0) + 1
+    by_position = {r["source_position"]: r for r in tables["dead_letter"]}
+    expected_reasons = ["malformed_json", "invalid_utf8", "payload_too_large", "timestamp_in_future"]
+    for (_, value), reason in zip(bad, expected_reasons, strict=True):
+        row = by_position[where[json.dumps(value)]]
+        assert row["reason"] == reason, row
+    assert by_position[where[json.dumps(bad[2][1])]]["is_payload_truncated"]
+    assert set(info["lag_at_end"].values()) == {0}, info
