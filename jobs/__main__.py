@@ -1,7 +1,8 @@
 """netpulse command line: ``python -m jobs <command>`` (also installed as ``netpulse``).
 
-    demo                 migrate, publish the bundled real events, run the naap pipeline,
-                         print a summary (the README's first command)
+    demo [--source kafka]
+                         migrate, publish the bundled real events (to a file, or to a topic of
+                         a local Kafka broker), run the naap pipeline, print a summary
     migrate [--until NAME]
                          apply sql/clickhouse/** to NETPULSE_CLICKHOUSE_URL (through NAME only)
     run PIPELINE         run a pipeline (naap | naap_ingest | naap_metrics | tor_relays) on the
@@ -31,7 +32,7 @@ from pathlib import Path
 from jobs import settings as settings_module
 
 
-def _demo(settings: settings_module.Settings, fresh: bool) -> int:
+def _demo(settings: settings_module.Settings, fresh: bool, source: str = "files") -> int:
     from jobs import migrate, runtime, sample, summary
 
     if fresh:
@@ -39,15 +40,29 @@ def _demo(settings: settings_module.Settings, fresh: bool) -> int:
             shutil.rmtree(settings.var_dir / sub, ignore_errors=True)
     applied = migrate.migrate(settings)
     print(f"migrated {settings.clickhouse_url}: {len(applied)} new DDL files applied")
-    # The real capture files as they are (one per streaming session, three days apart): a
-    # bounded input runs in BATCH mode, where the order in which files are read does not matter.
-    events = sample.FIXTURES / "events"
-    settings = settings.replace(input_path=events)
-    files = sorted(events.glob("*.jsonl"))
-    lines = sum(1 for path in files for line in path.read_text().splitlines() if line.strip())
-    print(f"reading {lines} real gateway events from {len(files)} capture files in {events}")
+    broker = None
+    if source == "kafka":
+        from jobs import kafka_demo
+
+        lines = sample.capture_lines()
+        broker, settings = kafka_demo.publish_sample(lines, settings)
+        print(
+            f"published {len(lines)} real gateway events to Kafka topic {settings.kafka_topic!r} "
+            f"({kafka_demo.PARTITIONS} partitions, keyed by stream id) at {broker.bootstrap}"
+        )
+    else:
+        # The real capture files as they are (one per streaming session, three days apart): a
+        # bounded input runs in BATCH mode, where the order in which files are read does not matter.
+        events = sample.FIXTURES / "events"
+        settings = settings.replace(input_path=events)
+        count = len(sample.capture_lines())
+        print(f"reading {count} real gateway events from the capture files in {events}")
     started = time.monotonic()
-    runtime.run(settings, "naap")
+    try:
+        runtime.run(settings, "naap")
+    finally:
+        if broker is not None:
+            broker.stop()
     elapsed = time.monotonic() - started
     mode = "BATCH" if settings.is_batch else "STREAMING"
     print(f"pipeline 'naap' (ingest + metrics, {mode} mode) finished in {elapsed:.1f} s")
@@ -67,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the main job on the bundled sample events")
     demo.add_argument("--keep", action="store_true", help="keep earlier var/ outputs")
+    demo.add_argument(
+        "--source", choices=("files", "kafka"), default="files",
+        help="kafka: through a local one-node Kafka broker and a 4-partition topic",
+    )
     migrate_cmd = sub.add_parser("migrate", help="apply the ClickHouse DDL")
     migrate_cmd.add_argument(
         "--until", metavar="NAME",
@@ -109,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(args, "func"):
         return int(args.func(args, settings))
     if args.command == "demo":
-        return _demo(settings, fresh=not args.keep)
+        return _demo(settings, fresh=not args.keep, source=args.source)
     if args.command == "migrate":
         from jobs import migrate
 

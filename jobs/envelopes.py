@@ -10,7 +10,7 @@ Writes:   two views for the jobs (over one planned stream, see register):
 Time:     event time = envelope ``timestamp``; watermark = max seen - allowed lateness.
           An event at or before the watermark is ``late``: routed, never dropped silently.
 State:    the deduplication window (``dedup_window_s``), then released.
-Rejects:  decode (payload_too_large, malformed_json), validate (not_an_object, missing_type,
+Rejects:  decode (payload_too_large, malformed_json, invalid_utf8), validate (not_an_object, missing_type,
           invalid_timestamp, timestamp_out_of_range, timestamp_in_future, missing_data, invalid_data,
           unknown_event_type), late (late).
 
@@ -84,7 +84,7 @@ FROM (
 SOURCE_REJECTS = """
 SELECT
     CASE
-        WHEN reason IN ('payload_too_large', 'malformed_json') THEN 'decode'
+        WHEN reason IN ('payload_too_large', 'malformed_json', 'invalid_utf8') THEN 'decode'
         WHEN reason = 'late' THEN 'late'
         ELSE 'validate'
     END AS stage,

@@ -1,9 +1,7 @@
 """Kafka in production: the pinned Flink connector, the Kafka source table, a sample publisher.
 
-The connector version lives here and nowhere else: docker/flink/Dockerfile runs this file
-(``python kafka.py connector-env``) to learn which jar to download and which SHA-256 to check,
-so the image and the DDL below can never disagree. This module imports only the standard
-library at load time, so the image build can run it before the project is installed.
+The connector jar is pinned (version and SHA-256) in jars.lock, like every third-party jar;
+jobs/jars.py fetches and verifies it, and docker/flink/Dockerfile reads the same entry.
 
 The Kafka source reads each record's value as one raw UTF-8 string (``line``), exactly like a
 line of the ``files`` source, so both share the same parsing and dead-letter routing; the
@@ -18,29 +16,45 @@ import json
 import re
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from jobs.settings import Settings
 
-# Flink's Kafka SQL connector (shaded Kafka client inside). Apache has released no connector
-# built against Flink 2.3 yet; 5.0.0-2.2 is the newest (compatible with Flink 2.1.x and 2.2.x,
-# Kafka client 4.x) and uses only the stable connector APIs. Re-check on every Flink upgrade:
-# https://flink.apache.org/downloads/#apache-flink-connectors
-KAFKA_CONNECTOR_VERSION = "5.0.0-2.2"
-KAFKA_CONNECTOR_ARTIFACT = "flink-sql-connector-kafka"
-KAFKA_CONNECTOR_JAR = f"{KAFKA_CONNECTOR_ARTIFACT}-{KAFKA_CONNECTOR_VERSION}.jar"
-KAFKA_CONNECTOR_URL = (
-    "https://repo.maven.apache.org/maven2/org/apache/flink/"
-    f"{KAFKA_CONNECTOR_ARTIFACT}/{KAFKA_CONNECTOR_VERSION}/{KAFKA_CONNECTOR_JAR}"
-)
-# SHA-256 of that jar. Maven Central publishes only SHA-1 and a PGP signature; this value was
-# recorded after checking the signature (Apache Flink release key CC33 2388 50B5 A926 24ED 7F62
-# 16AE 0DDB BB2F 380B, https://downloads.apache.org/flink/KEYS). Changing the version means
-# repeating that check (gpg --verify jar.asc jar) and recording the new hash here.
-KAFKA_CONNECTOR_SHA256 = "5605c691d11a501382c383fecba37a7a552467da5ab7ba904ef5d6f3d62c5616"
+# Flink's Kafka SQL connector (shaded Kafka client inside): version and sha256 are pinned in
+# jars.lock (set "flink-kafka"), fetched by scripts/setup.sh and by the image build.
+KAFKA_CONNECTOR_SET = "flink-kafka"
+KAFKA_CONNECTOR_ARTIFACT = "org.apache.flink:flink-sql-connector-kafka"
+
+
+def connector_jar() -> Path:
+    """The verified connector jar (fetched with Maven on first use, see jobs/jars.py)."""
+    from jobs import jars
+
+    jar = jars.get(KAFKA_CONNECTOR_SET).jar(KAFKA_CONNECTOR_ARTIFACT)
+    return next(p for p in jars.ensure(KAFKA_CONNECTOR_SET) if p.name == jar.file_name)
+
+
+def register(t_env: Any) -> Path | None:
+    """Add the connector jar to a table environment (planning and the submitted job).
+
+    Not needed (returns None) where the Flink distribution's lib/ already holds the locked jar:
+    the image puts it there (docker/flink/Dockerfile) and has no Maven.
+    """
+    import os
+
+    from jobs import jars
+
+    locked = jars.get(KAFKA_CONNECTOR_SET).jar(KAFKA_CONNECTOR_ARTIFACT)
+    flink_home = os.environ.get("NETPULSE_FLINK_HOME")
+    if flink_home and (Path(flink_home) / "lib" / locked.file_name).exists():
+        return None
+    jar = connector_jar()
+    t_env.execute_sql(f"ADD JAR '{jar}'")
+    return jar
+
 
 # The source table: the raw value plus where it came from. Metadata keys are the connector's
 # (`topic`, `partition`, `offset`, `timestamp`); the columns get a kafka_ prefix because
@@ -106,6 +120,18 @@ def source_options(
         # Never read records of aborted producer transactions.
         "properties.isolation.level": "read_committed",
         "scan.topic-partition-discovery.interval": "1 min",
+        "scan.bounded.mode": settings.kafka_bounded_mode,
+        # Event time is tracked per partition inside the source (the WATERMARK is pushed into
+        # it); a partition without records for this long stops holding back the others (one
+        # that never receives anything would stall every window). Keep it longer than the
+        # pauses after which a backlog can arrive: when every partition is idle, the first one
+        # read after the pause moves the watermark alone, and the other partitions' older
+        # records of the same backlog are late (docs/operations.md, "Idle partitions").
+        **(
+            {"scan.watermark.idle-timeout": f"{settings.kafka_idle_timeout_s} s"}
+            if settings.kafka_idle_timeout_s > 0
+            else {}
+        ),
         # One raw UTF-8 string per record, exactly like a line of the files source.
         "format": "raw",
         "raw.charset": "UTF-8",
@@ -149,6 +175,23 @@ def _key_of(line: str, key_field: str | None) -> bytes | None:
     return None if value in (None, "") else str(value).encode()
 
 
+def stream_key(line: str) -> bytes | None:
+    """Record key of a gateway event: its stream id (``data.stream_id``), else its event id.
+
+    One stream's events land in one partition, in order, as the gateways key them.
+    """
+    try:
+        envelope = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(envelope, dict):
+        return None
+    data = envelope.get("data")
+    stream = data.get("stream_id") if isinstance(data, dict) else None
+    key = stream or envelope.get("id")
+    return str(key).encode() if key not in (None, "") else None
+
+
 def ensure_topic(bootstrap: str, topic: str, partitions: int = 1, timeout: float = 30.0) -> None:
     """Create ``topic`` if it does not exist (replication factor 1: a local/dev broker)."""
     from confluent_kafka.admin import AdminClient, NewTopic
@@ -172,6 +215,8 @@ def publish(
     topic: str,
     *,
     key_field: str | None = "id",
+    key: Callable[[str], bytes | None] | None = None,
+    partition: Callable[[str], int] | None = None,
     timeout: float = 60.0,
     config: Mapping[str, Any] | None = None,
 ) -> int:
@@ -215,11 +260,13 @@ def publish(
     for line in lines:
         while True:
             try:
+                extra = {"partition": partition(line)} if partition else {}
                 producer.produce(
                     topic,
                     value=line.encode("utf-8"),
-                    key=_key_of(line, key_field),
+                    key=key(line) if key else _key_of(line, key_field),
                     on_delivery=on_delivery,
+                    **extra,
                 )
                 break
             except BufferError:  # local queue full: let deliveries drain
@@ -278,17 +325,16 @@ def consume(
 
 
 # --------------------------------------------------------------------------------------------
-# CLI: `python -m jobs.kafka publish FILE ...` and `python kafka.py connector-env` (image build)
+# CLI: `python -m jobs.kafka publish FILE ...`
 # --------------------------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``connector-env`` (for the image build) or ``publish``."""
+    """Command line: ``publish``."""
     parser = argparse.ArgumentParser(
         prog="python -m jobs.kafka", description=__doc__.splitlines()[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("connector-env", help="print the pinned connector as shell variables")
     p = sub.add_parser("publish", help="publish a JSON-lines file to a topic, one record per line")
     p.add_argument("file", type=Path)
     p.add_argument("--bootstrap", required=True, help="host:port of a broker")
@@ -297,12 +343,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--create-topic", action="store_true", help="create the topic if missing")
     p.add_argument("--partitions", type=int, default=1)
     args = parser.parse_args(argv)
-    if args.command == "connector-env":
-        print(f"KAFKA_CONNECTOR_VERSION={KAFKA_CONNECTOR_VERSION}")
-        print(f"KAFKA_CONNECTOR_JAR={KAFKA_CONNECTOR_JAR}")
-        print(f"KAFKA_CONNECTOR_URL={KAFKA_CONNECTOR_URL}")
-        print(f"KAFKA_CONNECTOR_SHA256={KAFKA_CONNECTOR_SHA256}")
-        return 0
     if args.create_topic:
         ensure_topic(args.bootstrap, args.topic, args.partitions)
     count = publish(

@@ -20,7 +20,7 @@ from pyflink.common import Configuration, Types
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
-from jobs import envelopes, java_udfs, naap_ingest, naap_metrics, sources, sql
+from jobs import envelopes, java_udfs, kafka, naap_ingest, naap_metrics, sources, sql
 from jobs.envelopes import dead_letter_row
 from jobs.settings import Settings
 from jobs.sinks import BatchWriter, BufferedWriter, terminate
@@ -94,6 +94,8 @@ def build(env: Any, t_env: Any, settings: Settings, pipeline: str) -> None:
     if pipeline not in PIPELINES:
         raise ValueError(f"unknown pipeline {pipeline!r}; choose one of {sorted(PIPELINES)}")
     java_udfs.register(t_env)  # before the source: its event time is a Java function
+    if settings.source == "kafka":
+        kafka.register(t_env)  # the connector jar (jars.lock)
     t_env.execute_sql(sources.source_ddl(settings))
     envelopes.register(t_env, settings)
     outputs: list[str] = []

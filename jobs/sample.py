@@ -16,6 +16,16 @@ from jobs.settings import PROJECT_ROOT
 FIXTURES = PROJECT_ROOT / "tests" / "fixtures" / "livepeer"
 
 
+def capture_lines(root: Path = FIXTURES) -> list[str]:
+    """The envelopes of the real capture files (``events/*.jsonl``: what the demo reads)."""
+    return [
+        line
+        for path in sorted((root / "events").glob("*.jsonl"))
+        for line in path.read_text().splitlines()
+        if line.strip()
+    ]
+
+
 def fixture_lines(root: Path = FIXTURES) -> list[str]:
     """Every real envelope of the fixtures, one compact JSON line each (files in name order)."""
     lines: list[str] = []

@@ -30,7 +30,12 @@ class Settings:
         source: ``files`` (a directory of JSON-lines files) or ``kafka``.
         input_path: the directory read by the ``files`` source.
         monitor_interval_s: 0 = read the directory once (bounded job); >0 = keep watching it.
-        kafka_*: the ``kafka`` source (production wiring).
+        kafka_*: the ``kafka`` source (production wiring). ``kafka_bounded_mode``
+            (``scan.bounded.mode``): ``unbounded`` in production; ``latest-offset`` stops at the
+            offsets that were the end of each partition when the job started (demo, tests).
+            ``kafka_idle_timeout_s``: a partition without records for this long stops holding
+            back event time (a partition that receives nothing would stall every window); keep
+            it above the pauses after which a backlog may arrive (docs/operations.md); 0 = off.
         parquet_url: a local directory or ``s3://bucket/prefix``.
         s3_*: endpoint and credentials for an ``s3://`` Parquet URL.
         allowed_lateness_s: the watermark delay; an event older than the watermark is ``late``.
@@ -48,10 +53,11 @@ class Settings:
         dlq_payload_cap_chars: dead-letter payloads are cut to this many characters, the cut is recorded.
         parallelism: default operator parallelism.
         writer_parallelism: parallel sink writers (1 for the embedded engine: one process per path).
-        source_idle_timeout_s: 0 (default) = off; >0: a source split without data for this long
-            stops holding back event time (Kafka partitions that stay empty). Off by default:
-            with it on, events of a split that resumes after a pause were lost in the cluster
-            tests (docs/operations.md, "Known issue"); a file reader without splits is idle anyway.
+        source_idle_timeout_s: 0 (default) = off; >0: job-wide source idleness
+            (``table.exec.source.idle-timeout``). Off by default: after a pause longer than it,
+            rows can be dead-lettered as late or dropped in windows (docs/operations.md, "Idle
+            sources and lost rows"); a file reader without splits is idle anyway. The Kafka
+            source has its own per-partition timeout, ``kafka_idle_timeout_s``.
         retention_days: 0 keeps rows forever; >0 deletes rows N days after the later of their
             event and ingestion dates (docs/retention.md).
         jitter_min_samples: a jitter window with fewer non-warm-up samples yields no value.
@@ -79,6 +85,8 @@ class Settings:
     kafka_topic: str = "streaming-events"
     kafka_group_id: str = "netpulse-naap"
     kafka_start: str = "group-offsets"
+    kafka_bounded_mode: str = "unbounded"
+    kafka_idle_timeout_s: int = 300
     parquet_url: str = ""
     s3_endpoint: str = ""
     s3_access_key: str = ""
@@ -136,6 +144,7 @@ _INT_FIELDS = {
     "parallelism": 1,
     "writer_parallelism": 1,
     "source_idle_timeout_s": 0,
+    "kafka_idle_timeout_s": 0,
     "retention_days": 0,
     "jitter_min_samples": 2,
     "trace_session_gap_s": 1,
@@ -144,6 +153,7 @@ _CHOICES = {
     "source": ("files", "kafka"),
     "kafka_start": ("group-offsets", "earliest-offset", "latest-offset"),
     "runtime_mode": ("auto", "batch", "streaming"),
+    "kafka_bounded_mode": ("unbounded", "latest-offset", "group-offsets"),
 }
 
 
@@ -184,6 +194,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         "s3_region",
         "source",
         "kafka_start",
+        "kafka_bounded_mode",
         "fault_file",
         "runtime_mode",
     ):

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Idempotent setup for a fresh machine: a JDK 17+ (installed with apt-get when missing and we
 # are root), Python 3.11, a virtual environment in .venv with the project and its test extras,
-# the jar of the jobs' Java functions (build/java/), and Chromium for the report's browser test
-# (apt-get when root; without it that test is skipped, saying why).
+# the jar of the jobs' Java functions (build/java/), every third-party jar of jars.lock
+# (Kafka connector, Kafka broker for tests) fetched with Maven into build/jars/, sha256-checked,
+# and Chromium for the report's browser test (apt-get when root; without it that test is
+# skipped, saying why).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +29,16 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   else
     echo "setup: chromium not found: the report's browser test will be skipped (apt-get install chromium)" >&2
+  fi
+fi
+
+if ! command -v mvn >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Apache Maven (apt-get)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven >/dev/null
+  else
+    echo "setup: Apache Maven is required to fetch the jars of jars.lock (e.g. apt-get install maven)" >&2
+    exit 1
   fi
 fi
 
@@ -56,6 +68,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
 fi
 
 echo "setup: Java functions: $(.venv/bin/python -m jobs.java_udfs)"
+# Idempotent: sets already present and matching their sha256 are not fetched again.
+.venv/bin/python -m jobs.jars fetch | sed 's/^/setup: /'
 
 if ! ls data/geoip/*.mmdb >/dev/null 2>&1; then
   echo "setup: installing the offline GeoIP databases (DB-IP Lite, CC BY 4.0) into data/geoip/"

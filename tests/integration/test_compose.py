@@ -188,13 +188,25 @@ def test_dockerfile_pins_flink_to_the_pyflink_version() -> None:
     assert "java17" in base.group(1)
 
 
-def test_dockerfile_takes_the_kafka_connector_from_jobs_kafka() -> None:
+def test_dockerfile_takes_the_kafka_connector_from_jars_lock() -> None:
+    from jobs import jars
+
     text = DOCKERFILE.read_text()
-    assert "kafka.py connector-env" in text
+    assert "jars.py --manifest /tmp/pins/jars.lock urls flink-kafka" in text
     assert "sha256sum -c" in text
     # The version must not be repeated anywhere in the image build or the stack.
-    assert kafka.KAFKA_CONNECTOR_VERSION not in text
-    assert kafka.KAFKA_CONNECTOR_VERSION not in COMPOSE.read_text()
+    connector = jars.get("flink-kafka").jar(kafka.KAFKA_CONNECTOR_ARTIFACT)
+    assert connector.version not in text
+    assert connector.version not in COMPOSE.read_text()
+
+
+def test_compose_kafka_image_is_the_locked_kafka_version(compose: dict[str, Any]) -> None:
+    from jobs import jars
+
+    # The broker of the tests and the demo (jars.lock) is the broker of the stack.
+    locked = jars.get("kafka-broker").jar("org.apache.kafka:kafka_2.13").version
+    for service in ("kafka", "kafka-init"):
+        assert compose["services"][service]["image"] == f"apache/kafka:{locked}", service
 
 
 def test_flink_properties_point_state_at_s3(compose: dict[str, Any]) -> None:

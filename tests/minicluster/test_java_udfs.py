@@ -108,6 +108,8 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "null_data": (json.dumps({"id": "e", "type": "stream_trace", "data": None}), {"data_reason": "missing_data"}),
     "data_not_json": (json.dumps({"id": "e", "type": "stream_trace", "data": "hello"}), {"data_reason": "invalid_data"}),
     "too_large": (json.dumps({"id": "e", "type": "x", "data": "y" * MAX_CHARS}), {"envelope_reason": "payload_too_large"}),
+    # What the sources make of bytes that are not UTF-8 (Latin-1 "caf\xe9"): U+FFFD.
+    "not_utf8": ('{"id": "e", "type": "stream_trace", "data": {"m": "caf\ufffd"}}', {"envelope_reason": "invalid_utf8"}),
 }
 
 # (line, expected envelope_time_ms)

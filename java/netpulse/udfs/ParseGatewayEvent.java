@@ -86,6 +86,12 @@ public class ParseGatewayEvent extends TableFunction<Row> {
             row.setField(ENVELOPE_REASON, "payload_too_large");
             return row;
         }
+        // The sources decode bytes as UTF-8 and replace what is not UTF-8 with U+FFFD: such a
+        // record would otherwise pass with its text silently altered (e.g. Latin-1 in a string).
+        if (line.indexOf('\uFFFD') >= 0) {
+            row.setField(ENVELOPE_REASON, "invalid_utf8");
+            return row;
+        }
         JsonNode root = readTree(line);
         if (root == null) {
             row.setField(ENVELOPE_REASON, "malformed_json");
