@@ -91,8 +91,14 @@ class OrchestratorVersions:
 
             def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Any:
                 rows = [json.loads(r) for r in self.pending.get()]
-                due = sorted((r for r in rows if r["_rt"] <= timestamp), key=lambda r: (r["last_seen"], json.dumps(r, sort_keys=True)))
-                later = [r for r in rows if r["_rt"] > timestamp]
+                if not rows:
+                    return
+                # Everything at or before the watermark is complete, not only this timer's
+                # rows: in BATCH mode every timer fires at the end of input (watermark MAX),
+                # and applying the whole backlog at the first one keeps the work linear.
+                horizon = max(timestamp, ctx.timer_service().current_watermark())
+                due = sorted((r for r in rows if r["_rt"] <= horizon), key=lambda r: (r["last_seen"], json.dumps(r, sort_keys=True)))
+                later = [r for r in rows if r["_rt"] > horizon]
                 stored = self.current.value()
                 current = json.loads(stored) if stored else None
                 for row in due:

@@ -238,6 +238,7 @@ def _envelope(event_id: str, ms: int, **fields: object) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.long  # a 60 s pause, a 90 s idle timeout, up to 180 s of settling
 def test_pause_idle_partition_and_bad_records(kafka_broker: Broker, tmp_path: Path) -> None:
     """An unbounded run: partition 3 never receives a record (idle after the 90 s idle timeout);
     the topic pauses 60 s half-way, then the second half arrives as one backlog with four bad
