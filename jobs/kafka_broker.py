@@ -128,6 +128,15 @@ def _tail(path: Path, chars: int = 4000) -> str:
         return ""
 
 
+def _cluster_id() -> str:
+    """A random KRaft cluster id (22 URL-safe base64 characters) that does not start with '-':
+    the storage tool's argument parser reads such a value as an option and fails (seen in CI)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def start(directory: Path | None = None, *, timeout: float = 60.0, heap_mb: int = 512) -> Broker:
     """Format a fresh KRaft log directory and start a broker on free loopback ports.
 
@@ -151,7 +160,7 @@ def start(directory: Path | None = None, *, timeout: float = 60.0, heap_mb: int 
     log = directory / "broker.log"
     log4j = directory / "log4j2.properties"
     log4j.write_text(_LOG4J.format(log=log))
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    cluster_id = _cluster_id()
     fmt = subprocess.run(
         _java(classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config),
               heap_mb=256, log4j=log4j),

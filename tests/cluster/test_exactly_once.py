@@ -41,7 +41,9 @@ import pytest
 from jobs import cluster
 from jobs.settings import PROJECT_ROOT
 
-pytestmark = pytest.mark.slow
+# Five minutes of cluster work (three cluster runs and a reference run): a long suite, run with
+# `bash scripts/test.sh -m long` (last result in docs/operations.md).
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 SCENARIO = Path(__file__).resolve().parent / "eo_scenario.py"
 CLUSTER_RUNS = ("savepoint", "crash", "outage")
