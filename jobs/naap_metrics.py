@@ -58,14 +58,8 @@ def _edge_orchestrator(column: str) -> str:
     )
 
 
-# grain: one row per request_id trace session (edges at most the session gap apart)
-REQUEST_EDGES = """
-SELECT
-    request_id,
-    window_start AS session_start,
-    window_end AS session_end,
-    window_time AS rt,
-    MAX(stream_id) AS stream_id,
+# The aggregates of one trace session (both forms below)
+SESSION_AGGREGATES = """MAX(stream_id) AS stream_id,
     MAX(gateway) AS gateway,
     MAX(pipeline) AS pipeline,
     {orchestrator},
@@ -73,7 +67,16 @@ SELECT
     COUNT(DISTINCT NULLIF(orchestrator_address, '')) AS orchestrator_count,
     SUM(CASE WHEN edge = '{swap}' THEN 1 ELSE 0 END) AS swap_count,
     COUNT(*) AS edge_count,
-    {edges}
+    {edges}"""
+
+# grain: one row per request_id trace session (edges at most the session gap apart)
+REQUEST_EDGES = """
+SELECT
+    request_id,
+    window_start AS session_start,
+    window_end AS session_end,
+    window_time AS rt,
+    {aggregates}
 FROM TABLE(SESSION(TABLE trace_edges PARTITION BY request_id, DESCRIPTOR(rt), {gap}))
 GROUP BY request_id, window_start, window_end, window_time
 """
@@ -89,15 +92,7 @@ SELECT
     CAST(MIN(rt) AS TIMESTAMP(3)) AS session_start,
     CAST(MAX(rt) + {gap} AS TIMESTAMP(3)) AS session_end,
     MAX(rt) + {gap} - INTERVAL '0.001' SECOND AS rt,
-    MAX(stream_id) AS stream_id,
-    MAX(gateway) AS gateway,
-    MAX(pipeline) AS pipeline,
-    {orchestrator},
-    {orchestrator_url},
-    COUNT(DISTINCT NULLIF(orchestrator_address, '')) AS orchestrator_count,
-    SUM(CASE WHEN edge = '{swap}' THEN 1 ELSE 0 END) AS swap_count,
-    COUNT(*) AS edge_count,
-    {edges}
+    {aggregates}
 FROM (
     -- RANGE: edges at the same time (peers) share a session number whatever their order
     SELECT *, SUM(opens) OVER (PARTITION BY request_id ORDER BY rt
@@ -306,10 +301,12 @@ def build(t_env: Any, settings: Settings) -> list[str]:
         t_env,
         "request_edges",
         (REQUEST_EDGES_BATCH if settings.is_batch else REQUEST_EDGES).format(
-            orchestrator=_edge_orchestrator("orchestrator_address"),
-            orchestrator_url=_edge_orchestrator("orchestrator_url"),
-            swap=catalog.SWAP,
-            edges=edges,
+            aggregates=SESSION_AGGREGATES.format(
+                orchestrator=_edge_orchestrator("orchestrator_address"),
+                orchestrator_url=_edge_orchestrator("orchestrator_url"),
+                swap=catalog.SWAP,
+                edges=edges,
+            ),
             gap=sql.seconds(settings.trace_session_gap_s),
         ),
     )
