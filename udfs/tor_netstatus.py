@@ -33,19 +33,24 @@ from udfs.tor_docs import (
 _TOR_VERSION = re.compile(r"^Tor (\S+)")
 
 
+def _first_document(data: bytes, doc_type: str, *, validate: bool) -> Any:
+    """The first network-status document of ``data`` (StopIteration when there is none)."""
+    return next(
+        stem.descriptor.parse_file(
+            io.BytesIO(data),
+            descriptor_type=doc_type,
+            document_handler=DocumentHandler.DOCUMENT,
+            validate=validate,
+        )
+    )
+
+
 def parse_network_status(name: str, data: bytes, doc_type: str = CONSENSUS) -> Parsed:
     """Router entries of a consensus (``status`` records) or a vote (``vote`` records)."""
     out = Parsed()
     strict_error: str | None = None
     try:
-        document = next(
-            stem.descriptor.parse_file(
-                io.BytesIO(data),
-                descriptor_type=doc_type,
-                document_handler=DocumentHandler.DOCUMENT,
-                validate=True,
-            )
-        )
+        document = _first_document(data, doc_type, validate=True)
     except StopIteration:
         return Parsed(
             rejects=[reject_document(name, data, "empty_document", "no document found", doc_type)]
@@ -53,14 +58,7 @@ def parse_network_status(name: str, data: bytes, doc_type: str = CONSENSUS) -> P
     except Exception as exc:  # noqa: BLE001
         strict_error = str(exc)
         try:
-            document = next(
-                stem.descriptor.parse_file(
-                    io.BytesIO(data),
-                    descriptor_type=doc_type,
-                    document_handler=DocumentHandler.DOCUMENT,
-                    validate=False,
-                )
-            )
+            document = _first_document(data, doc_type, validate=False)
         except Exception as lenient_exc:  # noqa: BLE001
             return Parsed(
                 rejects=[
