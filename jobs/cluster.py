@@ -49,7 +49,7 @@ RELEASE_DIRS = ("jobs", "udfs", "sql", "java")
 # What `flink run -pyfs` ships to the Python workers (directories keep their package name).
 SHIPPED_PACKAGES = ("jobs", "udfs")
 DEFAULT_REST_URL = "http://127.0.0.1:8081"
-REST_URL_ENV = "NETPULSE_FLINK_REST_URL"
+REST_URL_ENV = settings_module.FLINK_REST_URL_VAR
 
 # A savepoint that cannot be mapped onto the new program (Flink's own wording, 1.x and 2.x).
 _NON_RESTORED = re.compile(r"Cannot map (?:checkpoint/savepoint )?state for operator", re.I)
@@ -122,7 +122,7 @@ class ClusterPaths:
         return cls(Path(settings.var_dir).resolve())
 
 
-FLINK_HOME_ENV = "NETPULSE_FLINK_HOME"
+FLINK_HOME_ENV = settings_module.FLINK_HOME_VAR
 
 
 def flink_home() -> Path:
@@ -132,7 +132,7 @@ def flink_home() -> Path:
     connector the client needs to plan a Kafka source), else the one inside the installed
     ``apache-flink`` wheel.
     """
-    override = os.environ.get(FLINK_HOME_ENV)
+    override = settings_module.flink_home_override()
     if override:
         home = Path(override)
         if not (home / "bin" / "flink").exists():
@@ -168,12 +168,12 @@ def python_executable() -> str:
 
 def rest_url() -> str:
     """Base URL of the JobManager REST API (``NETPULSE_FLINK_REST_URL``, default loopback)."""
-    return os.environ.get(REST_URL_ENV, DEFAULT_REST_URL).rstrip("/")
+    return (settings_module.flink_rest_url() or DEFAULT_REST_URL).rstrip("/")
 
 
 def _rest_address() -> str | None:
     """``host:port`` for ``flink -m`` when a non-default REST URL is configured."""
-    url = os.environ.get(REST_URL_ENV)
+    url = settings_module.flink_rest_url()
     if not url:
         return None
     return re.sub(r"^https?://", "", url.rstrip("/"))
@@ -320,7 +320,7 @@ def ensure_plugins(settings: Settings) -> Path | None:
     ``NETPULSE_FLINK_HOME`` (the image's /opt/flink, whose Dockerfile installs the same jar)
     keeps its own plugins/: returns None.
     """
-    if os.environ.get(FLINK_HOME_ENV):
+    if settings_module.flink_home_override():
         return None
     from jobs import jars
 

@@ -168,6 +168,23 @@ _CHOICES = {
 }
 
 
+# Tooling variables, read per call rather than frozen in Settings: they say where a Flink
+# distribution and a JobManager are, which the cluster tooling (jobs/cluster.py, jobs/kafka.py)
+# needs before, and apart from, any job's settings.
+FLINK_HOME_VAR = "NETPULSE_FLINK_HOME"
+FLINK_REST_URL_VAR = "NETPULSE_FLINK_REST_URL"
+
+
+def flink_home_override(env: Mapping[str, str] | None = None) -> str:
+    """``NETPULSE_FLINK_HOME``: a Flink distribution to use instead of the wheel's ('' = none)."""
+    return (os.environ if env is None else env).get(FLINK_HOME_VAR, "")
+
+
+def flink_rest_url(env: Mapping[str, str] | None = None) -> str:
+    """``NETPULSE_FLINK_REST_URL``: the JobManager REST API ('' = the local default)."""
+    return (os.environ if env is None else env).get(FLINK_REST_URL_VAR, "")
+
+
 def _parse_int(name: str, raw: str, minimum: int) -> int:
     try:
         value = int(raw)
