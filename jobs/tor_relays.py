@@ -76,7 +76,6 @@ __all__ = [  # the writer and the summary live in their own modules; callers kee
 
 NAME = "tor_relays"
 DEAD_LETTER_TABLE = "tor.dead_letter"
-DEFAULT_GEOIP_DIR = PROJECT_ROOT / "data" / "geoip"
 BUNDLED_INPUT = PROJECT_ROOT / "tests" / "fixtures" / "tor" / "collector"
 RECORD_KINDS = ("status", "vote", "server", "extra", "bw")
 
@@ -312,7 +311,9 @@ def run(
     """
     from jobs import migrate, runtime  # the runtime pulls in every NaaP job: import on use
 
-    geo_dir = Path(geoip_dir) if geoip_dir else DEFAULT_GEOIP_DIR
+    # settings.geoip_dir is absolute: a job submitted from a release copy (var/releases/) reads
+    # the databases installed in the checkout, not a data/ folder the release does not have.
+    geo_dir = Path(geoip_dir) if geoip_dir else settings.geoip_dir
     GeoIP(geo_dir).close()  # fail before starting Flink, naming the install command
     if migrate_first:
         migrate.migrate(settings, databases=("tor",))

@@ -169,6 +169,11 @@ class HourBatchWriter(KeyedProcessFunction):
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.buffer = runtime_context.get_list_state(ListStateDescriptor("rows", Types.STRING()))
+        # The same metric names as the NaaP batch writer (netpulse.rows_written /
+        # batches_written): what a watched job on a cluster has written, from the REST API.
+        group = runtime_context.get_metrics_group().add_group("netpulse")
+        self.rows_counter = group.counter("rows_written")
+        self.batches_counter = group.counter("batches_written")
 
     def process_element(self, value: Any, ctx: KeyedProcessFunction.Context) -> Any:
         self.buffer.add(value[2])
@@ -185,5 +190,7 @@ class HourBatchWriter(KeyedProcessFunction):
                 hour = dt.datetime.fromtimestamp(hour_ms / 1000, tz=dt.UTC)
                 token = batch_token(SNAPSHOT_TABLE, f"{hour:%Y%m%d-%H%M%S}", lines)
                 insert_snapshots(self.settings, lines, token)
+                self.rows_counter.inc(len(lines))
+                self.batches_counter.inc()
             self.buffer.clear()
             yield len(lines)
