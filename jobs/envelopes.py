@@ -10,7 +10,7 @@ Writes:   two views for the jobs (over one planned stream, see register):
 Time:     event time = envelope ``timestamp``; watermark = max seen - allowed lateness.
           An event at or before the watermark is ``late``: routed, never dropped silently.
 State:    the deduplication window (``dedup_window_s``), then released.
-Rejects:  decode (payload_too_large, malformed_json, invalid_utf8), validate (not_an_object, missing_type,
+Rejects:  decode (payload_too_large, malformed_json, duplicate_key, invalid_utf8), validate (not_an_object, missing_type,
           invalid_timestamp, timestamp_out_of_range, timestamp_in_future, missing_data, invalid_data,
           unknown_event_type), late (late).
 
@@ -25,13 +25,14 @@ from typing import Any
 
 from jobs import sql
 from jobs.settings import Settings
-from jobs.sources import MIN_EVENT_MS, SOURCE_TABLE, future_limit_ms
+from jobs.sources import MIN_EVENT_MS, SOURCE_TABLE, counts_line_copies, future_limit_ms
 
 # Event types the gateways emit. Those with a typed table are parsed further; the others are
 # kept in raw_events only. Anything else is rejected as unknown_event_type (its own class).
 TYPED_EVENT_TYPES = ("ai_stream_status", "stream_ingest_metrics", "stream_trace", "network_capabilities")
 RAW_ONLY_EVENT_TYPES = ("ai_stream_events", "create_new_payment", "discovery_results")
 KNOWN_EVENT_TYPES = TYPED_EVENT_TYPES + RAW_ONLY_EVENT_TYPES
+DECODE_REASONS = ("payload_too_large", "malformed_json", "duplicate_key", "invalid_utf8")
 
 # Columns of parse_gateway_event (java/netpulse/udfs/ParseGatewayEvent.java) that travel with
 # every accepted event (through the deduplication window) to the jobs. Type-specific ones are
@@ -72,19 +73,23 @@ def _reject_reason(settings: Settings) -> str:
 # grain: one row per line read from the source. The line is parsed once, in Java
 # (parse_gateway_event: envelope, data and every typed field; see jobs/java_udfs.py).
 GATEWAY_LINES = """
-SELECT line, source_position, envelope_ms, ts, event_id, event_type, gateway, {fields},
+SELECT line, source_position, envelope_ms, ts{proctime}, event_id, event_type, gateway, {fields},
     {reason} AS reason
 FROM (
-    SELECT s.line, s.source_position, s.envelope_ms, s.ts, p.*
+    SELECT s.line, s.source_position, s.envelope_ms, s.ts{source_proctime}, p.*
     FROM {source} AS s, LATERAL TABLE(parse_gateway_event(s.line, {max_chars})) AS p
 )
 """
 
-# grain: one row per rejected line (decode / validate / late)
+# grain: one row per rejected line (decode / validate / late). line_copy numbers identical
+# rejected lines of one source position (see line_copy), so each is its own dead letter.
 SOURCE_REJECTS = """
+SELECT stage, reason, detail, event_id, event_type, event_ms, source_position, line, gateway, {fields},
+    {line_copy} AS line_copy
+FROM (
 SELECT
     CASE
-        WHEN reason IN ('payload_too_large', 'malformed_json', 'invalid_utf8') THEN 'decode'
+        WHEN reason IN ({decode}) THEN 'decode'
         WHEN reason = 'late' THEN 'late'
         ELSE 'validate'
     END AS stage,
@@ -98,9 +103,10 @@ SELECT
     source_position,
     line,
     gateway,
-    {fields}
+    {fields}{copy_columns}
 FROM gateway_lines
 WHERE reason IS NOT NULL
+)
 """
 
 # grain: one row per distinct event (dedup_key) per deduplication window
@@ -147,11 +153,12 @@ WHERE reason IS NULL
 # The one set of rows every job reads (see register).
 ALL_ROWS = """
 SELECT event_id, dedup_key, event_type, event_ms, gateway, line, source_position, rt, {fields},
-    CAST(NULL AS STRING) AS stage, CAST(NULL AS STRING) AS reason, CAST(NULL AS STRING) AS detail
+    CAST(NULL AS STRING) AS stage, CAST(NULL AS STRING) AS reason, CAST(NULL AS STRING) AS detail,
+    CAST(1 AS BIGINT) AS line_copy
 FROM planned_events
 UNION ALL
 SELECT event_id, '' AS dedup_key, event_type, event_ms, gateway, line, source_position,
-    TO_TIMESTAMP_LTZ(0, 3) AS rt, {fields}, stage, reason, detail
+    TO_TIMESTAMP_LTZ(0, 3) AS rt, {fields}, stage, reason, detail, line_copy
 FROM planned_rejects
 """
 
@@ -164,6 +171,32 @@ def _delivery_order(settings: Settings) -> str:
     does not depend on the order in which files were read.
     """
     return "ts ASC" if not settings.is_batch else "ts ASC, source_position ASC, line ASC"
+
+
+def _line_copy(settings: Settings) -> tuple[str, str]:
+    """SQL of ``line_copy`` (1 for the first of identical rejected lines of one source
+    position, 2 for the next, ...) and the columns it needs from the inner select.
+
+    A file's source_position is its path (Flink's file source exposes no line offset), so
+    without it identical bad lines of one file would share one reject_key and fold into one
+    dead letter. The numbering is deterministic, which keeps a replay's keys equal: identical
+    lines are interchangeable, so which copy gets which number does not matter; BATCH numbers
+    them over the whole input, STREAMING counts them in processing-time order, i.e. the file's
+    line order (one reader per file), restored with the checkpoint on failover. STREAMING keeps
+    one count per distinct rejected line of each file in state (bounded by
+    ``table.exec.state.ttl`` where set; a line seen again after its count expired folds into
+    the first dead letter). Kafka positions carry the offset: always 1.
+    """
+    if not counts_line_copies(settings):
+        return "CAST(1 AS BIGINT)", ""
+    columns = ",\n    SHA256(line) AS line_hash" + ("" if settings.is_batch else ", pt")
+    if settings.is_batch:
+        return "ROW_NUMBER() OVER (PARTITION BY source_position, line_hash ORDER BY reason)", columns
+    return (
+        "COUNT(*) OVER (PARTITION BY source_position, line_hash ORDER BY pt "
+        "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)",
+        columns,
+    )
 
 
 def register(t_env: Any, settings: Settings, source: str = SOURCE_TABLE) -> None:
@@ -179,15 +212,25 @@ def register(t_env: Any, settings: Settings, source: str = SOURCE_TABLE) -> None
     """
     from pyflink.table import Schema
 
+    proctime = counts_line_copies(settings) and not settings.is_batch
     sql.view(
         t_env,
         "gateway_lines",
         GATEWAY_LINES.format(
             fields=_FIELDS, reason=_reject_reason(settings), source=source,
-            max_chars=settings.max_event_bytes,
+            max_chars=settings.max_event_bytes, proctime=", pt" if proctime else "",
+            source_proctime=", s.pt" if proctime else "",
         ),
     )
-    sql.view(t_env, "planned_rejects", SOURCE_REJECTS.format(fields=_FIELDS))
+    line_copy, copy_columns = _line_copy(settings)
+    sql.view(
+        t_env,
+        "planned_rejects",
+        SOURCE_REJECTS.format(
+            fields=_FIELDS, line_copy=line_copy, copy_columns=copy_columns,
+            decode=", ".join(f"'{r}'" for r in DECODE_REASONS),
+        ),
+    )
     sql.view(t_env, "accepted_lines", ACCEPTED_LINES)
     sql.view(
         t_env,
@@ -206,12 +249,18 @@ def register(t_env: Any, settings: Settings, source: str = SOURCE_TABLE) -> None
     sql.view(t_env, "source_rejects", "SELECT * FROM gateway_rows WHERE stage IS NOT NULL")
 
 
-def dead_letter_row(settings: Settings, job: str) -> str:
+def dead_letter_row(settings: Settings, job: str, line_copy: str | None = None) -> str:
     """SQL turning a reject view (stage, reason, detail, event_id, event_type, event_ms,
-    source_position, line) into JSONEachRow rows of naap.dead_letter."""
+    source_position, line) into JSONEachRow rows of naap.dead_letter.
+
+    ``line_copy``: SQL of the copy number of identical rejected lines of one position (source
+    rejects, see ``_line_copy``); a copy after the first adds its number to the reject_key, so
+    each copy is its own row while the first keeps the key it always had.
+    """
     cap = settings.dlq_payload_cap_chars
+    copy = f", CASE WHEN {line_copy} > 1 THEN CAST({line_copy} AS STRING) END" if line_copy else ""
     return f"""JSON_OBJECT(
-        'reject_key' VALUE SHA256(CONCAT_WS('|', '{job}', stage, reason, source_position, event_id, detail, line)),
+        'reject_key' VALUE SHA256(CONCAT_WS('|', '{job}', stage, reason, source_position, event_id, detail, line{copy})),
         'job' VALUE '{job}',
         'stage' VALUE stage,
         'reason' VALUE reason,

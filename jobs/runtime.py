@@ -126,7 +126,7 @@ def _stage(env: Any, t_env: Any, settings: Settings, pipeline: str) -> Path:
     line = staging.staged_line
     rows = [
         f"SELECT {line('target', staging.batch_id('rt'), 'row_json')} AS line FROM sink_rows",
-        f"SELECT {line(sql.literal('naap.dead_letter'), sql.literal('source-rejects'), dead_letter_row(settings, pipeline))} "
+        f"SELECT {line(sql.literal('naap.dead_letter'), sql.literal('source-rejects'), dead_letter_row(settings, pipeline, 'line_copy'))} "
         "AS line FROM source_rejects",
     ]
     for name in PIPELINES[pipeline]:
@@ -166,7 +166,7 @@ def _write_as_it_goes(env: Any, t_env: Any, settings: Settings, pipeline: str) -
         "SELECT 'batch' AS kind, target AS route, batch_id AS tag, rows_text AS body, "
         "CAST(0 AS BIGINT) AS ms FROM sink_batches",
         f"SELECT 'reject' AS kind, 'naap.dead_letter' AS route, '' AS tag, "
-        f"{dead_letter_row(settings, pipeline)} AS body, CAST(0 AS BIGINT) AS ms FROM source_rejects",
+        f"{dead_letter_row(settings, pipeline, 'line_copy')} AS body, CAST(0 AS BIGINT) AS ms FROM source_rejects",
     ]
     for name in PIPELINES[pipeline]:
         if hasattr(JOBS[name], "stream_outputs"):

@@ -7,6 +7,9 @@ Both sources expose the same schema, so the parsing in ``jobs.envelopes`` is sha
     envelope_ms      BIGINT          envelope ``timestamp`` (string or number), NULL if unusable
     ts               TIMESTAMP_LTZ   event time; in STREAMING mode with the watermark
                                      ``ts - allowed lateness`` (BATCH mode has none)
+    pt               TIMESTAMP_LTZ   processing time (files in STREAMING mode only): the order
+                                     in which identical rejected lines of one file are counted
+                                     (jobs/envelopes.py, ``line_copy``)
 
 Lines are read raw (``format raw``) rather than with Flink's ``json`` format: that format drops
 a line that is not JSON without a trace, and every reject must reach the dead-letter table.
@@ -33,6 +36,18 @@ def future_limit_ms(settings: Settings) -> str:
     return f"UNIX_TIMESTAMP() * 1000 + {settings.max_future_skew_s * 1000}"
 
 
+def counts_line_copies(settings: Settings) -> bool:
+    """True when identical lines of one source position need counting (files in STREAMING mode).
+
+    A file's position is its path, the same for every line of it; Flink's file source exposes
+    no line offset. Identical rejected lines of one file are told apart by their copy number
+    (jobs/envelopes.py): in BATCH mode by ROW_NUMBER over the whole input, in STREAMING mode by
+    a running count in processing-time order, which is the file's line order (one reader per
+    file), so a replay from a checkpoint counts the same. Kafka positions carry the offset.
+    """
+    return settings.source != "kafka"
+
+
 def _columns(settings: Settings, position_column: str) -> str:
     plausible = (
         f"CASE WHEN {_ENVELOPE_MS} BETWEEN {MIN_EVENT_MS} AND {future_limit_ms(settings)} "
@@ -40,11 +55,12 @@ def _columns(settings: Settings, position_column: str) -> str:
     )
     # BATCH mode has no watermark: it sorts and sees the whole input, nothing is late.
     watermark = "" if settings.is_batch else f",\n    WATERMARK FOR ts AS ts - {sql.seconds(settings.allowed_lateness_s)}"
+    proctime = ",\n    pt AS PROCTIME()" if counts_line_copies(settings) and not settings.is_batch else ""
     return f"""
     line STRING,
     {position_column},
     envelope_ms AS {_ENVELOPE_MS},
-    ts AS TO_TIMESTAMP_LTZ({plausible}, 3){watermark}"""
+    ts AS TO_TIMESTAMP_LTZ({plausible}, 3){proctime}{watermark}"""
 
 
 def files_source_ddl(settings: Settings, table: str = SOURCE_TABLE) -> str:

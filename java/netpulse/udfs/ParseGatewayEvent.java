@@ -2,6 +2,8 @@ package netpulse.udfs;
 
 import java.util.Locale;
 
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonParser;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonProcessingException;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.DeserializationFeature;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
@@ -22,7 +24,7 @@ import org.apache.flink.types.Row;
  * their event type (NULL otherwise), so the rows kept in the deduplication window stay small.
  *
  * <p>Rejects are reported, never thrown: {@code envelope_reason} (payload_too_large,
- * malformed_json, not_an_object, missing_type), {@code data_reason} (missing_data,
+ * invalid_utf8, malformed_json, duplicate_key, not_an_object, missing_type), {@code data_reason} (missing_data,
  * invalid_data), {@code parse_reason} (the typed fields of one event type). The event time
  * checks and the late check stay in SQL (they need the clock and the watermark).
  */
@@ -63,10 +65,23 @@ public class ParseGatewayEvent extends TableFunction<Row> {
 
     // Floats stay exact BigDecimals (no stripped zeros) so their text is the one JSON_VALUE
     // gives: 1771804800000.0 stays that, not 1.7718048E+12, and casts to BIGINT like it.
-    private static final ObjectMapper MAPPER = new ObjectMapper()
-            .setNodeFactory(JsonNodeFactory.withExactBigDecimals(true))
-            .enable(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS)
-            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+    // A key given twice in one object makes the document ambiguous (Jackson keeps the last
+    // value, the envelope-time scan of EnvelopeTime stops at the first `timestamp`), so it is
+    // rejected: duplicate_key. Jackson's default limits hold too (nesting depth 1000, numbers
+    // of 1000 characters, keys of 50000): beyond them a line is malformed_json.
+    private static final ObjectMapper MAPPER = mapper().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
+    // Only to tell a malformed document that also repeats a key (malformed_json) from a
+    // well-formed one that does (duplicate_key), whichever comes first in the text.
+    private static final ObjectMapper LENIENT = mapper();
+
+    static final String MALFORMED_JSON = "malformed_json", DUPLICATE_KEY = "duplicate_key";
+
+    private static ObjectMapper mapper() {
+        return new ObjectMapper()
+                .setNodeFactory(JsonNodeFactory.withExactBigDecimals(true))
+                .enable(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS)
+                .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+    }
 
     public void eval(String line, Integer maxChars) {
         collect(parse(line, maxChars == null ? Integer.MAX_VALUE : maxChars));
@@ -79,7 +94,7 @@ public class ParseGatewayEvent extends TableFunction<Row> {
         row.setField(EVENT_TYPE, "");
         row.setField(GATEWAY, "");
         if (line == null) {
-            row.setField(ENVELOPE_REASON, "malformed_json");
+            row.setField(ENVELOPE_REASON, MALFORMED_JSON);
             return row;
         }
         if (line.length() > maxChars && line.codePointCount(0, line.length()) > maxChars) {
@@ -92,11 +107,12 @@ public class ParseGatewayEvent extends TableFunction<Row> {
             row.setField(ENVELOPE_REASON, "invalid_utf8");
             return row;
         }
-        JsonNode root = readTree(line);
-        if (root == null) {
-            row.setField(ENVELOPE_REASON, "malformed_json");
+        Object read = read(line);
+        if (read instanceof String) {
+            row.setField(ENVELOPE_REASON, read);
             return row;
         }
+        JsonNode root = (JsonNode) read;
         if (!root.isObject()) {
             row.setField(ENVELOPE_REASON, "not_an_object");
             return row;
@@ -243,13 +259,31 @@ public class ParseGatewayEvent extends TableFunction<Row> {
 
     // ---- JSON and number helpers (JSON_VALUE / TRY_CAST semantics) ---------------------------
 
-    /** The document, or null when the text is not exactly one JSON value. */
+    /** The document, or null when the text is not exactly one JSON value with distinct keys. */
     static JsonNode readTree(String text) {
+        Object read = read(text);
+        return read instanceof JsonNode ? (JsonNode) read : null;
+    }
+
+    /** The document (a JsonNode), or why the text is not one: malformed_json or duplicate_key. */
+    static Object read(String text) {
         try {
             JsonNode node = MAPPER.readTree(text);
-            return node == null || node.isMissingNode() ? null : node;
+            return node == null || node.isMissingNode() ? MALFORMED_JSON : node;
+        } catch (JsonProcessingException e) {
+            String message = e.getOriginalMessage();
+            if (message == null || !message.startsWith("Duplicate field")) {
+                return MALFORMED_JSON;
+            }
+            // Rare: parse again without the check; malformed elsewhere beats the repeated key.
+            try {
+                JsonNode node = LENIENT.readTree(text);
+                return node == null || node.isMissingNode() ? MALFORMED_JSON : DUPLICATE_KEY;
+            } catch (Exception again) {
+                return MALFORMED_JSON;
+            }
         } catch (Exception e) {
-            return null;
+            return MALFORMED_JSON;
         }
     }
 

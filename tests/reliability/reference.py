@@ -1,0 +1,467 @@
+"""A Python reference of the gateway-line rules, to check the Java parser against.
+
+The same rules as java/netpulse/udfs/ParseGatewayEvent.java (every output column), the
+envelope time of EnvelopeTime.java for well-formed envelopes, and the SQL reject reason of
+jobs/envelopes.py (timestamp range, unknown types), written from the rules, not from the
+Java code's structure where Python offers the direct form: Python's json module with hooks for
+what Jackson does differently (NaN/Infinity literals, repeated keys, its nesting, number and key
+length limits; numbers kept exact), and Java's number parsing (``Double.parseDouble``,
+``Long.parseLong`` after ``String.trim``) spelled out.
+
+Used by the property test (tests/reliability/test_parser_property.py) and by the accounting of
+the bad-input runs (every line's expected outcome).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import unicodedata
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from jobs.envelopes import DECODE_REASONS, KNOWN_EVENT_TYPES
+from jobs.sources import MIN_EVENT_MS
+
+# Jackson's default StreamReadConstraints (Flink 2.3 shades jackson-core 2.20).
+MAX_NESTING_DEPTH = 1000
+MAX_NUMBER_CHARS = 1000
+MAX_KEY_CHARS = 50_000
+
+COLUMNS = (
+    "envelope_reason", "data_reason", "event_id", "event_type", "gateway", "data",
+    "stream_id", "request_id", "any_request_id", "orchestrator_address", "orchestrator_url",
+    "pipeline", "pipeline_id", "parse_reason",
+    "state", "output_fps", "input_fps", "restart_count", "last_error", "last_error_time",
+    "prompt_text", "prompt_width", "prompt_height", "params_hash", "start_time",
+    "connection_quality", "video_jitter", "video_packets_received", "video_packets_lost",
+    "video_packet_loss_pct", "video_last_input_ts", "audio_jitter", "audio_packets_received",
+    "audio_packets_lost", "audio_packet_loss_pct", "audio_last_input_ts", "bytes_received",
+    "bytes_sent", "transport_id", "trace_type", "payload_ms", "message",
+)
+
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+
+
+class _Invalid(ValueError):
+    """Not a document Jackson would accept."""
+
+
+class _Duplicate(ValueError):
+    """A key repeated in one object."""
+
+
+# ---- JSON as Jackson reads it ---------------------------------------------------------------
+
+
+def _constant(name: str) -> Any:
+    raise _Invalid(f"non-standard number {name}")
+
+
+def _integer(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_NUMBER_CHARS:
+        raise _Invalid("number too long")
+    return int(text)
+
+
+def _decimal(text: str) -> Decimal:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _Invalid("number too long")
+    value = Decimal(text)
+    # BigDecimal: the scale is an int.
+    if abs(value.as_tuple().exponent) > 2_000_000_000:  # type: ignore[arg-type]
+        raise _Invalid("exponent out of range")
+    return value
+
+
+def _pairs(strict: bool) -> Any:
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if len(key) > MAX_KEY_CHARS:
+                raise _Invalid("key too long")
+            if strict and key in out:
+                raise _Duplicate(key)
+            out[key] = value  # Jackson without the check keeps the last value
+        return out
+
+    return hook
+
+
+def _depth(text: str) -> int:
+    """Largest nesting of objects/arrays outside strings (a scan, no recursion)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def _loads(text: str, strict: bool) -> Any:
+    try:
+        return json.loads(
+            text, parse_constant=_constant, parse_int=_integer, parse_float=_decimal,
+            object_pairs_hook=_pairs(strict),
+        )
+    except (_Invalid, json.JSONDecodeError, RecursionError, InvalidOperation, ValueError) as error:
+        if isinstance(error, _Duplicate):
+            raise
+        raise _Invalid(str(error)) from None
+
+
+def read(text: str) -> Any:
+    """The document, or the reason (a str in a 1-tuple) it is not one:
+    ``("malformed_json",)`` or ``("duplicate_key",)``. Malformed anywhere beats a repeated key."""
+    if not text.strip(" \t\r\n") or _depth(text) > MAX_NESTING_DEPTH:
+        return ("malformed_json",)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 4 * MAX_NESTING_DEPTH + 1000))
+    try:
+        try:
+            return _loads(text, strict=True)
+        except _Duplicate:
+            try:
+                _loads(text, strict=False)
+            except _Invalid:
+                return ("malformed_json",)
+            return ("duplicate_key",)
+        except _Invalid:
+            return ("malformed_json",)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+# ---- JSON_VALUE / TRY_CAST semantics ------------------------------------------------------
+
+
+def big_decimal_text(value: Decimal) -> str:
+    """java.math.BigDecimal#toString (the same scientific-notation rule as Python's, but
+    BigDecimal has no negative zero)."""
+    if value.is_zero():
+        value = abs(value)
+    return str(value)
+
+
+def scalar(node: Any) -> str | None:
+    """A scalar as text (Jackson's asText); None for null, missing or a container."""
+    if node is None or isinstance(node, dict | list):
+        return None
+    if isinstance(node, bool):
+        return "true" if node else "false"
+    if isinstance(node, Decimal):
+        return big_decimal_text(node)
+    return str(node)
+
+
+def text(node: Any) -> str:
+    value = scalar(node)
+    return "" if value is None else value
+
+
+def scalar_or_json(node: Any) -> str | None:
+    """A container as compact JSON (Jackson's toString), a scalar as text."""
+    if isinstance(node, dict | list):
+        return jackson_json(node)
+    return scalar(node)
+
+
+def jackson_json(node: Any) -> str:
+    """Compact JSON as Jackson writes a tree (numbers as parsed, non-ASCII unescaped)."""
+    if isinstance(node, dict):
+        return "{" + ",".join(f"{_quote(k)}:{jackson_json(v)}" for k, v in node.items()) + "}"
+    if isinstance(node, list):
+        return "[" + ",".join(jackson_json(v) for v in node) + "]"
+    if node is None:
+        return "null"
+    if isinstance(node, str):
+        return _quote(node)
+    return scalar(node) or ""
+
+
+def _quote(value: str) -> str:
+    out = ['"']
+    for ch in value:
+        code = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif code < 0x20:
+            short = {"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch)
+            out.append(short or f"\\u{code:04X}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+_JAVA_WS = "".join(chr(c) for c in range(0x21))
+_DIGITS = r"[0-9]+"
+_EXP = rf"[eE][+-]?{_DIGITS}"
+_JAVA_DOUBLE = re.compile(
+    rf"[+-]?(NaN|Infinity|(({_DIGITS}\.?(?:[0-9]*)(?:{_EXP})?|\.{_DIGITS}(?:{_EXP})?)"
+    rf"|(0[xX][0-9a-fA-F]+\.?|0[xX][0-9a-fA-F]*\.[0-9a-fA-F]+)[pP][+-]?{_DIGITS})[fFdD]?)"
+)
+
+
+def to_double(value: str | None) -> float | None:
+    """Double.parseDouble(value.trim()), finite values only."""
+    if value is None:
+        return None
+    s = value.strip(_JAVA_WS)
+    match = _JAVA_DOUBLE.fullmatch(s)
+    if not match:
+        return None
+    body = s.rstrip("fFdD") if match.group(2) else s
+    if "NaN" in body or "Infinity" in body:
+        return None
+    try:
+        number = float.fromhex(body) if "x" in body.lower() else float(body)
+    except (ValueError, OverflowError):
+        return None
+    return number if number not in (float("inf"), float("-inf")) else None
+
+
+def _java_digit(ch: str) -> int | None:
+    """Character.digit(ch, 10) for one UTF-16 unit (supplementary digits are two units: none)."""
+    if ord(ch) > 0xFFFF or unicodedata.category(ch) != "Nd":
+        return None
+    return unicodedata.decimal(ch)
+
+
+def _parse_long(s: str) -> int | None:
+    """Long.parseLong: an optional sign, then one or more (Unicode) decimal digits, in range."""
+    negative = s[:1] == "-"
+    digits = s[1:] if s[:1] in ("+", "-") else s
+    if not digits:
+        return None
+    value = 0
+    for ch in digits:
+        digit = _java_digit(ch)
+        if digit is None:
+            return None
+        value = value * 10 + digit
+    value = -value if negative else value
+    return value if LONG_MIN <= value <= LONG_MAX else None
+
+
+def to_long(value: str | None) -> int | None:
+    """ParseGatewayEvent.toLong: sign, digits, an optional fraction of digits (truncated)."""
+    if value is None:
+        return None
+    s = value.strip(_JAVA_WS)
+    integral, dot, fraction = s.partition(".")
+    if dot and any(_java_digit(ch) is None for ch in fraction):
+        return None
+    if integral in ("", "+", "-"):
+        return None
+    return _parse_long(integral[1:] if integral.startswith("+") else integral)
+
+
+def to_int(value: str | None) -> int | None:
+    number = to_long(value)
+    return number if number is not None and INT_MIN <= number <= INT_MAX else None
+
+
+def bad_double(node: Any) -> bool:
+    value = scalar(node)
+    return value is not None and to_double(value) is None
+
+
+def _get(node: Any, key: str) -> Any:
+    return node.get(key) if isinstance(node, dict) else None
+
+
+def _path(node: Any, key: str) -> Any:
+    """Jackson's path(): a missing node (here {}) for anything absent."""
+    value = _get(node, key)
+    return {} if value is None else value
+
+
+def _index(node: Any, i: int) -> Any:
+    if isinstance(node, list) and i < len(node):
+        return node[i] if node[i] is not None else None
+    return None
+
+
+# ---- the parse -----------------------------------------------------------------------------
+
+
+def parse(line: str | None, max_chars: int) -> dict[str, Any]:
+    """Every output column of parse_gateway_event for one line."""
+    row: dict[str, Any] = dict.fromkeys(COLUMNS)
+    row.update(event_id="", event_type="", gateway="")
+    if line is None:
+        row["envelope_reason"] = "malformed_json"
+        return row
+    if len(line) > max_chars:
+        row["envelope_reason"] = "payload_too_large"
+        return row
+    if "\ufffd" in line:
+        row["envelope_reason"] = "invalid_utf8"
+        return row
+    root = read(line)
+    if isinstance(root, tuple):
+        row["envelope_reason"] = root[0]
+        return row
+    if not isinstance(root, dict):
+        row["envelope_reason"] = "not_an_object"
+        return row
+    event_type = text(root.get("type"))
+    row.update(event_id=text(root.get("id")), event_type=event_type, gateway=text(root.get("gateway")))
+    if not event_type:
+        row["envelope_reason"] = "missing_type"
+        return row
+    data = root.get("data")
+    if data is None:
+        row["data_reason"] = "missing_data"
+        return row
+    if isinstance(data, str):
+        data = read(data)
+        if isinstance(data, tuple):
+            row["data_reason"] = "invalid_data"
+            return row
+    _common(data, row)
+    if event_type == "ai_stream_status":
+        _status(data, row)
+    elif event_type == "stream_ingest_metrics":
+        _ingest(data, row)
+    elif event_type == "stream_trace":
+        _trace(data, row)
+    elif event_type == "network_capabilities":
+        row["data"] = jackson_json(data)
+    return row
+
+
+def _common(data: Any, row: dict[str, Any]) -> None:
+    orchestrator = _path(data, "orchestrator_info")
+    request_id = text(_get(data, "request_id"))
+    row["stream_id"] = text(_get(data, "stream_id"))
+    row["request_id"] = request_id
+    row["any_request_id"] = (
+        text(_get(data, "requestID")) if not request_id and scalar(_get(data, "request_id")) is None else request_id
+    )
+    row["orchestrator_address"] = text(_get(orchestrator, "address")).lower()
+    row["orchestrator_url"] = text(_get(orchestrator, "url"))
+    row["pipeline"] = text(_get(data, "pipeline"))
+    row["pipeline_id"] = text(_get(data, "pipeline_id"))
+
+
+def _status(data: Any, row: dict[str, Any]) -> None:
+    inference = _path(data, "inference_status")
+    params = _path(inference, "last_params")
+    output_fps = _get(inference, "fps")
+    input_fps = _get(_path(data, "input_status"), "fps")
+    row["state"] = text(_get(data, "state"))
+    row["output_fps"] = to_double(scalar(output_fps))
+    row["input_fps"] = to_double(scalar(input_fps))
+    row["restart_count"] = to_long(scalar(_get(inference, "restart_count")))
+    row["last_error"] = scalar_or_json(_get(inference, "last_error"))
+    row["last_error_time"] = to_long(scalar(_get(inference, "last_error_time")))
+    row["prompt_text"] = scalar_or_json(_get(params, "prompt"))
+    row["prompt_width"] = to_int(scalar(_get(params, "width")))
+    row["prompt_height"] = to_int(scalar(_get(params, "height")))
+    row["params_hash"] = text(_get(inference, "last_params_hash"))
+    row["start_time"] = to_long(scalar(_get(data, "start_time")))
+    if bad_double(output_fps):
+        row["parse_reason"] = "invalid_output_fps"
+    elif bad_double(input_fps):
+        row["parse_reason"] = "invalid_input_fps"
+    elif not row["stream_id"] and not row["request_id"]:
+        row["parse_reason"] = "missing_stream_id"
+
+
+def _ingest(data: Any, row: dict[str, Any]) -> None:
+    stats = _get(data, "stats")
+    if not isinstance(stats, dict | list):
+        row["parse_reason"] = "missing_stats"
+        stats = _path(data, "stats")
+    peer = _path(stats, "peer_conn_stats")
+    row["connection_quality"] = text(_get(stats, "conn_quality"))
+    row["bytes_received"] = to_long(scalar(_get(peer, "BytesReceived")))
+    row["bytes_sent"] = to_long(scalar(_get(peer, "BytesSent")))
+    row["transport_id"] = text(_get(peer, "ID"))
+    bad = _track(_find_track(stats, "video"), "video", row)
+    bad = _track(_find_track(stats, "audio"), "audio", row) or bad
+    if bad and row["parse_reason"] is None:
+        row["parse_reason"] = "invalid_track_stats"
+
+
+def _find_track(stats: Any, kind: str) -> Any:
+    tracks = _path(stats, "track_stats")
+    for i in range(2):
+        track = _index(tracks, i)
+        if kind == scalar(_get(track, "type")):
+            return {} if track is None else track
+    return None
+
+
+def _track(track: Any, kind: str, row: dict[str, Any]) -> bool:
+    if track is None:
+        return False
+    row[f"{kind}_jitter"] = to_double(scalar(_get(track, "jitter")))
+    row[f"{kind}_packets_received"] = to_long(scalar(_get(track, "packets_received")))
+    row[f"{kind}_packets_lost"] = to_long(scalar(_get(track, "packets_lost")))
+    row[f"{kind}_packet_loss_pct"] = to_double(scalar(_get(track, "packet_loss_pct")))
+    row[f"{kind}_last_input_ts"] = to_double(scalar(_get(track, "last_input_ts")))
+    return bad_double(_get(track, "jitter")) or bad_double(_get(track, "packets_lost"))
+
+
+def _trace(data: Any, row: dict[str, Any]) -> None:
+    timestamp = _get(data, "timestamp")
+    row["trace_type"] = text(_get(data, "type"))
+    row["payload_ms"] = to_long(scalar(timestamp))
+    row["message"] = text(_get(data, "message"))
+    if not row["trace_type"]:
+        row["parse_reason"] = "missing_trace_type"
+    elif scalar(timestamp) is not None and row["payload_ms"] is None:
+        row["parse_reason"] = "invalid_data_timestamp"
+
+
+# ---- envelope time and the reject reason of one line (BATCH mode) --------------------------
+
+
+def envelope_ms(root: dict[str, Any]) -> int | None:
+    """envelope_time_ms of a well-formed envelope: TRY_CAST of a string or number timestamp."""
+    value = root.get("timestamp")
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        return None
+    return to_long(scalar(value))
+
+
+def outcome(line: str, max_chars: int, future_limit_ms: int) -> tuple[str | None, str | None, dict[str, Any]]:
+    """(stage, reason, parsed row) of one line in a BATCH run; stage None when accepted."""
+    row = parse(line, max_chars)
+    reason = row["envelope_reason"]
+    if reason is None:
+        root = read(line)
+        ms = envelope_ms(root) if isinstance(root, dict) else None
+        row["envelope_ms"] = ms
+        if ms is None:
+            reason = "invalid_timestamp"
+        elif ms < MIN_EVENT_MS:
+            reason = "timestamp_out_of_range"
+        elif ms > future_limit_ms:
+            reason = "timestamp_in_future"
+        elif row["data_reason"] is not None:
+            reason = row["data_reason"]
+        elif row["event_type"] not in KNOWN_EVENT_TYPES:
+            reason = "unknown_event_type"
+    if reason is None:
+        return None, None, row
+    return ("decode" if reason in DECODE_REASONS else "validate"), reason, row
