@@ -43,6 +43,8 @@ COLUMNS = (
 
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+UINT16_MAX, UINT32_MAX = 2**16 - 1, 2**32 - 1
+TIME_RANGE = (-2_208_988_800_000, 10_413_791_999_999)  # DateTime64: 1900-01-01 .. 2299-12-31
 
 
 class _Invalid(ValueError):
@@ -278,6 +280,11 @@ def to_int(value: str | None) -> int | None:
     return number if number is not None and INT_MIN <= number <= INT_MAX else None
 
 
+def within(value: int | None, low: int, high: int) -> int | None:
+    """The value when it fits the ClickHouse column it is written to, else None."""
+    return value if value is not None and low <= value <= high else None
+
+
 def bad_double(node: Any) -> bool:
     value = scalar(node)
     return value is not None and to_double(value) is None
@@ -370,14 +377,14 @@ def _status(data: Any, row: dict[str, Any]) -> None:
     row["state"] = text(_get(data, "state"))
     row["output_fps"] = to_double(scalar(output_fps))
     row["input_fps"] = to_double(scalar(input_fps))
-    row["restart_count"] = to_long(scalar(_get(inference, "restart_count")))
+    row["restart_count"] = within(to_long(scalar(_get(inference, "restart_count"))), 0, UINT32_MAX)
     row["last_error"] = scalar_or_json(_get(inference, "last_error"))
-    row["last_error_time"] = to_long(scalar(_get(inference, "last_error_time")))
+    row["last_error_time"] = within(to_long(scalar(_get(inference, "last_error_time"))), *TIME_RANGE)
     row["prompt_text"] = scalar_or_json(_get(params, "prompt"))
-    row["prompt_width"] = to_int(scalar(_get(params, "width")))
-    row["prompt_height"] = to_int(scalar(_get(params, "height")))
+    row["prompt_width"] = within(to_int(scalar(_get(params, "width"))), 0, UINT16_MAX)
+    row["prompt_height"] = within(to_int(scalar(_get(params, "height"))), 0, UINT16_MAX)
     row["params_hash"] = text(_get(inference, "last_params_hash"))
-    row["start_time"] = to_long(scalar(_get(data, "start_time")))
+    row["start_time"] = within(to_long(scalar(_get(data, "start_time"))), *TIME_RANGE)
     if bad_double(output_fps):
         row["parse_reason"] = "invalid_output_fps"
     elif bad_double(input_fps):
@@ -393,8 +400,8 @@ def _ingest(data: Any, row: dict[str, Any]) -> None:
         stats = _path(data, "stats")
     peer = _path(stats, "peer_conn_stats")
     row["connection_quality"] = text(_get(stats, "conn_quality"))
-    row["bytes_received"] = to_long(scalar(_get(peer, "BytesReceived")))
-    row["bytes_sent"] = to_long(scalar(_get(peer, "BytesSent")))
+    row["bytes_received"] = within(to_long(scalar(_get(peer, "BytesReceived"))), 0, LONG_MAX)
+    row["bytes_sent"] = within(to_long(scalar(_get(peer, "BytesSent"))), 0, LONG_MAX)
     row["transport_id"] = text(_get(peer, "ID"))
     bad = _track(_find_track(stats, "video"), "video", row)
     bad = _track(_find_track(stats, "audio"), "audio", row) or bad
@@ -415,8 +422,8 @@ def _track(track: Any, kind: str, row: dict[str, Any]) -> bool:
     if track is None:
         return False
     row[f"{kind}_jitter"] = to_double(scalar(_get(track, "jitter")))
-    row[f"{kind}_packets_received"] = to_long(scalar(_get(track, "packets_received")))
-    row[f"{kind}_packets_lost"] = to_long(scalar(_get(track, "packets_lost")))
+    row[f"{kind}_packets_received"] = within(to_long(scalar(_get(track, "packets_received"))), 0, UINT32_MAX)
+    row[f"{kind}_packets_lost"] = within(to_long(scalar(_get(track, "packets_lost"))), 0, UINT32_MAX)
     row[f"{kind}_packet_loss_pct"] = to_double(scalar(_get(track, "packet_loss_pct")))
     row[f"{kind}_last_input_ts"] = to_double(scalar(_get(track, "last_input_ts")))
     return bad_double(_get(track, "jitter")) or bad_double(_get(track, "packets_lost"))
@@ -425,7 +432,7 @@ def _track(track: Any, kind: str, row: dict[str, Any]) -> bool:
 def _trace(data: Any, row: dict[str, Any]) -> None:
     timestamp = _get(data, "timestamp")
     row["trace_type"] = text(_get(data, "type"))
-    row["payload_ms"] = to_long(scalar(timestamp))
+    row["payload_ms"] = within(to_long(scalar(timestamp)), *TIME_RANGE)
     row["message"] = text(_get(data, "message"))
     if not row["trace_type"]:
         row["parse_reason"] = "missing_trace_type"
@@ -465,3 +472,9 @@ def outcome(line: str, max_chars: int, future_limit_ms: int) -> tuple[str | None
     if reason is None:
         return None, None, row
     return ("decode" if reason in DECODE_REASONS else "validate"), reason, row
+
+
+# Reasons of stage parse (naap_ingest) that come from the Java parse (capability defects are
+# found by udfs/capabilities.py).
+PARSE_REASONS = ("invalid_output_fps", "invalid_input_fps", "missing_stream_id", "missing_stats",
+                 "invalid_track_stats", "missing_trace_type", "invalid_data_timestamp")

@@ -19,12 +19,11 @@ import os
 import random
 from typing import Any
 
+import mutations
 import pytest
+import reference
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import mutations
-import reference
 
 pytestmark = pytest.mark.slow
 

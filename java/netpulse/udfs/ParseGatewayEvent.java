@@ -60,6 +60,12 @@ public class ParseGatewayEvent extends TableFunction<Row> {
             VIDEO = 26, AUDIO = 31, BYTES_RECEIVED = 36, BYTES_SENT = 37, TRANSPORT_ID = 38,
             TRACE_TYPE = 39, PAYLOAD_MS = 40, MESSAGE = 41, WIDTH = 42;
     // Per track: jitter, packets_received, packets_lost, packet_loss_pct, last_input_ts.
+    // The ranges of the ClickHouse columns the values are written to (UInt16, UInt32; DateTime64
+    // spans 1900-01-01 .. 2299-12-31): a value outside would fail the whole insert of its batch,
+    // and a replay would fail the same way, so it is read as no value, like one of the wrong type.
+    static final long UINT32_MAX = 4_294_967_295L, MIN_TIME_MS = -2_208_988_800_000L,
+            MAX_TIME_MS = 10_413_791_999_999L;
+    static final int UINT16_MAX = 65_535;
     private static final int JITTER = 0, PACKETS_RECEIVED = 1, PACKETS_LOST = 2, LOSS_PCT = 3,
             LAST_INPUT_TS = 4;
 
@@ -186,14 +192,14 @@ public class ParseGatewayEvent extends TableFunction<Row> {
         row.setField(STATE, text(data.get("state")));
         row.setField(OUTPUT_FPS, toDouble(scalar(outputFps)));
         row.setField(INPUT_FPS, toDouble(scalar(inputFps)));
-        row.setField(RESTART_COUNT, toLong(scalar(inference.get("restart_count"))));
+        row.setField(RESTART_COUNT, within(toLong(scalar(inference.get("restart_count"))), 0, UINT32_MAX));
         row.setField(LAST_ERROR, scalarOrJson(inference.get("last_error")));
-        row.setField(LAST_ERROR_TIME, toLong(scalar(inference.get("last_error_time"))));
+        row.setField(LAST_ERROR_TIME, within(toLong(scalar(inference.get("last_error_time"))), MIN_TIME_MS, MAX_TIME_MS));
         row.setField(PROMPT_TEXT, scalarOrJson(params.get("prompt")));
-        row.setField(PROMPT_WIDTH, toInt(scalar(params.get("width"))));
-        row.setField(PROMPT_HEIGHT, toInt(scalar(params.get("height"))));
+        row.setField(PROMPT_WIDTH, within(toInt(scalar(params.get("width"))), 0, UINT16_MAX));
+        row.setField(PROMPT_HEIGHT, within(toInt(scalar(params.get("height"))), 0, UINT16_MAX));
         row.setField(PARAMS_HASH, text(inference.get("last_params_hash")));
-        row.setField(START_TIME, toLong(scalar(data.get("start_time"))));
+        row.setField(START_TIME, within(toLong(scalar(data.get("start_time"))), MIN_TIME_MS, MAX_TIME_MS));
         if (badDouble(outputFps)) {
             row.setField(PARSE_REASON, "invalid_output_fps");
         } else if (badDouble(inputFps)) {
@@ -211,8 +217,8 @@ public class ParseGatewayEvent extends TableFunction<Row> {
         }
         JsonNode peer = stats.path("peer_conn_stats");
         row.setField(CONNECTION_QUALITY, text(stats.get("conn_quality")));
-        row.setField(BYTES_RECEIVED, toLong(scalar(peer.get("BytesReceived"))));
-        row.setField(BYTES_SENT, toLong(scalar(peer.get("BytesSent"))));
+        row.setField(BYTES_RECEIVED, within(toLong(scalar(peer.get("BytesReceived"))), 0, Long.MAX_VALUE));
+        row.setField(BYTES_SENT, within(toLong(scalar(peer.get("BytesSent"))), 0, Long.MAX_VALUE));
         row.setField(TRANSPORT_ID, text(peer.get("ID")));
         boolean bad = fillTrack(track(stats, "video"), VIDEO, row) | fillTrack(track(stats, "audio"), AUDIO, row);
         if (bad && row.getField(PARSE_REASON) == null) {
@@ -237,8 +243,8 @@ public class ParseGatewayEvent extends TableFunction<Row> {
             return false;
         }
         row.setField(base + JITTER, toDouble(scalar(track.get("jitter"))));
-        row.setField(base + PACKETS_RECEIVED, toLong(scalar(track.get("packets_received"))));
-        row.setField(base + PACKETS_LOST, toLong(scalar(track.get("packets_lost"))));
+        row.setField(base + PACKETS_RECEIVED, within(toLong(scalar(track.get("packets_received"))), 0, UINT32_MAX));
+        row.setField(base + PACKETS_LOST, within(toLong(scalar(track.get("packets_lost"))), 0, UINT32_MAX));
         row.setField(base + LOSS_PCT, toDouble(scalar(track.get("packet_loss_pct"))));
         row.setField(base + LAST_INPUT_TS, toDouble(scalar(track.get("last_input_ts"))));
         return badDouble(track.get("jitter")) || badDouble(track.get("packets_lost"));
@@ -248,7 +254,7 @@ public class ParseGatewayEvent extends TableFunction<Row> {
         JsonNode timestamp = data.get("timestamp");
         String traceType = text(data.get("type"));
         row.setField(TRACE_TYPE, traceType);
-        row.setField(PAYLOAD_MS, toLong(scalar(timestamp)));
+        row.setField(PAYLOAD_MS, within(toLong(scalar(timestamp)), MIN_TIME_MS, MAX_TIME_MS));
         row.setField(MESSAGE, text(data.get("message")));
         if (traceType.isEmpty()) {
             row.setField(PARSE_REASON, "missing_trace_type");
@@ -351,6 +357,15 @@ public class ParseGatewayEvent extends TableFunction<Row> {
         } catch (NumberFormatException e) {
             return null;
         }
+    }
+
+    /** The value when it lies in [min, max] (the range of the column it is written to), else null. */
+    static Long within(Long value, long min, long max) {
+        return value == null || value < min || value > max ? null : value;
+    }
+
+    static Integer within(Integer value, int min, int max) {
+        return value == null || value < min || value > max ? null : value;
     }
 
     /** TRY_CAST(text AS INT). */
