@@ -19,7 +19,8 @@ Each run's ClickHouse tables (every NaaP table and MV target, ``FINAL`` where th
 Only the input file differs: the cluster runs read ``part-N.jsonl`` files, the reference one
 file. ``source_position`` is therefore compared as the part file that holds the event (asserted
 for the cluster runs, derived from the event id for the reference), and ``reject_key`` (a hash
-that includes ``source_position``) is left out of the comparison.
+that includes ``source_position``) is left out of the comparison (tests/oracle.py; the oracle
+itself is shown to fail on a planted duplicate and a dropped row by tests/reliability/test_oracle.py).
 
 Measured timings are printed (``-s``) and recorded in docs/operations.md.
 """
@@ -31,10 +32,10 @@ import json
 import os
 import re
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import oracle
 import pyarrow.parquet as pq
 import pytest
 
@@ -76,31 +77,13 @@ def part_of(scenario: dict[str, Any]) -> dict[str, str]:
     return {event_id: name for name, ids in scenario["parts"].items() for event_id in ids}
 
 
-def normalize(row: dict[str, Any], run: str, scenario: dict[str, Any]) -> dict[str, Any]:
-    """The row with ``source_position`` as the part file name and without ``reject_key``."""
-    row = {k: v for k, v in row.items() if k != "reject_key"}
-    if "source_position" in row:
-        position = str(row["source_position"])
-        if run == "reference":
-            assert position.endswith("/events.jsonl"), position
-            row["source_position"] = part_of(scenario).get(row.get("event_id") or "", position)
-        else:
-            input_dir = f"{scenario['work']}/{run}/var/input/"
-            assert position.startswith(input_dir), (position, input_dir)
-            row["source_position"] = position.removeprefix(input_dir)
-    return row
-
-
-def _key(row: dict[str, Any]) -> str:
-    return json.dumps(row, sort_keys=True, default=str)
+def _input_dir(scenario: dict[str, Any], run: str) -> str:
+    return f"{scenario['work']}/{run}/var/input/"
 
 
 def clickhouse_rows(scenario: dict[str, Any], run: str) -> dict[str, list[dict[str, Any]]]:
     tables = json.loads((Path(scenario["work"]) / run / "tables.json").read_text())
-    return {
-        table: sorted((normalize(r, run, scenario) for r in rows), key=_key)
-        for table, rows in tables.items()
-    }
+    return oracle.normalized_tables(tables, run, _input_dir(scenario, run), part_of(scenario))
 
 
 def parquet_rows(scenario: dict[str, Any], run: str) -> dict[str, list[dict[str, Any]]]:
@@ -109,47 +92,27 @@ def parquet_rows(scenario: dict[str, Any], run: str) -> dict[str, list[dict[str,
     files: dict[str, list[dict[str, Any]]] = {}
     for table in PARQUET_TABLES:
         for path in sorted((root / table).rglob("part-*.parquet")):
-            rows = pq.read_table(path).to_pylist()
-            files[str(path.relative_to(root))] = sorted(
-                (normalize(json.loads(_key(r)), run, scenario) for r in rows), key=_key
-            )
-    return files
-
-
-def assert_same_rows(
-    got: dict[str, list[dict[str, Any]]], want: dict[str, list[dict[str, Any]]], what: str
-) -> None:
-    """Equal multisets per table/file; on failure, name what is missing and what is extra."""
-    assert sorted(got) == sorted(want), f"{what}: different tables/files"
-    problems = []
-    for name in sorted(want):
-        g, w = Counter(map(_key, got[name])), Counter(map(_key, want[name]))
-        if g != w:
-            missing, extra = list((w - g).elements()), list((g - w).elements())
-            problems.append(
-                f"{name}: {len(got[name])} rows vs {len(want[name])}; missing {missing[:2]}; "
-                f"extra {extra[:2]}"
-            )
-    assert not problems, f"{what} differs from the uninterrupted run:\n" + "\n".join(problems)
+            rows = [json.loads(oracle.row_key(r)) for r in pq.read_table(path).to_pylist()]
+            files[str(path.relative_to(root))] = rows
+    return oracle.normalized_tables(files, run, _input_dir(scenario, run), part_of(scenario))
 
 
 def assert_equals_reference(scenario: dict[str, Any], run: str) -> None:
     reference_ch = clickhouse_rows(scenario, "reference")
     assert sum(map(len, reference_ch.values())) > 0
     assert len(reference_ch["raw_events"]) == sum(len(ids) for ids in scenario["parts"].values())
-    assert_same_rows(clickhouse_rows(scenario, run), reference_ch, f"{run}: ClickHouse")
+    oracle.assert_same_rows(clickhouse_rows(scenario, run), reference_ch, f"{run}: ClickHouse")
     reference_pq = parquet_rows(scenario, "reference")
     assert reference_pq, "the reference run wrote no Parquet files"
-    assert_same_rows(parquet_rows(scenario, run), reference_pq, f"{run}: Parquet")
+    oracle.assert_same_rows(parquet_rows(scenario, run), reference_pq, f"{run}: Parquet")
 
 
 def assert_no_duplicates(scenario: dict[str, Any], run: str) -> None:
     tables = clickhouse_rows(scenario, run)
-    ids = [r["event_id"] for r in tables["raw_events"]]
-    assert len(ids) == len(set(ids))
     files = parquet_rows(scenario, run)
-    parquet_ids = [r["event_id"] for name, rows in files.items() if name.startswith("raw_events/") for r in rows]
-    assert sorted(parquet_ids) == sorted(ids)
+    parquet_events = [r for name, rows in files.items() if name.startswith("raw_events/") for r in rows]
+    problems = oracle.duplicate_events(tables["raw_events"], parquet_events)
+    assert not problems, "\n".join(problems)
 
 
 def test_runs_in_private_network_namespace_when_permitted(scenario: dict[str, Any]) -> None:
