@@ -39,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from jobs import flink_logs
 from jobs import settings as settings_module
 from jobs.settings import PROJECT_ROOT, Settings
 
@@ -264,6 +265,9 @@ def render_conf(
         (out_dir / "workers").write_text("127.0.0.1\n")
         for sub in ("flink-log", "flink-run", "flink-tmp", "flink-checkpoints", "flink-savepoints"):
             (Path(var_dir) / sub).mkdir(parents=True, exist_ok=True)
+    # Beam logs the Python workers' environment (secrets included): filtered out. With
+    # --config-only (the image) the files are the distribution's own in out_dir.
+    flink_logs.protect(out_dir)
     return conf
 
 

@@ -21,7 +21,17 @@ from pyflink.common import Configuration, Types
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
-from jobs import envelopes, java_udfs, kafka, naap_ingest, naap_metrics, sources, sql, staging
+from jobs import (
+    envelopes,
+    flink_logs,
+    java_udfs,
+    kafka,
+    naap_ingest,
+    naap_metrics,
+    sources,
+    sql,
+    staging,
+)
 from jobs.envelopes import dead_letter_row
 from jobs.settings import Settings
 from jobs.sinks import BatchWriter, BufferedWriter, terminate
@@ -55,8 +65,13 @@ def create_environment(settings: Settings, pipeline: str) -> tuple[Any, Any]:
     The runtime mode is set before the table environment is created: its planner is chosen
     then. The cluster's config.yaml still applies.
     """
+    flink_logs.use_for_local_runs(settings.var_dir)  # before the first PyFlink call starts the JVM
     config = Configuration()
     config.set_string("python.executable", sys.executable)
+    # A local run's MiniCluster listens on loopback only (its BLOB server bound every interface
+    # by default). Ignored by a cluster, whose processes bind what its config.yaml says.
+    for key in ("jobmanager.bind-host", "taskmanager.bind-host", "taskmanager.host", "rest.bind-address"):
+        config.set_string(key, "127.0.0.1")
     config.set_string("pipeline.name", pipeline)
     # Bounded input runs in BATCH mode: the answer is a function of the input set, not of the
     # order in which files are read (settings.runtime_mode). It can only be set here, before

@@ -114,3 +114,22 @@ def test_100k_mutants_every_line_accounted_for(tmp_path: Path, record_property: 
     print(json.dumps(figures, indent=2))
     assert not result.problems, "\n".join(result.problems)
     assert result.lines >= LONG_MUTANTS
+
+
+def test_identical_bad_lines_counted_in_streaming_mode(tmp_path: Path) -> None:
+    """STREAMING numbers identical rejected lines by a running count per file (processing-time
+    order), not by ROW_NUMBER over the whole input: the same rows as BATCH."""
+    var_dir = tmp_path / "var"
+    var_dir.mkdir()
+    lines = hand_corpus.identical_bad_lines()
+    accounting.write_inputs(tmp_path / "input", {"a.jsonl": lines, "b.jsonl": lines})
+    tables, _, code = accounting.run_pipeline(
+        var_dir, tmp_path / "input", {"NETPULSE_RUNTIME_MODE": "streaming", "NETPULSE_PARALLELISM": "1"}
+    )
+    assert code == 0, (var_dir / "run.log").read_text(errors="replace")[-6000:]
+    dead = [r for r in tables["dead_letter"] if r["job"] == accounting.SOURCE_JOB]
+    counts = Counter((r["source_position"].rsplit("/", 1)[-1], r["reason"]) for r in dead)
+    assert counts == {("a.jsonl", "malformed_json"): 9, ("a.jsonl", "unknown_event_type"): 3,
+                      ("b.jsonl", "malformed_json"): 9, ("b.jsonl", "unknown_event_type"): 3}
+    assert len({r["reject_key"] for r in dead}) == len(dead) == 24
+    assert [r["event_id"] for r in tables["raw_events"]] == ["hc-same-good"]

@@ -1,0 +1,168 @@
+"""Start every service the suite uses, list what listens where, plant secrets, grep the logs.
+
+Run by tests/reliability/test_security.py inside a private network namespace when permitted
+(``unshare --net``: every listening socket seen there belongs to this scenario). Usage::
+
+    python tests/reliability/security_scenario.py <work_dir>
+
+Services: the seaweedfs S3 server (tests/s3server.py), the Kafka broker (jobs/kafka_broker.py),
+a standalone Flink cluster (jobs/cluster.py) running the sample job (a Python UDF, so Python
+workers start), and a local MiniCluster run of the naap pipeline (tests/pipeline_run.py). The
+ClickHouse password and the S3 secret key are planted as ``NETPULSE_*`` settings with values
+that appear nowhere else, so any occurrence in a log is a leak. Prints ``RESULT <json>``:
+every listening socket (address, port, process kind), where the secrets were present (the
+processes' environments: a leak was possible) and where they were found in the logs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "cluster"))
+
+import s3server  # noqa: E402
+import scenario as cluster_scenario  # noqa: E402
+
+from jobs import cluster, kafka_broker, sample, settings  # noqa: E402
+
+
+def process_kind(pid: int) -> str:
+    """What a process is, from its command line."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "gone"
+    for needle, kind in (
+        ("StandaloneSessionClusterEntrypoint", "flink-jobmanager"), ("TaskManagerRunner", "flink-taskmanager"),
+        ("kafka.Kafka", "kafka"), ("weed", "seaweedfs"), ("beam_boot", "python-worker"),
+        ("pyflink.fn_execution", "python-worker"), ("PythonGatewayServer", "pyflink-gateway"),
+        ("pipeline_run.py", "local-run"), ("CliFrontend", "flink-client"),
+    ):
+        if needle in cmdline:
+            return kind
+    return cmdline[:80]
+
+
+def listeners() -> set[tuple[str, str, str]]:
+    """(address, port, process kind) of every listening TCP socket (``ss -ltnp``)."""
+    out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=False).stdout
+    found = set()
+    for line in out.splitlines():
+        fields = line.split()
+        address, _, port = fields[3].rpartition(":")
+        pids = [int(p.split("=")[1].split(",")[0]) for p in line.split("pid=")[1:]] if "pid=" in line else []
+        kinds = sorted({process_kind(pid) for pid in pids}) or ["?"]
+        found.add((address.strip("[]"), port, "+".join(kinds)))
+    return found
+
+
+class Sampler:
+    """Samples the listening sockets every half second in the background."""
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[str, str, str]] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.seen |= listeners()
+            time.sleep(0.5)
+
+    def stop(self) -> list[tuple[str, str, str]]:
+        self._stop.set()
+        self._thread.join()
+        self.seen |= listeners()
+        return sorted(self.seen)
+
+
+def environ_holds(pid: int, values: list[str]) -> bool:
+    try:
+        data = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+    return any(v.encode() in data for v in values)
+
+
+def pids_of(kind: str) -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and process_kind(int(p.name)) == kind]
+
+
+def found_in(paths: list[Path], values: list[str]) -> dict[str, list[str]]:
+    """log file -> planted values it contains."""
+    hits: dict[str, list[str]] = {}
+    for path in paths:
+        data = path.read_bytes()
+        present = [v for v in values if v.encode() in data]
+        if present:
+            hits[str(path)] = present
+    return hits
+
+
+def main(work: Path) -> dict[str, Any]:
+    planted = {"NETPULSE_CLICKHOUSE_PASSWORD": "planted-ch-" + secrets.token_hex(8),
+               "NETPULSE_S3_SECRET_KEY": "planted-s3-" + secrets.token_hex(8)}
+    values = list(planted.values())
+    result: dict[str, Any] = {"netns": cluster.in_private_netns(), "secret_names": sorted(planted)}
+    sampler = Sampler()
+    s3 = s3server.start(work / "s3")
+    broker = kafka_broker.start(work / "kafka")
+    env_holds: dict[str, bool] = {}
+    try:
+        # A standalone cluster whose processes carry the planted secrets (cluster.flink_env
+        # passes every setting as a NETPULSE_* variable), running a job with a Python UDF.
+        s = settings.load({"NETPULSE_VAR_DIR": str(work / "var"), **planted})
+        cluster.start_cluster(s)
+        try:
+            out_dir = work / "out"
+            cluster.submit("sample", s, target=cluster_scenario.target(out_dir, "v1"))
+            cluster_scenario.wait_for_commits(out_dir, 5)
+            env_holds["flink-taskmanager"] = any(environ_holds(p, values) for p in pids_of("flink-taskmanager"))
+            env_holds["python-worker"] = any(environ_holds(p, values) for p in pids_of("python-worker"))
+            cluster.stop("sample", s)  # closes the Python environment: Beam's dump would come now
+        finally:
+            cluster.stop_cluster(s)
+        # A local MiniCluster run of the naap pipeline with the same secrets in its environment.
+        local = work / "local"
+        local.mkdir()
+        (local / "input.jsonl").write_text("\n".join(sample.fixture_lines()) + "\n")
+        local_env = {k: v for k, v in os.environ.items() if not k.startswith("NETPULSE_")}
+        local_env.update({"NETPULSE_VAR_DIR": str(local / "var"), "PYTHONPATH": str(ROOT),
+                          "FLINK_LOG_DIR": str(local / "flink-log"), **planted})
+        local_env.pop("LOG4J_PROPERTIES", None)
+        (local / "var").mkdir()
+        with (local / "run.log").open("w") as log:
+            proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "pipeline_run.py"), str(local / "var"),
+                                     str(local / "input.jsonl"), "naap"], stdout=log, stderr=subprocess.STDOUT,
+                                    env=local_env, cwd=ROOT)
+            while proc.poll() is None:
+                if not env_holds.get("pyflink-gateway"):
+                    env_holds["pyflink-gateway"] = any(environ_holds(p, values) for p in pids_of("pyflink-gateway"))
+                time.sleep(0.5)
+        result["local_run_exit"] = proc.returncode
+    finally:
+        broker.stop()
+        s3.stop()
+        result["listening"] = sampler.stop()
+    logs = sorted(p for p in (work / "var" / "flink-log").glob("*") if p.is_file())
+    logs += sorted(p for p in (work / "local" / "flink-log").glob("*") if p.is_file())
+    logs += [work / "local" / "run.log"]
+    result["logs"] = {str(p.relative_to(work)): p.stat().st_size for p in logs}
+    result["secrets_in_logs"] = found_in(logs, values)
+    result["secrets_in_environment"] = env_holds
+    return result
+
+
+if __name__ == "__main__":
+    print("RESULT " + json.dumps(main(Path(sys.argv[1]).resolve())))
