@@ -183,7 +183,7 @@ def duplicate_keys() -> list[bytes]:
         f'{{"id": "hc-dk-4", {env}, "data": {{"stream_id": "a", "stream_id": "b"}}}}'.encode(),
         f'{{"id": "hc-dk-5", {env}, "data": {repeated_in_data}}}'.encode(),  # in the data string
         f'{{"id": "hc-dk-6", {env}, "data": {data}, "id": 1'.encode(),  # repeated, then cut: malformed
-        f'{{"id": "hc-dk-7", {env}, "data": {{"a": {{"k": 1}}, "b": {{"k": 1}}}}}}'.encode(),  # same key, other objects: fine
+        f'{{"id": "hc-dk-7", {env}, "data": {{"stream_id": "s", "a": {{"k": 1}}, "b": {{"k": 1}}}}}}'.encode(),  # same key, other objects: fine
     ]
 
 

@@ -46,7 +46,8 @@ def process_kind(pid: int) -> str:
         ("StandaloneSessionClusterEntrypoint", "flink-jobmanager"), ("TaskManagerRunner", "flink-taskmanager"),
         ("kafka.Kafka", "kafka"), ("weed", "seaweedfs"), ("beam_boot", "python-worker"),
         ("pyflink.fn_execution", "python-worker"), ("PythonGatewayServer", "pyflink-gateway"),
-        ("pipeline_run.py", "local-run"), ("CliFrontend", "flink-client"),
+        ("pipeline_run.py", "local-run"), ("netpulse-control-job", "local-run"), ("CliFrontend", "flink-client"),
+        ("cluster_sample", "flink-client"),
     ):
         if needle in cmdline:
             return kind
@@ -85,10 +86,13 @@ class Sampler:
             time.sleep(0.5)
 
     def stop(self) -> list[tuple[str, str, str]]:
+        """Every socket seen; one seen once without its owner (a process starting or exiting
+        between ``ss`` and /proc) is kept only when no sample attributed it."""
         self._stop.set()
         self._thread.join()
         self.seen |= listeners()
-        return sorted(self.seen)
+        attributed = {(a, p) for a, p, k in self.seen if k not in ("?", "gone")}
+        return sorted((a, p, k) for a, p, k in self.seen if k not in ("?", "gone") or (a, p) not in attributed)
 
 
 def environ_holds(pid: int, values: list[str]) -> bool:
@@ -121,8 +125,8 @@ from pyflink.table import DataTypes, EnvironmentSettings, TableEnvironment
 from pyflink.table.udf import udf
 env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
 env.get_config().set("python.executable", sys.executable)
-env.create_temporary_function("plus", udf(lambda x: x + 1, result_type=DataTypes.BIGINT()))
-with env.execute_sql("SELECT plus(x) FROM (VALUES (1), (2)) AS t(x)").collect() as rows:
+env.create_temporary_function("add_one", udf(lambda x: x + 1, result_type=DataTypes.BIGINT()))
+with env.execute_sql("SELECT add_one(x) FROM (VALUES (1), (2)) AS t(x)").collect() as rows:
     print(sorted(r[0] for r in rows))
 """
 
@@ -136,7 +140,7 @@ def control_leaks(directory: Path, secret: str) -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NETPULSE_")}
     env.update({"NETPULSE_S3_SECRET_KEY": secret, "FLINK_LOG_DIR": str(directory),
                 "LOG4J_PROPERTIES": str(flink_home() / "conf" / "log4j-cli.properties")})
-    subprocess.run([sys.executable, "-c", CONTROL_JOB], env=env, check=True, capture_output=True, timeout=300)
+    subprocess.run([sys.executable, "-c", CONTROL_JOB, "netpulse-control-job"], env=env, check=True, capture_output=True, timeout=300)
     return sum(path.read_text(errors="replace").count(secret) for path in directory.glob("*.log"))
 
 

@@ -6,7 +6,7 @@ pipeline, inside a private network namespace (``unshare --net``) when permitted,
 ClickHouse password and the S3 secret key planted as settings. Beam's gRPC servers for the
 Python workers bind every interface and no option changes that (docs/operations.md, "Network
 exposure"): they are the only listeners allowed off loopback, and only in the processes that
-host Beam (TaskManager, the local run's gateway JVM, Python workers).
+host Beam (TaskManager, the local run's gateway JVM and Python process, Python workers).
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ pytestmark = pytest.mark.slow
 
 SCENARIO = Path(__file__).resolve().parent / "security_scenario.py"
 LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
-# Processes whose off-loopback listeners are Beam's gRPC servers (see the module docstring).
+# Processes whose off-loopback listeners are Beam's gRPC servers: the TaskManager (and in a
+# local run the gateway JVM hosting the MiniCluster), the Python workers, and a local run's
+# Python process (its loopback worker pool).
 BEAM_HOSTS = {"flink-taskmanager", "pyflink-gateway", "python-worker", "local-run"}
 # Fixed Flink ports of the standalone cluster (flink-conf/config.yaml): never off loopback.
 FLINK_PORTS = {"8081", "6123", "6124"}
