@@ -7,7 +7,8 @@ Run by tests/reliability/test_security.py inside a private network namespace whe
 
 Services: the seaweedfs S3 server (tests/s3server.py), the Kafka broker (jobs/kafka_broker.py),
 a standalone Flink cluster (jobs/cluster.py) running the sample job (a Python UDF, so Python
-workers start), and a local MiniCluster run of the naap pipeline (tests/pipeline_run.py). The
+workers start), and a local MiniCluster job built by ``runtime.create_environment`` (as every
+job is) with a Python UDF. The
 ClickHouse password and the S3 secret key are planted as ``NETPULSE_*`` settings with values
 that appear nowhere else, so any occurrence in a log is a leak. Prints ``RESULT <json>``:
 every listening socket (address, port, process kind), where the secrets were present (the
@@ -33,7 +34,7 @@ sys.path.insert(0, str(ROOT / "tests" / "cluster"))
 import s3server  # noqa: E402
 import scenario as cluster_scenario  # noqa: E402
 
-from jobs import cluster, kafka_broker, sample, settings  # noqa: E402
+from jobs import cluster, kafka_broker, settings  # noqa: E402
 
 
 def process_kind(pid: int) -> str:
@@ -46,7 +47,7 @@ def process_kind(pid: int) -> str:
         ("StandaloneSessionClusterEntrypoint", "flink-jobmanager"), ("TaskManagerRunner", "flink-taskmanager"),
         ("kafka.Kafka", "kafka"), ("weed", "seaweedfs"), ("beam_boot", "python-worker"),
         ("pyflink.fn_execution", "python-worker"), ("PythonGatewayServer", "pyflink-gateway"),
-        ("pipeline_run.py", "local-run"), ("netpulse-control-job", "local-run"), ("CliFrontend", "flink-client"),
+        ("netpulse-local-job", "local-run"), ("netpulse-control-job", "local-run"), ("CliFrontend", "flink-client"),
         ("cluster_sample", "flink-client"),
     ):
         if needle in cmdline:
@@ -118,6 +119,26 @@ def found_in(paths: list[Path], values: list[str]) -> dict[str, list[str]]:
     return hits
 
 
+# A local job with one Python UDF, built like every job (runtime.create_environment).
+LOCAL_JOB = """
+import time
+from pyflink.table import DataTypes
+from pyflink.table.udf import udf
+from jobs import runtime, settings
+env, t_env = runtime.create_environment(settings.load(), "security-probe")
+t_env.create_temporary_function("add_one", udf(lambda x: x + 1, result_type=DataTypes.BIGINT()))
+with t_env.execute_sql("SELECT add_one(x) FROM (VALUES (1), (2), (3)) AS t(x)").collect() as rows:
+    print(sorted(r[0] for r in rows))
+"""
+
+
+def local_env(directory: Path, planted: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NETPULSE_") and k != "LOG4J_PROPERTIES"}
+    env.update({"NETPULSE_VAR_DIR": str(directory / "var"), "PYTHONPATH": str(ROOT),
+                "FLINK_LOG_DIR": str(directory / "flink-log"), **planted})
+    return env
+
+
 # A local job with one Python UDF: enough for Beam to start a Python environment and log it.
 CONTROL_JOB = """
 import sys
@@ -167,23 +188,18 @@ def main(work: Path) -> dict[str, Any]:
             cluster.stop("sample", s)  # closes the Python environment: Beam's dump would come now
         finally:
             cluster.stop_cluster(s)
-        # A local MiniCluster run of the naap pipeline with the same secrets in its environment.
+        # A local MiniCluster job built by the jobs' own entry point (runtime.create_environment:
+        # log configuration, loopback binds) with a Python UDF, the secrets in its environment.
         local = work / "local"
         local.mkdir()
-        (local / "input.jsonl").write_text("\n".join(sample.fixture_lines()) + "\n")
-        local_env = {k: v for k, v in os.environ.items() if not k.startswith("NETPULSE_")}
-        local_env.update({"NETPULSE_VAR_DIR": str(local / "var"), "PYTHONPATH": str(ROOT),
-                          "FLINK_LOG_DIR": str(local / "flink-log"), **planted})
-        local_env.pop("LOG4J_PROPERTIES", None)
-        (local / "var").mkdir()
-        with (local / "run.log").open("w") as log:
-            proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "pipeline_run.py"), str(local / "var"),
-                                     str(local / "input.jsonl"), "naap"], stdout=log, stderr=subprocess.STDOUT,
-                                    env=local_env, cwd=ROOT)
-            while proc.poll() is None:
-                if not env_holds.get("pyflink-gateway"):
-                    env_holds["pyflink-gateway"] = any(environ_holds(p, values) for p in pids_of("pyflink-gateway"))
-                time.sleep(0.5)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", LOCAL_JOB, "netpulse-local-job"], env=local_env(work / "local", planted),
+            stdout=(local / "run.log").open("w"), stderr=subprocess.STDOUT, cwd=ROOT,
+        )
+        while proc.poll() is None:
+            if not env_holds.get("pyflink-gateway"):
+                env_holds["pyflink-gateway"] = any(environ_holds(p, values) for p in pids_of("pyflink-gateway"))
+            time.sleep(0.5)
         result["local_run_exit"] = proc.returncode
         result["control_leaks"] = control_leaks(work / "control", values[0])
     finally:
@@ -194,6 +210,7 @@ def main(work: Path) -> dict[str, Any]:
     logs = sorted(p for p in (work / "var" / "flink-log").glob("*") if p.is_file())
     logs += sorted(p for p in (work / "local" / "flink-log").glob("*") if p.is_file())
     logs += [work / "local" / "run.log"]
+    result["local_run_output"] = (work / "local" / "run.log").read_text(errors="replace")[-300:]
     result["logs"] = {str(p.relative_to(work)): p.stat().st_size for p in logs}
     result["secrets_in_logs"] = found_in(logs, values)
     result["secrets_in_environment"] = env_holds

@@ -12,13 +12,19 @@ import os
 from typing import Any
 
 _ROWS: list[dict[str, Any]] = []
+_SETUP: dict[str, float] = {}
 
 
 def pytest_runtest_logreport(report: Any) -> None:
+    # A module fixture's work (a whole pipeline run) is timed in the setup of its first test.
+    if report.when == "setup":
+        _SETUP[report.nodeid] = report.duration
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
         figures = dict(report.user_properties).get("figures", {})
         _ROWS.append({"test": report.nodeid.split("::", 1)[-1], "file": report.nodeid.split("::", 1)[0].rsplit("/", 1)[-1],
-                      "outcome": report.outcome, "seconds": round(report.duration, 1), "figures": figures})
+                      "outcome": report.outcome,
+                      "seconds": round(report.duration + (_SETUP.get(report.nodeid, 0.0) if report.when == "call" else 0.0), 1),
+                      "figures": figures})
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
