@@ -22,8 +22,8 @@ from pathlib import Path
 
 MARKER = "# netpulse: no secrets in the logs"
 # Beam's dump of a Python worker environment (its environment variables), and any message that
-# names a NETPULSE secret variable.
-SECRET_MESSAGES = r"(?s).*(beam:env:process|NETPULSE_\w*(PASSWORD|SECRET)).*"
+# names a NETPULSE secret variable. No backslashes: a .properties file would drop them.
+SECRET_MESSAGES = r"(?s).*(beam:env:process|NETPULSE_[A-Z0-9_]*(PASSWORD|SECRET)).*"
 FILTER = f"""
 {MARKER} (jobs/flink_logs.py): Beam logs each Python worker environment whole, environment
 # variables and their values included (DefaultJobBundleFactory, "Closing environment ...").

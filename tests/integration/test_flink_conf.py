@@ -106,11 +106,40 @@ def test_render_writes_a_complete_conf_dir(tmp_path: Path) -> None:
     assert (tmp_path / "conf" / "masters").read_text().strip() == "127.0.0.1:18081"
     for sub in ("flink-log", "flink-run", "flink-checkpoints", "flink-savepoints"):
         assert (var / sub).is_dir()
+    # Every log configuration drops Beam's dumps of the workers' environment (secrets).
+    for path in (tmp_path / "conf").glob("log4j*.properties"):
+        assert path.read_text().count("filter.netpulse_secrets.type = RegexFilter") == 1, path
+
+
+def test_secret_filter_is_added_once_and_matches_the_environment_dump(tmp_path: Path) -> None:
+    import re
+
+    from jobs import flink_logs
+
+    (tmp_path / "log4j.properties").write_text("rootLogger.level = INFO\n")
+    (tmp_path / "log4j-console.properties").write_text("rootLogger.level = INFO\n")
+    assert len(flink_logs.protect(tmp_path)) == 2
+    flink_logs.protect(tmp_path)  # a second render does not add it twice
+    text = (tmp_path / "log4j.properties").read_text()
+    assert text.count(flink_logs.MARKER) == 1 and text.startswith("rootLogger.level = INFO\n")
+    # A .properties file drops backslashes: the pattern must not need any.
+    assert "\\" not in flink_logs.SECRET_MESSAGES
+    # Java's Pattern and Python's re agree on this pattern; Beam's message, as logged.
+    pattern = re.compile(flink_logs.SECRET_MESSAGES)
+    dump = 'Closing environment urn: "beam:env:process:v1"\npayload: "\\n\\026NETPULSE_S3_SECRET_KEY\\022\\024x"'
+    assert pattern.fullmatch(dump)
+    assert pattern.fullmatch("env NETPULSE_CLICKHOUSE_PASSWORD=x")
+    assert not pattern.fullmatch("Loading configuration property: s3.secret-key, ******")
+    assert not pattern.fullmatch("Job naap switched from state RUNNING to FINISHED.")
 
 
 def test_config_only_render_for_the_image(tmp_path: Path) -> None:
     out = cluster.render_conf(VAR, tmp_path, python=PY, logging_files=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+    # The image's own log files, already in the directory, get the secret filter.
+    (tmp_path / "log4j-console.properties").write_text("rootLogger.level = INFO\n")
+    cluster.render_conf(VAR, tmp_path, python=PY, logging_files=False)
+    assert "filter.netpulse_secrets" in (tmp_path / "log4j-console.properties").read_text()
 
 
 @pytest.mark.slow
