@@ -3,7 +3,8 @@
 # oracle, security basics; prints one table of outcomes and figures at the end.
 #
 #   bash scripts/reliability.sh          the quick part (also in the default test run)
-#   bash scripts/reliability.sh --long   everything: + 100k mutants, 5000 property examples
+#   bash scripts/reliability.sh --long   everything: + 100k mutants, 5000 property examples,
+#                                        the security scenario
 #
 # Extra arguments go to pytest; RELIABILITY_RESULTS=<file> also writes the table as JSON.
 set -euo pipefail

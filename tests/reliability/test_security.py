@@ -23,7 +23,9 @@ import pytest
 from jobs import cluster
 from jobs.settings import PROJECT_ROOT
 
-pytestmark = pytest.mark.slow
+# A cluster, a broker, an S3 server and two local jobs: minutes of work, so a long test (the
+# filter itself is checked in the default run by tests/integration/test_flink_conf.py).
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 SCENARIO = Path(__file__).resolve().parent / "security_scenario.py"
 LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
