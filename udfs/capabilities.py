@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,9 +50,21 @@ def _int(value: Any, default: int = 0) -> int:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        digits = text[1:] if text.startswith("-") else text
+        # ASCII digits only: str.isdigit() also accepts superscripts, which int() refuses.
+        if digits and digits.isascii() and digits.isdigit() and len(digits) <= 30:
+            return int(text)
     return default
+
+
+def _clamp(value: int, high: int) -> int:
+    """A count into its unsigned column's range (a value outside would fail the batch insert)."""
+    return min(max(value, 0), high)
+
+
+UINT64_MAX = 2**64 - 1
 
 
 def _str(value: Any) -> str:
@@ -76,7 +89,11 @@ def _models(capabilities: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def _prices(orchestrator: dict[str, Any], rejects: list[Reject], address: str) -> dict[str, float]:
     """model id (price constraint) -> price per pixel."""
     prices: dict[str, float] = {}
-    for price in orchestrator.get("capabilities_prices") or []:
+    listed = orchestrator.get("capabilities_prices")
+    if listed is not None and not isinstance(listed, list):
+        rejects.append(Reject("prices_not_an_array", f"orchestrator {address}", json.dumps(listed)))
+        return prices
+    for price in listed or []:
         if not isinstance(price, dict):
             rejects.append(Reject("price_not_an_object", f"orchestrator {address}", json.dumps(price)))
             continue
@@ -90,8 +107,18 @@ def _prices(orchestrator: dict[str, Any], rejects: list[Reject], address: str) -
                 )
             )
             continue
-        pixels_n = pixels if isinstance(pixels, int | float) and pixels else 1
-        prices[_str(price.get("constraint"))] = float(per_unit) / float(pixels_n)
+        pixels_n = pixels if isinstance(pixels, int | float) and not isinstance(pixels, bool) and pixels else 1
+        try:
+            per_pixel = float(per_unit) / float(pixels_n)
+        except (OverflowError, ZeroDivisionError):
+            per_pixel = math.inf
+        if not math.isfinite(per_pixel):
+            rejects.append(
+                Reject("price_out_of_range", f"orchestrator {address}, constraint {price.get('constraint')!r}",
+                       json.dumps(price, sort_keys=True))
+            )
+            continue
+        prices[_str(price.get("constraint"))] = per_pixel
     return prices
 
 
@@ -126,10 +153,10 @@ def _gpus(hardware: Any, rejects: list[Reject], address: str) -> list[dict[str, 
                     "model_id": _str(entry.get("model_id")),
                     "gpu_id": _str(gpu.get("id")),
                     "gpu_name": _str(gpu.get("name")),
-                    "gpu_memory_total": max(_int(gpu.get("memory_total")), 0),
-                    "gpu_memory_free": max(_int(gpu.get("memory_free")), 0),
-                    "gpu_major_version": min(max(_int(gpu.get("major")), 0), 255),
-                    "gpu_minor_version": min(max(_int(gpu.get("minor")), 0), 255),
+                    "gpu_memory_total": _clamp(_int(gpu.get("memory_total")), UINT64_MAX),
+                    "gpu_memory_free": _clamp(_int(gpu.get("memory_free")), UINT64_MAX),
+                    "gpu_major_version": _clamp(_int(gpu.get("major")), 255),
+                    "gpu_minor_version": _clamp(_int(gpu.get("minor")), 255),
                 }
             )
     return gpus
@@ -250,7 +277,10 @@ def capability_outputs(
         decoded, rows = None, []
         rejects = [Reject("invalid_data", str(exc), data or "")]
     else:
-        rows, rejects = explode(decoded, event_ms, gateway, event_id)
+        try:
+            rows, rejects = explode(decoded, event_ms, gateway, event_id)
+        except Exception as exc:  # a shape nobody foresaw: a dead letter, never a failed job
+            rows, rejects = [], [Reject("capabilities_unparseable", f"{type(exc).__name__}: {exc}", data)]
     for row in rows:
         yield METADATA_TABLE, json.dumps(row, separators=(",", ":"))
     for reject in rejects:

@@ -67,3 +67,50 @@ def test_dead_letter_record_caps_payload_and_keys_deterministically() -> None:
     b = dead_letter_record("j", "parse", "r", "d", "id", "t", None, "pos", "x" * 300, 256)
     assert a == b
     assert len(a["payload"]) == 256 and a["payload_length"] == 300 and a["is_payload_truncated"]
+
+
+def test_wrong_types_and_out_of_range_values_are_rejected_or_clamped() -> None:
+    """Shapes found by the reliability suite's mutants (each failed the job before)."""
+    orchestrator = {"address": "0xA", "capabilities_prices": 7, "hardware": [
+        {"pipeline": "p", "model_id": "m", "gpu_info": {"0": {"id": "g", "memory_total": 10**30, "memory_free": "²",
+                                                          "major": -3, "minor": "9" * 40}}}]}
+    rows, rejects = explode([orchestrator], 1771936670203, "", "id")
+    assert [r.reason for r in rejects] == ["prices_not_an_array"]
+    (row,) = rows
+    assert (row["gpu_memory_total"], row["gpu_memory_free"], row["gpu_major_version"], row["gpu_minor_version"]) == (
+        2**64 - 1, 0, 0, 0)
+    prices = {"address": "0xB", "capabilities_prices": [
+        {"constraint": "m", "pricePerUnit": 10**400, "pixelsPerUnit": 1},
+        {"constraint": "n", "pricePerUnit": 1e308, "pixelsPerUnit": 1e-300},
+        {"constraint": "o", "pricePerUnit": 6, "pixelsPerUnit": True}]}
+    rows, rejects = explode([prices], 1771936670203, "", "id")
+    assert [r.reason for r in rejects] == ["price_out_of_range", "price_out_of_range"]
+    assert all(json.loads(json.dumps(r, allow_nan=False)) for r in rows)
+
+
+def test_mutated_real_announcements_never_raise() -> None:
+    """Seeded type swaps and deletions all over the real announcements: rows or rejects, and
+    every output line is strict JSON (no NaN or Infinity)."""
+    import random
+
+    events = [_load("flink-test-resources_net_caps.json"), _load("flink-test-resources_net_caps_prod_parse_failed_20260224.json")]
+    swaps = (None, True, 0, -1, 2**70, 1e308, "", "x", "²", [], [1], {}, {"k": 1})
+    rng = random.Random(5)
+    for _ in range(2000):
+        data = json.loads(json.dumps(rng.choice(events)["data"]))
+        for _ in range(rng.randint(1, 3)):
+            parent, key = None, None
+            node: object = data
+            for _ in range(rng.randint(1, 6)):
+                keys = list(node) if isinstance(node, dict) else list(range(len(node))) if isinstance(node, list) else []
+                if not keys:
+                    break
+                parent, key = node, rng.choice(keys)
+                node = parent[key]  # type: ignore[index]
+                if not isinstance(node, dict | list) or rng.random() < 0.3:
+                    break
+            if parent is not None:
+                parent[key] = json.loads(json.dumps(rng.choice(swaps)))  # type: ignore[index]
+        for target, line in capability_outputs(json.dumps(data), "id", 1771936670203, "gw", "f", "job", 100):
+            assert target in ("naap.orchestrator_metadata", "naap.dead_letter")
+            json.loads(line, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
