@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -213,6 +214,11 @@ def main(work: Path) -> dict[str, Any]:
     result["local_run_output"] = (work / "local" / "run.log").read_text(errors="replace")[-300:]
     result["logs"] = {str(p.relative_to(work)): p.stat().st_size for p in logs}
     result["secrets_in_logs"] = found_in(logs, values)
+    # Where the MiniCluster's BLOB server and REST endpoint listened (its log says so): the
+    # local job (built by runtime.create_environment) and, for contrast, the control job.
+    for name, directory in (("local", work / "local" / "flink-log"), ("control", work / "control")):
+        text = "".join(p.read_text(errors="replace") for p in directory.glob("*.log"))
+        result[f"{name}_minicluster_servers"] = sorted(set(re.findall(r"(?:Started BLOB server|Rest endpoint listening) at (\S+)", text)))
     result["secrets_in_environment"] = env_holds
     return result
 

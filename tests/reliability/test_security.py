@@ -66,6 +66,11 @@ def test_every_service_binds_loopback(scenario: dict[str, Any], record_property:
     for address, port, kind in listening:
         if kind in ("seaweedfs", "kafka", "flink-jobmanager"):
             assert address in LOOPBACK, (address, port, kind)
+    # The local MiniCluster's own servers (in the gateway JVM, next to Beam's): loopback when
+    # built by runtime.create_environment; a plain PyFlink job binds its BLOB server to 0.0.0.0.
+    local = scenario["local_minicluster_servers"]
+    assert local and all(a.startswith(("127.0.0.1:", "localhost:")) for a in local), local
+    assert any(a.startswith("0.0.0.0:") for a in scenario["control_minicluster_servers"])
 
 
 def test_planted_secrets_never_reach_a_log(scenario: dict[str, Any], record_property: Any) -> None:
