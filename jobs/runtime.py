@@ -80,7 +80,7 @@ def create_environment(settings: Settings, pipeline: str) -> tuple[Any, Any]:
         # (ignored on a cluster, whose config.yaml sizes its TaskManagers).
         config.set_string("taskmanager.memory.managed.size", BATCH_LOCAL_MANAGED_MEMORY)
     env = StreamExecutionEnvironment.get_execution_environment(config)
-    env.set_parallelism(settings.parallelism)
+    env.set_parallelism(settings.effective_parallelism)
     t_env = StreamTableEnvironment.create(env)
     table_config = t_env.get_config()
     table_config.set("table.local-time-zone", "UTC")
