@@ -103,7 +103,7 @@ def build(env: Any, t_env: Any, settings: Settings, pipeline: str) -> Path | Non
     """
     if pipeline not in PIPELINES:
         raise ValueError(f"unknown pipeline {pipeline!r}; choose one of {sorted(PIPELINES)}")
-    java_udfs.register(t_env)  # before the source: its event time is a Java function
+    udf_jar = java_udfs.register(t_env)  # before the source: its event time is a Java function
     if settings.source == "kafka":
         kafka.register(t_env)  # the connector jar (jars.lock)
     t_env.execute_sql(sources.source_ddl(settings))
@@ -114,18 +114,21 @@ def build(env: Any, t_env: Any, settings: Settings, pipeline: str) -> Path | Non
     union = " UNION ALL ".join(f"SELECT target, row_json, rt FROM {o}" for o in outputs)
     sql.view(t_env, "sink_rows", union)
     if settings.is_batch:
-        return _stage(env, t_env, settings, pipeline)
+        # ADD JAR ships the jar with jobs the table environment submits; a statement set
+        # attached to the stream environment needs it in the environment's own jar list.
+        env.add_jars(udf_jar.resolve().as_uri())
+        return _stage(env, t_env, settings, pipeline, outputs)
     _write_as_it_goes(env, t_env, settings, pipeline)
     return None
 
 
-def _stage(env: Any, t_env: Any, settings: Settings, pipeline: str) -> Path:
+def _stage(env: Any, t_env: Any, settings: Settings, pipeline: str, outputs: list[str]) -> Path:
     """BATCH: every output row goes to the staging files in Java (no Python on the row path)."""
     directory = staging.new_directory(settings, pipeline)
-    staging.register(t_env, directory)
     line = staging.staged_line
     rows = [
-        f"SELECT {line('target', staging.batch_id('rt'), 'row_json')} AS line FROM sink_rows",
+        f"SELECT {line('target', staging.batch_id('rt'), 'row_json')} AS line FROM {output}" for output in outputs
+    ] + [
         f"SELECT {line(sql.literal('naap.dead_letter'), sql.literal('source-rejects'), dead_letter_row(settings, pipeline))} "
         "AS line FROM source_rejects",
     ]
@@ -135,9 +138,7 @@ def _stage(env: Any, t_env: Any, settings: Settings, pipeline: str) -> Path:
             # key TAB event ms TAB row and folded at load time (jobs/staging.py).
             row = "CONCAT(route, CHR(9), CAST(ms AS STRING), CHR(9), body)"
             rows.append(f"SELECT {line('kind', sql.literal('all'), row)} AS line FROM ({select})")
-    statements = t_env.create_statement_set()
-    statements.add_insert_sql(staging.insert_statement(rows))
-    statements.attach_as_datastream()
+    staging.attach(t_env, directory, rows)
     return directory
 
 
