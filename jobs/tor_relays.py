@@ -52,6 +52,7 @@ from jobs import sql
 from jobs.settings import PROJECT_ROOT, Settings
 from jobs.sinks import BufferedWriter, terminate
 from jobs.tor_collect import collect
+from jobs.tor_network import NET, HourMetrics, consensus_copies, relay_copies
 from jobs.tor_summary import format_summary, network_summary, print_summary
 from jobs.tor_writer import (
     HOUR_WAIT_MS,
@@ -61,7 +62,7 @@ from jobs.tor_writer import (
     insert_snapshots,
 )
 from udfs.tor_geoip import GeoIP
-from udfs.tor_state import RelayState, add_record, emit_due
+from udfs.tor_state import RelayState, add_record, emit_due_with_network
 
 __all__ = [  # the writer and the summary live in their own modules; callers keep these names
     "SNAPSHOT_COLUMNS",
@@ -78,7 +79,7 @@ NAME = "tor_relays"
 DEAD_LETTER_TABLE = "tor.dead_letter"
 DEFAULT_GEOIP_DIR = PROJECT_ROOT / "data" / "geoip"
 BUNDLED_INPUT = PROJECT_ROOT / "tests" / "fixtures" / "tor" / "collector"
-RECORD_KINDS = ("status", "vote", "server", "extra", "bw")
+RECORD_KINDS = ("status", "vote", "server", "extra", "bw")  # per relay; plus 'consensus' (per document)
 
 log = logging.getLogger("netpulse.tor_relays")
 
@@ -116,7 +117,7 @@ def source_ddl(settings: Settings, path: Path, *, batch: bool = False) -> str:
         ""
         if batch
         else """,
-    rt AS TO_TIMESTAMP_LTZ(COALESCE(CASE WHEN JSON_VALUE(line, '$.kind') IN ('status', 'vote')
+    rt AS TO_TIMESTAMP_LTZ(COALESCE(CASE WHEN JSON_VALUE(line, '$.kind') IN ('status', 'vote', 'consensus')
         THEN CAST(JSON_VALUE(line, '$.valid_after') AS BIGINT) * 1000 END, 0), 3),
     WATERMARK FOR rt AS rt"""
     )
@@ -135,12 +136,19 @@ CREATE TEMPORARY TABLE tor_staged (
 _KINDS = ", ".join(f"'{k}'" for k in RECORD_KINDS)
 _FINGERPRINT = "JSON_VALUE(line, '$.fingerprint')"
 
-# grain: one row per staged line that is a usable record (keyed by relay fingerprint)
+_CONSENSUS_OK = """(TRY_CAST(JSON_VALUE(line, '$.valid_after') AS BIGINT) IS NOT NULL
+        AND TRY_CAST(JSON_VALUE(line, '$.fresh_until') AS BIGINT) IS NOT NULL)"""
+
+# grain: one row per staged line that is a usable record, keyed by relay fingerprint (a
+# consensus document record by 'consensus:<valid-after>': it only passes through the keyed
+# operator, which copies it to the hours whose metrics need it)
 RECORDS = f"""
-SELECT kind, {_FINGERPRINT} AS fingerprint, line
+SELECT kind, CASE WHEN kind = 'consensus' THEN CONCAT('consensus:', JSON_VALUE(line, '$.valid_after'))
+    ELSE {_FINGERPRINT} END AS fingerprint, line
 FROM tor_staged
-WHERE line IS JSON OBJECT AND kind IN ({_KINDS})
-    AND REGEXP({_FINGERPRINT}, '^[0-9A-F]{{40}}$')
+WHERE line IS JSON OBJECT AND (
+    (kind IN ({_KINDS}) AND REGEXP({_FINGERPRINT}, '^[0-9A-F]{{40}}$'))
+    OR (kind = 'consensus' AND {_CONSENSUS_OK}))
 """
 
 # grain: one row per reject found by the collector (already dead-letter shaped)
@@ -162,8 +170,10 @@ WHERE line IS JSON OBJECT AND kind = 'reject'
 
 _DECODE_REASON = f"""CASE
     WHEN NOT (line IS JSON OBJECT) THEN 'malformed_json'
-    WHEN kind IS NULL OR kind NOT IN ({_KINDS}, 'reject') THEN 'unknown_kind'
-    WHEN kind <> 'reject' AND NOT COALESCE(REGEXP({_FINGERPRINT}, '^[0-9A-F]{{40}}$'), FALSE)
+    WHEN kind IS NULL OR kind NOT IN ({_KINDS}, 'reject', 'consensus') THEN 'unknown_kind'
+    WHEN kind = 'consensus' AND NOT {_CONSENSUS_OK} THEN 'bad_consensus_record'
+    WHEN kind NOT IN ('reject', 'consensus')
+        AND NOT COALESCE(REGEXP({_FINGERPRINT}, '^[0-9A-F]{{40}}$'), FALSE)
         THEN 'bad_fingerprint'
 END"""
 
@@ -206,6 +216,11 @@ class RelaySnapshots(KeyedProcessFunction):
             record = json.loads(value[2])
         except ValueError:
             return  # unreachable: the SQL filter passes JSON objects only
+        if record.get("kind") == "consensus":
+            # no relay state: the document record goes to the hours whose metrics use it
+            for key_ms, payload in consensus_copies(record):
+                yield NET, key_ms, payload
+            return
         relay = RelayState.from_json(self.state.value())
         hour = add_record(relay, record)
         if hour is not None:
@@ -215,13 +230,15 @@ class RelaySnapshots(KeyedProcessFunction):
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Any:
         relay = RelayState.from_json(self.state.value())
-        rows = emit_due(relay, (timestamp - HOUR_WAIT_MS) // 1000, self.geo)
+        rows = emit_due_with_network(relay, (timestamp - HOUR_WAIT_MS) // 1000, self.geo)
         self.state.update(relay.to_json())
-        for row in rows:
+        for row, network in rows:
             hour_ms = int(
                 dt.datetime.fromisoformat(row["ts"]).replace(tzinfo=dt.UTC).timestamp() * 1000
             )
             yield SNAPSHOT_TABLE, hour_ms, json.dumps(row, separators=(",", ":"), sort_keys=True)
+            for key_ms, payload in relay_copies(network):
+                yield NET, key_ms, payload
 
 
 def build(
@@ -232,7 +249,7 @@ def build(
     sql.view(t_env, "tor_records", RECORDS)
     sql.view(t_env, "tor_rejects", f"{COLLECTOR_REJECTS} UNION ALL {DECODE_REJECTS}")
     writers = settings.writer_parallelism
-    snapshots = (
+    relay_outputs = (
         t_env.to_data_stream(t_env.from_path("tor_records"))
         .key_by(lambda row: row[1], key_type=Types.STRING())
         .process(
@@ -241,10 +258,23 @@ def build(
         )
         .uid(f"{NAME}-relay-state")
         .name("relay state: joins and derivations")
+    )
+    snapshots = (
+        relay_outputs.filter(lambda row: row[0] == SNAPSHOT_TABLE)
+        .uid(f"{NAME}-snapshot-rows")
+        .name("relay_snapshot rows")
         .key_by(lambda row: f"{row[0]}|{row[1]}", key_type=Types.STRING())
         .process(HourBatchWriter(settings), output_type=Types.INT())
     )
     terminate(snapshots, f"{NAME}-snapshot-writer", "relay_snapshot hourly writer", writers)
+    metrics = (
+        relay_outputs.filter(lambda row: row[0] == NET)
+        .uid(f"{NAME}-metric-inputs")
+        .name("network metric inputs")
+        .key_by(lambda row: row[1], key_type=Types.LONG())
+        .process(HourMetrics(settings), output_type=Types.INT())
+    )
+    terminate(metrics, f"{NAME}-metrics-writer", "hourly relay and network metrics", writers)
     terminate(
         t_env.to_data_stream(t_env.from_path("tor_rejects"))
         .key_by(lambda row: row[0], key_type=Types.STRING())

@@ -141,16 +141,26 @@ def new_rows(lines: list[str], existing: set[str]) -> list[str]:
 def insert_snapshots(settings: Settings, lines: list[str], token: str, attempts: int = 6) -> None:
     """Insert one hour of snapshot rows as one block with its deduplication token; retry, raise."""
     rows = [snapshot_values(json.loads(line)) for line in sorted(lines)]
+    insert_rows(settings, SNAPSHOT_TABLE, SNAPSHOT_COLUMNS, rows, token, attempts)
+
+
+def insert_rows(
+    settings: Settings,
+    table: str,
+    columns: tuple[str, ...],
+    rows: list[list[Any]],
+    token: str,
+    attempts: int = 6,
+) -> None:
+    """Insert ``rows`` (values in ``columns`` order) as one block with a deduplication token."""
     insert_settings = dict(INSERT_SETTINGS, insert_deduplication_token=token)
 
     def insert() -> None:
         client = clickhouse.connect(settings)
         with clickhouse.lock():
-            client.insert(
-                SNAPSHOT_TABLE, rows, column_names=list(SNAPSHOT_COLUMNS), settings=insert_settings
-            )
+            client.insert(table, rows, column_names=list(columns), settings=insert_settings)
 
-    _retried(f"insert of {len(rows)} rows into {SNAPSHOT_TABLE}", insert, attempts)
+    _retried(f"insert of {len(rows)} rows into {table}", insert, attempts)
 
 
 class HourBatchWriter(KeyedProcessFunction):
