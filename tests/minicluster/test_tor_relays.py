@@ -25,6 +25,7 @@ from conftest_tor import (  # noqa: E402,F401 - fixtures
     COLLECTOR_TREE,
     FIXTURES,
     geoip_dir,
+    reference_metrics,
     reference_rows,
     tor_settings,
     truncate_tor,
@@ -42,6 +43,8 @@ AGGREGATES = (
     "version_day_stats",
     "operator_day_stats",
     "network_hour_stats",
+    "relay_hour_metrics",
+    "network_hour_metrics",
 )
 BASELINE: dict[str, Any] = {}  # the first run's staged lines and canonical outputs
 
@@ -140,6 +143,46 @@ def test_output_equals_reference(job_run: Settings, geoip_dir: Path) -> None:
             want, address_v6=want["address_v6"] or got["address_v6"]
         )
         assert got["address_v6"] in (want["address_v6"], None, "")
+
+
+def test_metrics_equal_the_reference(job_run: Settings, geoip_dir: Path) -> None:
+    """tor.relay_hour_metrics / network_hour_metrics equal the metrics computed without Flink
+    (tests/unit/test_tor_metrics.py compares that path with a hand computation)."""
+    reference = reference_metrics(COLLECTOR_TREE, GeoIP(geoip_dir))
+    relays = query(
+        job_run,
+        "SELECT toUnixTimestamp(ts), hex(fingerprint), metric_version, weight_class, cw, cw_fraction, "
+        "guard_probability, middle_probability, exit_probability, uptime_group, uptime_group_size "
+        "FROM tor.relay_hour_metrics FINAL ORDER BY ts, fingerprint",
+    )
+    expected = [
+        (hour, r["fingerprint"], r["metric_version"], r["weight_class"], r["cw"], r["cw_fraction"],
+         r["guard_probability"], r["middle_probability"], r["exit_probability"],
+         r["uptime_group"], r["uptime_group_size"])
+        for hour, (rows, _) in sorted(reference.items())
+        for r in rows
+    ]
+    assert len(relays) == len(expected) == 285
+    assert relays == expected
+    network = query(
+        job_run,
+        "SELECT toUnixTimestamp(ts), metric_name, metric_version, subject, metric_value, metric_unit, "
+        "metric_metadata FROM tor.network_hour_metrics FINAL ORDER BY ts, metric_name, subject",
+    )
+    expected_network = sorted(
+        (hour, r["metric_name"], r["metric_version"], r["subject"], r["metric_value"], r["metric_unit"],
+         r["metric_metadata"])
+        for hour, (_, rows) in reference.items()
+        for r in rows
+    )
+    assert network == expected_network
+    assert len(network) == 18 + 18 + 37 + 36
+    # a missing hour breaks the pair: no churn rows at 2012-07-12 10:00 nor 2018-06-01 00:00
+    assert query(
+        job_run,
+        "SELECT toString(ts), count() FROM tor.network_hour_metrics WHERE metric_name LIKE 'flag_%' "
+        "GROUP BY ts ORDER BY ts",
+    ) == [("2018-06-01 01:00:00", 19), ("2018-06-01 02:00:00", 18)]
 
 
 def test_named_relays(job_run: Settings) -> None:
