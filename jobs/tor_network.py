@@ -1,6 +1,7 @@
 """The network-metrics stage of the tor_relays job: one consensus hour's Tor metrics.
 
-Reads:    from the relay-state operator, keyed by consensus hour H (epoch ms): the compact
+Reads:    from the relay-state operator, keyed by ('net', consensus hour H in epoch ms) in the
+          hourly writer (jobs/tor_writer.HourBatchWriter, whose handler this is): the compact
           record of every relay listed at H (role ``cur``), the same records of the consensus
           before H sent forward to H (role ``prev``, keyed by their consensus' fresh-until),
           and the consensus document records of H and of the window before it (each
@@ -17,7 +18,8 @@ Writes:   tor.relay_hour_metrics and tor.network_hour_metrics, one insert each p
 Time:     the hour is computed when the watermark passes H + HOUR_WAIT_MS, the time the relay
           operator emits H's rows (BATCH: at end of input, once every record is here), so the
           inputs of an hour are complete and the result does not depend on arrival order.
-State:    per hour key, the records above until the hour is computed (then cleared).
+State:    per hour key, the records above until the hour is computed (then cleared), in the
+          hourly writer's buffer.
 """
 
 from __future__ import annotations
@@ -27,13 +29,9 @@ import json
 import logging
 from typing import Any
 
-from pyflink.common import Types
-from pyflink.datastream import KeyedProcessFunction, RuntimeContext
-from pyflink.datastream.state import ListStateDescriptor
-
 from jobs.settings import Settings
 from jobs.sinks import batch_token
-from jobs.tor_writer import HOUR_WAIT_MS, insert_rows
+from jobs.tor_writer import insert_rows
 from udfs.tor_metrics import WINDOW_CONSENSUSES, hour_metrics
 
 NET = "net"  # the relay operator's output tag of records for this stage
@@ -150,26 +148,10 @@ def write_hour(settings: Settings, hour: int, relay_rows: list[dict[str, Any]], 
             insert_rows(settings, table, columns, values, token)
 
 
-class HourMetrics(KeyedProcessFunction):
-    """Keyed by consensus hour (ms): buffers the hour's inputs, computes and writes its metrics."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.buffer: Any = None
-
-    def open(self, runtime_context: RuntimeContext) -> None:
-        self.buffer = runtime_context.get_list_state(ListStateDescriptor("inputs", Types.STRING()))
-
-    def process_element(self, value: Any, ctx: KeyedProcessFunction.Context) -> Any:
-        self.buffer.add(value[2])
-        ctx.timer_service().register_event_time_timer(value[1] + HOUR_WAIT_MS)
-
-    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Any:
-        payloads = list(self.buffer.get() or [])
-        self.buffer.clear()
-        hour = (timestamp - HOUR_WAIT_MS) // 1000
-        relay_rows, network_rows = compute_hour(hour, payloads)
-        if relay_rows or network_rows:
-            write_hour(self.settings, hour, relay_rows, network_rows)
-            log.info("tor metrics of %s: %d relays, %d network rows", _time(hour), len(relay_rows), len(network_rows))
-        yield len(relay_rows) + len(network_rows)
+def write_hour_metrics(settings: Settings, hour: int, payloads: list[str]) -> int:
+    """The hourly writer's handler for NET keys: compute the hour, write it; rows written."""
+    relay_rows, network_rows = compute_hour(hour, payloads)
+    if relay_rows or network_rows:
+        write_hour(settings, hour, relay_rows, network_rows)
+        log.info("tor metrics of %s: %d relays, %d network rows", _time(hour), len(relay_rows), len(network_rows))
+    return len(relay_rows) + len(network_rows)

@@ -11,11 +11,18 @@ Computes: per fingerprint (Python KeyedProcessFunction, keyed state): the latest
           that hour's votes (flags_by_auth), first_seen, all_nicknames, last_restarted and
           last_ip_change (definitions: udfs/tor_state.py); country and AS of the address from
           the offline DB-IP Lite databases (udfs/tor_geoip.py), with the database name and date.
+          Per consensus hour (jobs/tor_network.py, udfs/tor_metrics.py; catalog:
+          jobs/catalog.py TOR_*): Onionoo's consensus weight fraction and guard / middle /
+          exit probabilities from the bandwidth-weights footer, flag churn against the
+          previous consensus, weight concentration by AS / country / family / contact, and
+          uptime-pattern groups flagged for review.
 Writes:   tor.relay_snapshot, one immutable row per relay per consensus hour, one insert per
           hour, without the relays the hour already has (a re-run over a grown tree writes
           only new rows) and with a deterministic insert_deduplication_token (the materialized
-          views feed the five aggregate tables from it); tor.dead_letter (collector rejects,
-          and staged lines that are not records) through the shared reject writer.
+          views feed the five aggregate tables from it); tor.relay_hour_metrics and
+          tor.network_hour_metrics, one insert each per hour (ReplacingMergeTrees: a
+          recomputation replaces); tor.dead_letter (collector rejects, and staged lines that
+          are not records) through the shared reject writer.
 Time:     event time = consensus valid-after; only consensus and vote records carry it (a
           descriptor's own time is a join key, not stream time). Records only fill the keyed
           state; rows are derived when hours are emitted, in ascending hour order. Bounded
@@ -28,11 +35,13 @@ State:    one JSON value per fingerprint: nicknames and address changes with the
           newest 4 documents of each kind, hours waiting for their timer, the last 72
           emitted hours (a consensus collected twice is written once). No TTL: state per relay
           is bounded and small, and first_seen must survive a relay's absence of any length.
-          Per-hour write buffers are keyed by (table, hour) and cleared when written.
+          Per-hour write buffers are keyed by (table, hour) or ('net', hour) (the metrics'
+          inputs: relay records of the hour and of the previous consensus, consensus records
+          of the window) and cleared when written.
 Rejects:  collector stages (parse: not_a_tor_document, malformed_document/_entry/_descriptor,
           missing_valid_after, bad_bandwidth_value, ...; validate: negative_uptime,
           unknown_keyword, malformed_header_or_footer) and decode (a staged line that is not a
-          JSON record: malformed_json, unknown_kind, bad_fingerprint).
+          JSON record: malformed_json, unknown_kind, bad_fingerprint, bad_consensus_record).
 """
 
 from __future__ import annotations
@@ -52,7 +61,7 @@ from jobs import sql
 from jobs.settings import PROJECT_ROOT, Settings
 from jobs.sinks import BufferedWriter, terminate
 from jobs.tor_collect import collect
-from jobs.tor_network import NET, HourMetrics, consensus_copies, relay_copies
+from jobs.tor_network import NET, consensus_copies, relay_copies, write_hour_metrics
 from jobs.tor_summary import format_summary, network_summary, print_summary
 from jobs.tor_writer import (
     HOUR_WAIT_MS,
@@ -249,7 +258,9 @@ def build(
     sql.view(t_env, "tor_records", RECORDS)
     sql.view(t_env, "tor_rejects", f"{COLLECTOR_REJECTS} UNION ALL {DECODE_REJECTS}")
     writers = settings.writer_parallelism
-    relay_outputs = (
+    # One keyed writer for every hourly output: relay_snapshot rows keyed by (table, hour),
+    # network-metric inputs by ('net', hour), handled by jobs.tor_network.
+    hourly = (
         t_env.to_data_stream(t_env.from_path("tor_records"))
         .key_by(lambda row: row[1], key_type=Types.STRING())
         .process(
@@ -258,23 +269,14 @@ def build(
         )
         .uid(f"{NAME}-relay-state")
         .name("relay state: joins and derivations")
-    )
-    snapshots = (
-        relay_outputs.filter(lambda row: row[0] == SNAPSHOT_TABLE)
-        .uid(f"{NAME}-snapshot-rows")
-        .name("relay_snapshot rows")
         .key_by(lambda row: f"{row[0]}|{row[1]}", key_type=Types.STRING())
-        .process(HourBatchWriter(settings), output_type=Types.INT())
+        .process(
+            HourBatchWriter(settings, {NET: write_hour_metrics}), output_type=Types.INT()
+        )
     )
-    terminate(snapshots, f"{NAME}-snapshot-writer", "relay_snapshot hourly writer", writers)
-    metrics = (
-        relay_outputs.filter(lambda row: row[0] == NET)
-        .uid(f"{NAME}-metric-inputs")
-        .name("network metric inputs")
-        .key_by(lambda row: row[1], key_type=Types.LONG())
-        .process(HourMetrics(settings), output_type=Types.INT())
+    terminate(
+        hourly, f"{NAME}-snapshot-writer", "hourly writer: relay_snapshot and metrics", writers
     )
-    terminate(metrics, f"{NAME}-metrics-writer", "hourly relay and network metrics", writers)
     terminate(
         t_env.to_data_stream(t_env.from_path("tor_rejects"))
         .key_by(lambda row: row[0], key_type=Types.STRING())
