@@ -114,7 +114,11 @@ def _literal(value: object) -> str:
 def source_ddl(settings: Settings, path: Path, *, batch: bool = False) -> str:
     """The staged JSON-lines directory, read raw so that no line vanishes unseen.
 
-    Streaming: event time is the consensus hour (``rt``; watermark = newest hour read).
+    Streaming: event time is the consensus hour of router entries (``rt``; watermark = newest
+    hour read). Consensus document records carry none: the collector stages them at the top of
+    their file, before the entries of the file's earlier hours, so a valid-after of theirs
+    would move the watermark past hours not yet read. A value that is not a number gives 0
+    (TRY_CAST: a CAST error would fail the job; the line is dead-lettered by the decode check).
     Batch: no rowtime (BATCH mode fires a key's timers at the end of its input, in order).
     """
     monitor = (
@@ -126,8 +130,8 @@ def source_ddl(settings: Settings, path: Path, *, batch: bool = False) -> str:
         ""
         if batch
         else """,
-    rt AS TO_TIMESTAMP_LTZ(COALESCE(CASE WHEN JSON_VALUE(line, '$.kind') IN ('status', 'vote', 'consensus')
-        THEN CAST(JSON_VALUE(line, '$.valid_after') AS BIGINT) * 1000 END, 0), 3),
+    rt AS TO_TIMESTAMP_LTZ(COALESCE(CASE WHEN JSON_VALUE(line, '$.kind') IN ('status', 'vote')
+        THEN TRY_CAST(JSON_VALUE(line, '$.valid_after') AS BIGINT) * 1000 END, 0), 3),
     WATERMARK FOR rt AS rt"""
     )
     return f"""

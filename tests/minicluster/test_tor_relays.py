@@ -341,7 +341,10 @@ def test_monitoring_picks_up_a_new_consensus(
     tor_settings: Settings, geoip_dir: Path, tmp_path: Path
 ) -> None:
     """Unbounded run: an hour is written once the next consensus arrives."""
-    settings = tor_settings.replace(var_dir=tmp_path / "var", monitor_interval_s=1)
+    # batch_interval_s: the dead-letter writer flushes on that processing-time timer
+    settings = tor_settings.replace(
+        var_dir=tmp_path / "var", monitor_interval_s=1, batch_interval_s=2
+    )
     truncate_tor(settings)
     tree = tmp_path / "in"
     tree.mkdir()
@@ -368,5 +371,48 @@ def test_monitoring_picks_up_a_new_consensus(
         while len(hours()) < 2 and time.time() < deadline:
             time.sleep(0.5)
         assert hours() == [("2018-06-01 00:00:00", 208), ("2018-06-01 01:00:00", 35)]
+        # the metrics of 00:00 and 01:00 are written with them, equal to the bounded reference
+        # (01:00 pairs with 00:00 for churn; 02:00 waits like its relay rows)
+        deadline = time.time() + 30
+        while len(metric_hours(settings)) < 2 and time.time() < deadline:
+            time.sleep(0.5)
+        assert metric_hours(settings) == [("2018-06-01 00:00:00", 208), ("2018-06-01 01:00:00", 35)]
+        reference = reference_metrics(tree, GeoIP(geoip_dir))
+        for hour, label in ((1527811200, "2018-06-01 00:00:00"), (1527814800, "2018-06-01 01:00:00")):
+            got = query(
+                settings,
+                "SELECT metric_name, subject, metric_value, metric_metadata FROM tor.network_hour_metrics "
+                f"FINAL WHERE ts = '{label}' ORDER BY metric_name, subject",
+            )
+            want = sorted(
+                (r["metric_name"], r["subject"], r["metric_value"], r["metric_metadata"])
+                for r in reference[hour][1]
+            )
+            assert got == want, label
+        # staged lines that are not usable records are dead letters, the job keeps running
+        staged = tor_relays.staging_dir(settings)
+        (staged / ".bad.jsonl").write_text(
+            '{"kind":"consensus","valid_after":"soon","fresh_until":1}\n'
+            '{"kind":"status","valid_after":"x"}\n'
+        )
+        (staged / ".bad.jsonl").rename(staged / "bad.jsonl")
+
+        def decode_rejects() -> list[tuple]:
+            return query(
+                settings,
+                "SELECT reason FROM tor.dead_letter FINAL WHERE stage = 'decode' ORDER BY reason",
+            )
+
+        deadline = time.time() + 60
+        while len(decode_rejects()) < 2 and time.time() < deadline:
+            time.sleep(0.5)
+        assert decode_rejects() == [("bad_consensus_record",), ("bad_fingerprint",)]
     finally:
         client.cancel()
+
+
+def metric_hours(settings: Settings) -> list[tuple]:
+    return query(
+        settings,
+        "SELECT toString(ts), count() FROM tor.relay_hour_metrics FINAL GROUP BY ts ORDER BY ts",
+    )
