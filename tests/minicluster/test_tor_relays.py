@@ -303,9 +303,25 @@ def test_rerun_with_a_new_hour_adds_only_that_hour(
     shutil.copytree(COLLECTOR_TREE, tree)
     shutil.copytree(FIXTURES / "datadir", tree / "tor-data")
     before = query(job_run, "SELECT toString(ts), count() FROM tor.relay_snapshot GROUP BY ts")
+    metrics = "SELECT toString(ts), count() FROM tor.relay_hour_metrics GROUP BY ts"  # no FINAL
+    metrics_before = query(job_run, metrics)
+    network_before = query(job_run, "SELECT count() FROM tor.network_hour_metrics")
     tor_relays.run(job_run.replace(parallelism=1), tree, geoip_dir=geoip_dir)
     after = query(job_run, "SELECT toString(ts), count() FROM tor.relay_snapshot GROUP BY ts")
     assert sorted(after) == sorted([*before, ("2017-05-25 04:46:30", 3)])
+    # the metrics of the old hours are recomputed identically: their inserts carry the same
+    # tokens and are dropped (no duplicate even before a merge). The new hour's 3 relays all
+    # have weight 0 (a test network): no fractions, no concentration rows; cw_total and the
+    # uptime-pattern count only
+    assert sorted(query(job_run, metrics)) == sorted([*metrics_before, ("2017-05-25 04:46:30", 3)])
+    assert query(job_run, "SELECT count() FROM tor.network_hour_metrics") == [
+        (network_before[0][0] + 2,)
+    ]
+    assert query(
+        job_run,
+        "SELECT count(), countIf(cw_fraction IS NULL), countIf(guard_probability IS NULL) "
+        "FROM tor.relay_hour_metrics WHERE ts = '2017-05-25 04:46:30'",
+    ) == [(3, 3, 3)]
     assert query(
         job_run, "SELECT count() FROM tor.dead_letter FINAL WHERE document LIKE 'tor-data/%'"
     ) == [(1,)]  # the chutney consensus' empty client-versions line (validate)
