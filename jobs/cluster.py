@@ -49,7 +49,7 @@ RELEASE_DIRS = ("jobs", "udfs", "sql", "java")
 # What `flink run -pyfs` ships to the Python workers (directories keep their package name).
 SHIPPED_PACKAGES = ("jobs", "udfs")
 DEFAULT_REST_URL = "http://127.0.0.1:8081"
-REST_URL_ENV = "NETPULSE_FLINK_REST_URL"
+REST_URL_ENV = settings_module.FLINK_REST_URL_VAR
 
 # A savepoint that cannot be mapped onto the new program (Flink's own wording, 1.x and 2.x).
 _NON_RESTORED = re.compile(r"Cannot map (?:checkpoint/savepoint )?state for operator", re.I)
@@ -106,6 +106,10 @@ class ClusterPaths:
         return self.var_dir / "flink-savepoints"
 
     @property
+    def plugins(self) -> Path:
+        return self.var_dir / "flink-plugins"
+
+    @property
     def releases(self) -> Path:
         return self.var_dir / "releases"
 
@@ -118,7 +122,7 @@ class ClusterPaths:
         return cls(Path(settings.var_dir).resolve())
 
 
-FLINK_HOME_ENV = "NETPULSE_FLINK_HOME"
+FLINK_HOME_ENV = settings_module.FLINK_HOME_VAR
 
 
 def flink_home() -> Path:
@@ -128,7 +132,7 @@ def flink_home() -> Path:
     connector the client needs to plan a Kafka source), else the one inside the installed
     ``apache-flink`` wheel.
     """
-    override = os.environ.get(FLINK_HOME_ENV)
+    override = settings_module.flink_home_override()
     if override:
         home = Path(override)
         if not (home / "bin" / "flink").exists():
@@ -164,12 +168,12 @@ def python_executable() -> str:
 
 def rest_url() -> str:
     """Base URL of the JobManager REST API (``NETPULSE_FLINK_REST_URL``, default loopback)."""
-    return os.environ.get(REST_URL_ENV, DEFAULT_REST_URL).rstrip("/")
+    return (settings_module.flink_rest_url() or DEFAULT_REST_URL).rstrip("/")
 
 
 def _rest_address() -> str | None:
     """``host:port`` for ``flink -m`` when a non-default REST URL is configured."""
-    url = os.environ.get(REST_URL_ENV)
+    url = settings_module.flink_rest_url()
     if not url:
         return None
     return re.sub(r"^https?://", "", url.rstrip("/"))
@@ -249,6 +253,8 @@ def render_conf(
     conf = out_dir / "config.yaml"
     header = f"# Generated from {template.name} by jobs.cluster.render_conf; edit the template.\n"
     conf.write_text(header + yaml.safe_dump(flat, sort_keys=True, width=100_000))
+    if "s3.secret-key" in flat:
+        conf.chmod(0o600)  # holds the S3 credentials of the checkpoint store
     if logging_files:
         wheel_conf = flink_home() / "conf"
         for source in sorted(wheel_conf.glob("log*")):
@@ -265,7 +271,81 @@ def _ensure_conf(settings: Settings) -> None:
     """Render var/flink-conf for the CLI when no FLINK_CONF_DIR is given and none exists yet."""
     paths = ClusterPaths.of(settings)
     if not os.environ.get("FLINK_CONF_DIR") and not (paths.conf_dir / "config.yaml").exists():
-        render_conf(paths.var_dir, paths.conf_dir)
+        render_conf(paths.var_dir, paths.conf_dir, overrides=state_overrides(settings))
+
+
+S3_PLUGIN_SET = "flink-s3"  # jars.lock: Flink's S3 filesystem plugin (Presto-based)
+S3_PLUGIN_DIR = "s3-fs-presto"  # its folder under plugins/, as in Flink's distribution
+
+
+def state_on_s3(settings: Settings) -> bool:
+    """True when checkpoints or savepoints go to an ``s3://`` URL."""
+    return any(
+        url.startswith("s3://")
+        for url in (settings.flink_checkpoint_dir, settings.flink_savepoint_dir)
+    )
+
+
+def state_overrides(settings: Settings) -> dict[str, Any]:
+    """Flat config keys for where checkpoints and savepoints go (and how S3 is reached).
+
+    Empty when both directories are the template's ``file://`` folders under ``var_dir``. For
+    ``s3://`` directories: the S3 filesystem plugin's endpoint, path-style requests (MinIO and
+    SeaweedFS serve buckets as paths, not as host names) and credentials, from the ``s3_*``
+    settings that the Parquet output uses too.
+    """
+    out: dict[str, Any] = {}
+    if settings.flink_checkpoint_dir:
+        out["execution.checkpointing.dir"] = settings.flink_checkpoint_dir
+    if settings.flink_savepoint_dir:
+        out["execution.checkpointing.savepoint-dir"] = settings.flink_savepoint_dir
+    if state_on_s3(settings):
+        if settings.s3_endpoint:
+            out["s3.endpoint"] = settings.s3_endpoint
+            out["s3.path.style.access"] = True
+        if settings.s3_access_key:
+            out["s3.access-key"] = settings.s3_access_key
+            out["s3.secret-key"] = settings.s3_secret_key
+    return out
+
+
+def ensure_plugins(settings: Settings) -> Path | None:
+    """The plugins folder of the local cluster: the distribution's own plus the S3 filesystem.
+
+    Flink loads filesystems from ``plugins/<name>/`` of the distribution it runs. The wheel's
+    distribution lives in the shared venv, which is not edited: ``var/flink-plugins/`` holds a
+    link to each of the wheel's plugin folders and ``s3-fs-presto/`` with the jar of jars.lock
+    (sha256-checked; fetched with Maven when state is on S3 and the jar is missing), and
+    ``FLINK_PLUGINS_DIR`` points every Flink process there. A distribution named by
+    ``NETPULSE_FLINK_HOME`` (the image's /opt/flink, whose Dockerfile installs the same jar)
+    keeps its own plugins/: returns None.
+    """
+    if settings_module.flink_home_override():
+        return None
+    from jobs import jars
+
+    jar_set = jars.get(S3_PLUGIN_SET)
+    if state_on_s3(settings):
+        jar_files = jars.ensure(S3_PLUGIN_SET)
+    else:  # not needed: linked if already fetched, so a later restore from s3:// still works
+        jar_files = [p for p in jars.paths(S3_PLUGIN_SET) if p.exists()]
+        if len(jar_files) != len(jar_set.jars):
+            jar_files = []
+    root = ClusterPaths.of(settings).plugins
+    root.mkdir(parents=True, exist_ok=True)
+    bundled = flink_home() / "plugins"
+    for plugin in sorted(p for p in bundled.iterdir() if p.is_dir()) if bundled.is_dir() else []:
+        link = root / plugin.name
+        if not link.exists():
+            link.symlink_to(plugin, target_is_directory=True)
+    if jar_files:
+        s3_dir = root / S3_PLUGIN_DIR
+        s3_dir.mkdir(exist_ok=True)
+        for jar in jar_files:
+            link = s3_dir / jar.name
+            if not link.exists():
+                link.symlink_to(jar.resolve())
+    return root
 
 
 _PROCESS_LOCAL_PYFLINK_VARS = (
@@ -292,6 +372,10 @@ def flink_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dic
     env["FLINK_CONF_DIR"] = os.environ.get("FLINK_CONF_DIR") or str(paths.conf_dir)
     env["FLINK_LOG_DIR"] = str(paths.log_dir)
     env["FLINK_PID_DIR"] = str(paths.run_dir)
+    if not os.environ.get("FLINK_PLUGINS_DIR"):
+        plugins = ensure_plugins(settings)
+        if plugins is not None:
+            env["FLINK_PLUGINS_DIR"] = str(plugins)
     env["PATH"] = f"{Path(python_executable()).parent}{os.pathsep}{env.get('PATH', '')}"
     if extra:
         env.update(extra)
@@ -457,9 +541,10 @@ def start_cluster(settings: Settings, *, timeout: float = 120.0) -> float:
             f"a Flink cluster already answers on {rest_url()}; stop it first (cluster stop)"
         )
     port = urllib.parse.urlsplit(rest_url()).port or 8081
-    render_conf(
-        paths.var_dir, paths.conf_dir, overrides={"rest.port": port} if port != 8081 else None
-    )
+    overrides = state_overrides(settings)
+    if port != 8081:
+        overrides["rest.port"] = port
+    render_conf(paths.var_dir, paths.conf_dir, overrides=overrides)
     started = time.monotonic()
     _run(
         [str(flink_home() / "bin" / "start-cluster.sh")],
@@ -840,9 +925,8 @@ def stop_with_savepoint(
 
 
 def _savepoint_uri(local_dir: Path, settings: Settings) -> str:
-    """Savepoint target: the local dir, or under the configured remote savepoint dir."""
-    remote = os.environ.get("NETPULSE_FLINK_SAVEPOINT_DIR")
-    del settings
+    """Savepoint target: the local dir, or under the configured savepoint dir (e.g. s3://)."""
+    remote = settings.flink_savepoint_dir
     return f"{remote.rstrip('/')}/{local_dir.name}" if remote else f"file://{local_dir}"
 
 
@@ -850,10 +934,34 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "job"
 
 
-def savepoint_size(path: str) -> int:
-    """Bytes under a local savepoint directory (``file:`` URIs or plain paths)."""
+def savepoint_size(path: str, settings: Settings | None = None) -> int:
+    """Bytes under a savepoint directory: ``file:`` URIs, plain paths, or ``s3://`` URLs."""
+    if path.startswith("s3://"):
+        return sum(size for _, size in s3_objects(path, settings or settings_module.load()))
     local = Path(re.sub(r"^file:(//)?", "", path))
     return sum(p.stat().st_size for p in local.rglob("*") if p.is_file()) if local.exists() else 0
+
+
+def s3_objects(url: str, settings: Settings) -> list[tuple[str, int]]:
+    """(key, size) of every object under an ``s3://bucket/prefix`` URL (the ``s3_*`` settings)."""
+    import boto3
+    from botocore.config import Config
+
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    client = boto3.client(
+        "s3",
+        endpoint_url=settings.s3_endpoint or None,
+        aws_access_key_id=settings.s3_access_key or None,
+        aws_secret_access_key=settings.s3_secret_key or None,
+        region_name=settings.s3_region,
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    found: list[tuple[str, int]] = []
+    for page in client.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=prefix.rstrip("/") + "/" if prefix else ""
+    ):
+        found += [(o["Key"], int(o["Size"])) for o in page.get("Contents", [])]
+    return found
 
 
 def stop(job_name: str, settings: Settings) -> Deployment:
@@ -930,7 +1038,7 @@ def redeploy(
         raise IncompatiblePlanError(f"redeploy refused: {exc} {where}") from exc
     deployment.previous_job_id = job.job_id
     deployment.savepoint_taken = savepoint
-    deployment.savepoint_bytes = savepoint_size(savepoint)
+    deployment.savepoint_bytes = savepoint_size(savepoint, settings)
     deployment.timings_s.update(
         stop_with_savepoint=round(stopped - started, 2), total=round(time.monotonic() - started, 2)
     )
@@ -1081,7 +1189,8 @@ def _cmd_cluster(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_render_conf(args: argparse.Namespace, settings: Settings) -> int:
-    overrides = dict(item.split("=", 1) for item in args.set)
+    overrides: dict[str, Any] = state_overrides(settings)
+    overrides.update(item.split("=", 1) for item in args.set)
     var_dir = Path(args.var_dir).resolve() if args.var_dir else ClusterPaths.of(settings).var_dir
     out = render_conf(
         var_dir,

@@ -43,12 +43,11 @@ def register(t_env: Any) -> Path | None:
     Not needed (returns None) where the Flink distribution's lib/ already holds the locked jar:
     the image puts it there (docker/flink/Dockerfile) and has no Maven.
     """
-    import os
-
     from jobs import jars
+    from jobs.settings import flink_home_override
 
     locked = jars.get(KAFKA_CONNECTOR_SET).jar(KAFKA_CONNECTOR_ARTIFACT)
-    flink_home = os.environ.get("NETPULSE_FLINK_HOME")
+    flink_home = flink_home_override()
     if flink_home and (Path(flink_home) / "lib" / locked.file_name).exists():
         return None
     jar = connector_jar()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -20,7 +21,7 @@ from pyflink.common import Configuration, Types
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
-from jobs import envelopes, java_udfs, kafka, naap_ingest, naap_metrics, sources, sql
+from jobs import envelopes, java_udfs, kafka, naap_ingest, naap_metrics, sources, sql, staging
 from jobs.envelopes import dead_letter_row
 from jobs.settings import Settings
 from jobs.sinks import BatchWriter, BufferedWriter, terminate
@@ -45,6 +46,7 @@ FROM TABLE(TUMBLE(TABLE {rows}, DESCRIPTOR(rt), {window}))
 GROUP BY target, window_start, window_end
 """
 METRICS_TABLE = "naap.calculated_metrics"
+BATCH_LOCAL_MANAGED_MEMORY = "1g"
 
 
 def create_environment(settings: Settings, pipeline: str) -> tuple[Any, Any]:
@@ -73,8 +75,12 @@ def create_environment(settings: Settings, pipeline: str) -> tuple[Any, Any]:
         # hour). The ordinary state backend keeps every key; inputs stay grouped by key and
         # timers fire at the end of input, in time order per key.
         config.set_string("execution.batch-state-backend.enabled", "false")
+        # Sorts (deduplication, OVER windows, aggregates) work in managed memory and spill to
+        # disk beyond it; a local run's default is 128 MB, shared with the Python workers
+        # (ignored on a cluster, whose config.yaml sizes its TaskManagers).
+        config.set_string("taskmanager.memory.managed.size", BATCH_LOCAL_MANAGED_MEMORY)
     env = StreamExecutionEnvironment.get_execution_environment(config)
-    env.set_parallelism(settings.parallelism)
+    env.set_parallelism(settings.effective_parallelism)
     t_env = StreamTableEnvironment.create(env)
     table_config = t_env.get_config()
     table_config.set("table.local-time-zone", "UTC")
@@ -89,8 +95,12 @@ def create_environment(settings: Settings, pipeline: str) -> tuple[Any, Any]:
     return env, t_env
 
 
-def build(env: Any, t_env: Any, settings: Settings, pipeline: str) -> None:
-    """Define the whole pipeline: source, shared parsing, jobs, sinks."""
+def build(env: Any, t_env: Any, settings: Settings, pipeline: str) -> Path | None:
+    """Define the whole pipeline: source, shared parsing, jobs, sinks.
+
+    Returns the staging directory of a bounded (BATCH) run, whose outputs are loaded after the
+    job (jobs/staging.py), or None when the job writes as it goes (STREAMING).
+    """
     if pipeline not in PIPELINES:
         raise ValueError(f"unknown pipeline {pipeline!r}; choose one of {sorted(PIPELINES)}")
     java_udfs.register(t_env)  # before the source: its event time is a Java function
@@ -103,6 +113,36 @@ def build(env: Any, t_env: Any, settings: Settings, pipeline: str) -> None:
         outputs.extend(JOBS[name].build(t_env, settings))
     union = " UNION ALL ".join(f"SELECT target, row_json, rt FROM {o}" for o in outputs)
     sql.view(t_env, "sink_rows", union)
+    if settings.is_batch:
+        return _stage(env, t_env, settings, pipeline)
+    _write_as_it_goes(env, t_env, settings, pipeline)
+    return None
+
+
+def _stage(env: Any, t_env: Any, settings: Settings, pipeline: str) -> Path:
+    """BATCH: every output row goes to the staging files in Java (no Python on the row path)."""
+    directory = staging.new_directory(settings, pipeline)
+    staging.register(t_env, directory)
+    line = staging.staged_line
+    rows = [
+        f"SELECT {line('target', staging.batch_id('rt'), 'row_json')} AS line FROM sink_rows",
+        f"SELECT {line(sql.literal('naap.dead_letter'), sql.literal('source-rejects'), dead_letter_row(settings, pipeline))} "
+        "AS line FROM source_rejects",
+    ]
+    for name in PIPELINES[pipeline]:
+        for select in getattr(JOBS[name], "stream_outputs", lambda: [])():
+            # (kind, route, tag, body, ms) rows of the job's keyed DataStream part, staged as
+            # key TAB event ms TAB row and folded at load time (jobs/staging.py).
+            row = "CONCAT(route, CHR(9), CAST(ms AS STRING), CHR(9), body)"
+            rows.append(f"SELECT {line('kind', sql.literal('all'), row)} AS line FROM ({select})")
+    statements = t_env.create_statement_set()
+    statements.add_insert_sql(staging.insert_statement(rows))
+    statements.attach_as_datastream()
+    return directory
+
+
+def _write_as_it_goes(env: Any, t_env: Any, settings: Settings, pipeline: str) -> None:
+    """STREAMING: batches per event-time window, written by Python operators as windows close."""
     # Event tables: large batches (ClickHouse wants few, big inserts). calculated_metrics: its own
     # interval, a divisor of 5 minutes, so a 5-minute window's rows land in the batch that closes
     # with the same watermark (settings.metrics_batch_interval_s).
@@ -161,7 +201,20 @@ def run(settings: Settings, pipeline: str = "naap", wait: bool = True) -> Any:
     Returns the JobExecutionResult (wait) or the JobClient (no wait).
     """
     env, t_env = create_environment(settings, pipeline)
-    build(env, t_env, settings, pipeline)
-    if wait:
-        return env.execute(pipeline)
-    return env.execute_async(pipeline)
+    staged = build(env, t_env, settings, pipeline)
+    if staged is None:
+        return env.execute(pipeline) if wait else env.execute_async(pipeline)
+    if not wait or not _attached(env):
+        raise ValueError(
+            "a bounded run (BATCH mode) loads its staged outputs once the job has finished, so it "
+            "runs attached; for a detached job, watch the directory or set NETPULSE_RUNTIME_MODE=streaming"
+        )
+    result = env.execute(pipeline)
+    staging.load(settings, staged)
+    return result
+
+
+def _attached(env: Any) -> bool:
+    """False when the client submits detached (``flink run -d``): execute() returns at once."""
+    conf = env._j_stream_execution_environment.getConfiguration()
+    return str(conf.toMap().get("execution.attached")) != "false"

@@ -37,7 +37,15 @@ class Settings:
             back event time (a partition that receives nothing would stall every window); keep
             it above the pauses after which a backlog may arrive (docs/operations.md); 0 = off.
         parquet_url: a local directory or ``s3://bucket/prefix``.
-        s3_*: endpoint and credentials for an ``s3://`` Parquet URL.
+        s3_*: endpoint and credentials for ``s3://`` URLs: the Parquet output and the Flink
+            checkpoint and savepoint directories (path-style requests whenever an endpoint is
+            set: MinIO, SeaweedFS).
+        flink_checkpoint_dir / flink_savepoint_dir: where the Flink cluster keeps checkpoints and
+            savepoints. Empty (default): ``file://`` under ``var_dir``; ``s3://bucket/prefix``
+            in production (rendered into the cluster's config.yaml with the ``s3_*`` settings;
+            the S3 filesystem plugin of jars.lock is installed into the cluster's plugins/).
+        geoip_dir: the offline GeoIP databases of the Tor job (``python -m jobs.tor_geoip
+            install``); an absolute path, so a job submitted from a release copy finds them.
         allowed_lateness_s: the watermark delay; an event older than the watermark is ``late``.
         batch_interval_s: event-time width of one sink batch of the event tables (one ClickHouse
             insert per table and batch: ClickHouse wants few, large inserts).
@@ -51,7 +59,9 @@ class Settings:
         max_future_skew_s: envelopes stamped further ahead of the clock are rejected
             (``timestamp_in_future``) so that one fast gateway clock cannot drag the watermark.
         dlq_payload_cap_chars: dead-letter payloads are cut to this many characters, the cut is recorded.
-        parallelism: default operator parallelism.
+        parallelism: default operator parallelism; 0 (default) = automatic: every core (at most
+            4) for a bounded run in BATCH mode, whose stages run one after another, and 1 for
+            STREAMING, whose operators already run side by side.
         writer_parallelism: parallel sink writers (1 for the embedded engine: one process per path).
         source_idle_timeout_s: 0 (default) = off; >0: job-wide source idleness
             (``table.exec.source.idle-timeout``). Off by default: after a pause longer than it,
@@ -92,6 +102,9 @@ class Settings:
     s3_access_key: str = ""
     s3_secret_key: str = ""
     s3_region: str = "us-east-1"
+    flink_checkpoint_dir: str = ""
+    flink_savepoint_dir: str = ""
+    geoip_dir: Path = PROJECT_ROOT / "data" / "geoip"
     allowed_lateness_s: int = 120
     batch_interval_s: int = 60
     metrics_batch_interval_s: int = 60
@@ -99,7 +112,7 @@ class Settings:
     max_event_bytes: int = 1_048_576
     max_future_skew_s: int = 300
     dlq_payload_cap_chars: int = 65_536
-    parallelism: int = 1
+    parallelism: int = 0
     writer_parallelism: int = 1
     source_idle_timeout_s: int = 0
     retention_days: int = 0
@@ -127,6 +140,13 @@ class Settings:
         """The directory of the embedded database (only meaningful when embedded)."""
         return Path(self.clickhouse_url.removeprefix("chdb://"))
 
+    @property
+    def effective_parallelism(self) -> int:
+        """The operator parallelism a job runs with (see ``parallelism``)."""
+        if self.parallelism > 0:
+            return self.parallelism
+        return min(os.cpu_count() or 1, 4) if self.is_batch else 1
+
     def replace(self, **changes: object) -> Settings:
         """A copy with some fields changed (tests and the CLI use this)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -141,7 +161,7 @@ _INT_FIELDS = {
     "max_event_bytes": 1024,
     "max_future_skew_s": 0,
     "dlq_payload_cap_chars": 256,
-    "parallelism": 1,
+    "parallelism": 0,
     "writer_parallelism": 1,
     "source_idle_timeout_s": 0,
     "kafka_idle_timeout_s": 0,
@@ -155,6 +175,23 @@ _CHOICES = {
     "runtime_mode": ("auto", "batch", "streaming"),
     "kafka_bounded_mode": ("unbounded", "latest-offset", "group-offsets"),
 }
+
+
+# Tooling variables, read per call rather than frozen in Settings: they say where a Flink
+# distribution and a JobManager are, which the cluster tooling (jobs/cluster.py, jobs/kafka.py)
+# needs before, and apart from, any job's settings.
+FLINK_HOME_VAR = "NETPULSE_FLINK_HOME"
+FLINK_REST_URL_VAR = "NETPULSE_FLINK_REST_URL"
+
+
+def flink_home_override(env: Mapping[str, str] | None = None) -> str:
+    """``NETPULSE_FLINK_HOME``: a Flink distribution to use instead of the wheel's ('' = none)."""
+    return (os.environ if env is None else env).get(FLINK_HOME_VAR, "")
+
+
+def flink_rest_url(env: Mapping[str, str] | None = None) -> str:
+    """``NETPULSE_FLINK_REST_URL``: the JobManager REST API ('' = the local default)."""
+    return (os.environ if env is None else env).get(FLINK_REST_URL_VAR, "")
 
 
 def _parse_int(name: str, raw: str, minimum: int) -> int:
@@ -182,6 +219,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     values["input_path"] = Path(env.get("NETPULSE_INPUT_PATH", str(var_dir / "input"))).resolve()
     values["clickhouse_url"] = env.get("NETPULSE_CLICKHOUSE_URL", f"chdb://{var_dir / 'clickhouse'}")
     values["parquet_url"] = env.get("NETPULSE_PARQUET_URL", str(var_dir / "parquet"))
+    if "NETPULSE_GEOIP_DIR" in env:
+        values["geoip_dir"] = Path(env["NETPULSE_GEOIP_DIR"]).resolve()
     for name in (
         "clickhouse_user",
         "clickhouse_password",
@@ -192,6 +231,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         "s3_access_key",
         "s3_secret_key",
         "s3_region",
+        "flink_checkpoint_dir",
+        "flink_savepoint_dir",
         "source",
         "kafka_start",
         "kafka_bounded_mode",
@@ -219,6 +260,13 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     parquet = str(values["parquet_url"])
     if parquet.startswith("s3://") and not env.get("NETPULSE_S3_ENDPOINT"):
         raise SettingsError("NETPULSE_PARQUET_URL is s3:// but NETPULSE_S3_ENDPOINT is not set")
+    for name in ("flink_checkpoint_dir", "flink_savepoint_dir"):
+        state_url = str(values.get(name, ""))
+        if state_url and not state_url.startswith(("file:///", "s3://")):
+            raise SettingsError(
+                f"NETPULSE_{name.upper()}={state_url!r}: expected s3://bucket/prefix or "
+                "file:///abs/dir (or leave it empty for var/)"
+            )
     settings = Settings(**values)  # type: ignore[arg-type]
     if settings.runtime_mode == "batch" and (settings.source != "files" or settings.monitor_interval_s > 0):
         raise SettingsError(

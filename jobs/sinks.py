@@ -174,27 +174,21 @@ class ClickHouseWriter:
                 delay = min(delay * 2, 30.0)
 
 
-class BatchWriter(MapFunction):
-    """Writes one event-time batch: Row(kind, target, batch_id, rows joined by newlines, _)."""
+class BatchSink:
+    """Writes one batch of one table: a ClickHouse insert with its deduplication token, and
+    for the lake's tables (PARQUET_TABLES) the batch's Parquet files. Used by the streaming
+    writer operator (BatchWriter) and by the bulk load of bounded runs (jobs/staging.py)."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.clickhouse: ClickHouseWriter | None = None
-        self.parquet: ParquetSink | None = None
-
-    def open(self, runtime_context: RuntimeContext) -> None:
-        self.clickhouse = ClickHouseWriter(self.settings)
-        self.parquet = ParquetSink(self.settings)
-        group = runtime_context.get_metrics_group().add_group("netpulse")
-        self.rows_counter = group.counter("rows_written")
-        self.batches_counter = group.counter("batches_written")
+        self.clickhouse = ClickHouseWriter(settings)
+        self.parquet = ParquetSink(settings)
         self.seconds = {"clickhouse": 0.0, "parquet": 0.0}
         self.rows = 0
+        self.batches = 0
 
-    def map(self, value: Any) -> int:
-        target, batch_id, rows = value[1], value[2], value[3]
-        lines = rows.split("\n")
-        assert self.clickhouse is not None and self.parquet is not None
+    def write(self, target: str, batch_id: str, lines: list[str]) -> int:
+        """Write ``lines`` (JSONEachRow) as batch ``batch_id`` of ``target``; returns the row count."""
         token = self.settings.token_salt + batch_token(target, batch_id, lines)
         started = time.perf_counter()
         if target in PARQUET_TABLES:
@@ -208,16 +202,39 @@ class BatchWriter(MapFunction):
         self.seconds["clickhouse"] += written - started
         self.seconds["parquet"] += time.perf_counter() - written
         self.rows += len(lines)
-        self.rows_counter.inc(len(lines))
-        self.batches_counter.inc()
+        self.batches += 1
         return len(lines)
 
+    def describe(self) -> str:
+        return (
+            f"{self.rows} rows in {self.batches} batches, {self.seconds['clickhouse']:.1f} s in ClickHouse "
+            f"inserts, {self.seconds['parquet']:.1f} s in Parquet writes, {self.clickhouse.failures} failed attempts"
+        )
+
+
+class BatchWriter(MapFunction):
+    """Writes one event-time batch: Row(kind, target, batch_id, rows joined by newlines, _)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.sink: BatchSink | None = None
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.sink = BatchSink(self.settings)
+        group = runtime_context.get_metrics_group().add_group("netpulse")
+        self.rows_counter = group.counter("rows_written")
+        self.batches_counter = group.counter("batches_written")
+
+    def map(self, value: Any) -> int:
+        assert self.sink is not None
+        count = self.sink.write(value[1], value[2], value[3].split("\n"))
+        self.rows_counter.inc(count)
+        self.batches_counter.inc()
+        return count
+
     def close(self) -> None:
-        if self.clickhouse is not None:
-            log.info(
-                "batch writer: %d rows, %.1f s in ClickHouse inserts, %.1f s in Parquet writes, %d failed attempts",
-                self.rows, self.seconds["clickhouse"], self.seconds["parquet"], self.clickhouse.failures,
-            )
+        if self.sink is not None:
+            log.info("batch writer: %s", self.sink.describe())
 
 
 class BufferedWriter(KeyedProcessFunction):

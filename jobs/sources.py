@@ -85,4 +85,4 @@ def source_ddl(settings: Settings, table: str = SOURCE_TABLE) -> str:
 
 
 def _with(options: dict[str, str]) -> str:
-    return ", ".join(f"'{k}' = '{v}'" for k, v in options.items())
+    return sql.with_options(options)

@@ -10,6 +10,16 @@ def view(t_env: Any, name: str, query: str) -> None:
     t_env.create_temporary_view(name, t_env.sql_query(query))
 
 
+def literal(value: str) -> str:
+    """``value`` as a Flink SQL string literal: quoted, inner quotes doubled (paths, options)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def with_options(options: dict[str, str]) -> str:
+    """The body of a connector's WITH clause, every key and value a quoted literal."""
+    return ", ".join(f"{literal(k)} = {literal(v)}" for k, v in options.items())
+
+
 def ch_time(ms_expr: str) -> str:
     """SQL formatting epoch milliseconds as a ClickHouse DateTime64(3) literal (UTC), NULL-safe.
 

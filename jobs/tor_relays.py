@@ -86,7 +86,6 @@ __all__ = [  # the writer and the summary live in their own modules; callers kee
 
 NAME = "tor_relays"
 DEAD_LETTER_TABLE = "tor.dead_letter"
-DEFAULT_GEOIP_DIR = PROJECT_ROOT / "data" / "geoip"
 BUNDLED_INPUT = PROJECT_ROOT / "tests" / "fixtures" / "tor" / "collector"
 RECORD_KINDS = ("status", "vote", "server", "extra", "bw")  # per relay; plus 'consensus' (per document)
 
@@ -278,9 +277,8 @@ def build(
             HourBatchWriter(settings, {NET: write_hour_metrics}), output_type=Types.INT()
         )
     )
-    terminate(
-        hourly, f"{NAME}-snapshot-writer", "hourly writer: relay_snapshot and metrics", writers
-    )
+    # the name stays: tests/cluster reads this operator's netpulse.rows_written by name
+    terminate(hourly, f"{NAME}-snapshot-writer", "relay_snapshot hourly writer", writers)
     terminate(
         t_env.to_data_stream(t_env.from_path("tor_rejects"))
         .key_by(lambda row: row[0], key_type=Types.STRING())
@@ -348,7 +346,9 @@ def run(
     """
     from jobs import migrate, runtime  # the runtime pulls in every NaaP job: import on use
 
-    geo_dir = Path(geoip_dir) if geoip_dir else DEFAULT_GEOIP_DIR
+    # settings.geoip_dir is absolute: a job submitted from a release copy (var/releases/) reads
+    # the databases installed in the checkout, not a data/ folder the release does not have.
+    geo_dir = Path(geoip_dir) if geoip_dir else settings.geoip_dir
     GeoIP(geo_dir).close()  # fail before starting Flink, naming the install command
     if migrate_first:
         migrate.migrate(settings, databases=("tor",))

@@ -190,6 +190,12 @@ class HourBatchWriter(KeyedProcessFunction):
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.buffer = runtime_context.get_list_state(ListStateDescriptor("rows", Types.STRING()))
+        # The same metric names as the NaaP batch writer (netpulse.rows_written /
+        # batches_written): what a watched job on a cluster has written, from the REST API.
+        group = runtime_context.get_metrics_group().add_group("netpulse")
+        self.rows_counter = group.counter("rows_written")  # relay_snapshot rows only
+        self.batches_counter = group.counter("batches_written")
+        self.metric_rows_counter = group.counter("metric_rows_written")  # handlers' rows
 
     def process_element(self, value: Any, ctx: KeyedProcessFunction.Context) -> Any:
         self.buffer.add(value[2])
@@ -202,7 +208,9 @@ class HourBatchWriter(KeyedProcessFunction):
         handler = self.handlers.get(str(ctx.get_current_key()).split("|", 1)[0])
         if handler is not None:
             self.buffer.clear()
-            yield handler(self.settings, (timestamp - HOUR_WAIT_MS) // 1000, lines)
+            written = handler(self.settings, (timestamp - HOUR_WAIT_MS) // 1000, lines)
+            self.metric_rows_counter.inc(written)
+            yield written
             return
         if lines:
             hour_ms = timestamp - HOUR_WAIT_MS
@@ -211,5 +219,7 @@ class HourBatchWriter(KeyedProcessFunction):
                 hour = dt.datetime.fromtimestamp(hour_ms / 1000, tz=dt.UTC)
                 token = batch_token(SNAPSHOT_TABLE, f"{hour:%Y%m%d-%H%M%S}", lines)
                 insert_snapshots(self.settings, lines, token)
+                self.rows_counter.inc(len(lines))
+                self.batches_counter.inc()
             self.buffer.clear()
             yield len(lines)

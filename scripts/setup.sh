@@ -2,7 +2,8 @@
 # Idempotent setup for a fresh machine: a JDK 17+ (installed with apt-get when missing and we
 # are root), Python 3.11, a virtual environment in .venv with the project and its test extras,
 # the jar of the jobs' Java functions (build/java/), every third-party jar of jars.lock
-# (Kafka connector, Kafka broker for tests) fetched with Maven into build/jars/, sha256-checked,
+# (Kafka connector, Kafka broker for tests, S3 filesystem plugin) fetched with Maven into
+# build/jars/, sha256-checked,
 # and Chromium for the report's browser test (apt-get when root; without it that test is
 # skipped, saying why).
 set -euo pipefail

@@ -8,6 +8,7 @@ empty its tables before each test that writes.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,62 @@ def reference_rows(tree: Path, geo: Any) -> dict[str, list[str]]:
             for row in emit_due(state, hour, geo):
                 out[row["ts"]].append(json.dumps(row, separators=(",", ":"), sort_keys=True))
     return dict(out)
+
+
+AGGREGATES = (
+    "country_hour_stats",
+    "asn_day_stats",
+    "version_day_stats",
+    "operator_day_stats",
+    "network_hour_stats",
+    "relay_hour_metrics",
+    "network_hour_metrics",
+)
+
+SNAPSHOT_JSON = """
+SELECT toString(ts) AS ts, hex(fingerprint) AS fingerprint, nickname, all_nicknames,
+    toString(address_v4) AS address_v4, toString(address_v6) AS address_v6, or_port, dir_port,
+    flags, `flags_by_auth.auth`, `flags_by_auth.flags`, bw_consensus, bw_measured, bw_observed,
+    bw_read, bw_write, cw, uptime, toString(first_seen) AS first_seen,
+    toString(last_restarted) AS last_restarted, toString(last_ip_change) AS last_ip_change,
+    exit_policy, contact, arrayMap(f -> hex(f), family) AS family, version, platform,
+    toString(descriptor_published) AS descriptor_published, bw_measured_source,
+    is_uptime_rejected, asn, toString(country) AS country, geoip_source,
+    toString(geoip_date) AS geoip_date
+FROM tor.relay_snapshot
+"""
+
+
+def snapshot_rows(settings: Settings) -> list[dict[str, Any]]:
+    client = clickhouse.connect(settings)
+    with clickhouse.lock():
+        result = client.query(SNAPSHOT_JSON)
+    rows = [dict(zip(result.column_names, r, strict=True)) for r in result.result_rows]
+    return sorted(rows, key=lambda r: (r["ts"], r["fingerprint"]))
+
+
+def canonical_outputs(settings: Settings) -> dict[str, list[str]]:
+    """Every Tor table as sorted text rows (aggregates merged, states finalized)."""
+    client = clickhouse.connect(settings)
+    out = {"relay_snapshot": sorted(json.dumps(r, default=str) for r in snapshot_rows(settings))}
+    with clickhouse.lock():
+        for table in (*AGGREGATES, "dead_letter"):
+            client.command(f"OPTIMIZE TABLE tor.{table} FINAL")
+            columns = client.query(
+                "SELECT name, type FROM system.columns WHERE database = 'tor' AND table = "
+                "%(t)s ORDER BY position",
+                parameters={"t": table},
+            ).result_rows
+            exprs = ", ".join(
+                f"finalizeAggregation({n})"
+                if t.startswith("AggregateFunction")
+                else f"toString({n})"
+                for n, t in columns
+                if n != "ingestion_timestamp"  # when the row was written
+            )
+            rows = client.query(f"SELECT {exprs} FROM tor.{table}").result_rows
+            out[table] = sorted(repr(r) for r in rows)
+    return out
 
 
 def reference_payloads(tree: Path, geo: Any) -> dict[int, list[str]]:

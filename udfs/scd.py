@@ -62,6 +62,18 @@ def advance(current: dict[str, Any] | None, row: dict[str, Any]) -> tuple[dict[s
     return row, [closed, row]
 
 
+def apply(
+    current: dict[str, Any] | None, rows: list[dict[str, Any]]
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """Apply a key's announcements in event-time order (ties by content: the order in which
+    they arrived never matters). Returns the new current version and the rows to write."""
+    emitted: list[dict[str, Any]] = []
+    for row in sorted(rows, key=lambda r: (r["last_seen"], json.dumps(r, sort_keys=True))):
+        current, out = advance(current, row)
+        emitted.extend(out)
+    return current, emitted
+
+
 class OrchestratorVersions:
     """Thin PyFlink KeyedProcessFunction over :func:`advance` (built lazily: see ``function``).
 
@@ -97,15 +109,14 @@ class OrchestratorVersions:
                 # rows: in BATCH mode every timer fires at the end of input (watermark MAX),
                 # and applying the whole backlog at the first one keeps the work linear.
                 horizon = max(timestamp, ctx.timer_service().current_watermark())
-                due = sorted((r for r in rows if r["_rt"] <= horizon), key=lambda r: (r["last_seen"], json.dumps(r, sort_keys=True)))
+                due = [r for r in rows if r["_rt"] <= horizon]
                 later = [r for r in rows if r["_rt"] > horizon]
-                stored = self.current.value()
-                current = json.loads(stored) if stored else None
                 for row in due:
                     row.pop("_rt")
-                    current, emitted = advance(current, row)
-                    for out in emitted:
-                        yield "naap.orchestrator_metadata", json.dumps(out, separators=(",", ":"))
+                stored = self.current.value()
+                current, emitted = apply(json.loads(stored) if stored else None, due)
+                for out in emitted:
+                    yield "naap.orchestrator_metadata", json.dumps(out, separators=(",", ":"))
                 if current is not None:
                     self.current.update(json.dumps(current))
                 self.pending.update([json.dumps(r) for r in later])

@@ -192,7 +192,8 @@ def test_dockerfile_takes_the_kafka_connector_from_jars_lock() -> None:
     from jobs import jars
 
     text = DOCKERFILE.read_text()
-    assert "jars.py --manifest /tmp/pins/jars.lock urls flink-kafka" in text
+    assert "jars.py --manifest /tmp/pins/jars.lock urls" in text
+    assert "fetch flink-kafka /opt/flink/lib" in text
     assert "sha256sum -c" in text
     # The version must not be repeated anywhere in the image build or the stack.
     connector = jars.get("flink-kafka").jar(kafka.KAFKA_CONNECTOR_ARTIFACT)
@@ -214,6 +215,44 @@ def test_flink_properties_point_state_at_s3(compose: dict[str, Any]) -> None:
     assert props["execution.checkpointing.dir"].startswith("s3://")
     assert props["execution.checkpointing.savepoint-dir"].startswith("s3://")
     assert props["jobmanager.rpc.address"] == "jobmanager"
+
+
+def _substituted(value: str) -> str:
+    """A compose value with ``${X:-default}`` -> default and ``${X:?...}`` -> ``<X>``."""
+    value = re.sub(r"\$\{(\w+):-([^}]*)\}", r"\2", value)
+    return re.sub(r"\$\{(\w+):\?[^}]*\}", r"<\1>", value)
+
+
+def test_flink_properties_are_the_rendering_of_the_jobs_s3_settings(compose: dict[str, Any]) -> None:
+    """The stack's S3 state keys are what jobs.cluster renders for a local cluster from the
+    same NETPULSE_* settings (the rendering tests/cluster/test_tor_cluster.py runs on S3)."""
+    from jobs import cluster, settings
+
+    env = {k: _substituted(str(v)) for k, v in compose["x-netpulse-env"].items()}
+    rendered = cluster.state_overrides(settings.load(env))
+    props = {
+        k: _substituted(v)
+        for k, v in (
+            line.split(": ", 1) for line in compose["x-flink-properties"].strip().splitlines()
+        )
+    }
+    assert rendered["execution.checkpointing.dir"].startswith("s3://netpulse/")
+    for key, value in rendered.items():
+        assert props[key] == str(value).lower() if isinstance(value, bool) else props[key] == value, key
+    assert {k for k in props if k.startswith(("s3.", "execution.checkpointing."))} == set(rendered)
+
+
+def test_dockerfile_installs_the_s3_plugin_from_jars_lock() -> None:
+    from jobs import cluster, jars
+
+    text = DOCKERFILE.read_text()
+    assert f"fetch {cluster.S3_PLUGIN_SET} /opt/flink/plugins/{cluster.S3_PLUGIN_DIR}" in text
+    assert "/opt/flink/opt/" not in text  # not the base image's unpinned copy
+    plugin = jars.get(cluster.S3_PLUGIN_SET).jar("org.apache.flink:flink-s3-fs-presto")
+    from importlib.metadata import version
+
+    assert plugin.version == version("apache-flink"), "the plugin must match the Flink version"
+    assert plugin.file_name not in text and "flink-s3-fs-presto-" not in text  # only the lock names it
 
 
 def test_scripts_referenced_by_the_stack_exist() -> None:

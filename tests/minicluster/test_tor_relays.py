@@ -22,11 +22,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conftest_tor import (  # noqa: E402,F401 - fixtures
+    AGGREGATES,
     COLLECTOR_TREE,
     FIXTURES,
+    canonical_outputs,
     geoip_dir,
     reference_metrics,
     reference_rows,
+    snapshot_rows,
     tor_settings,
     truncate_tor,
 )
@@ -37,29 +40,7 @@ from udfs.tor_geoip import GeoIP  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-AGGREGATES = (
-    "country_hour_stats",
-    "asn_day_stats",
-    "version_day_stats",
-    "operator_day_stats",
-    "network_hour_stats",
-    "relay_hour_metrics",
-    "network_hour_metrics",
-)
 BASELINE: dict[str, Any] = {}  # the first run's staged lines and canonical outputs
-
-SNAPSHOT_JSON = """
-SELECT toString(ts) AS ts, hex(fingerprint) AS fingerprint, nickname, all_nicknames,
-    toString(address_v4) AS address_v4, toString(address_v6) AS address_v6, or_port, dir_port,
-    flags, `flags_by_auth.auth`, `flags_by_auth.flags`, bw_consensus, bw_measured, bw_observed,
-    bw_read, bw_write, cw, uptime, toString(first_seen) AS first_seen,
-    toString(last_restarted) AS last_restarted, toString(last_ip_change) AS last_ip_change,
-    exit_policy, contact, arrayMap(f -> hex(f), family) AS family, version, platform,
-    toString(descriptor_published) AS descriptor_published, bw_measured_source,
-    is_uptime_rejected, asn, toString(country) AS country, geoip_source,
-    toString(geoip_date) AS geoip_date
-FROM tor.relay_snapshot
-"""
 
 
 def query(settings: Settings, sql: str) -> list[tuple]:
@@ -67,37 +48,6 @@ def query(settings: Settings, sql: str) -> list[tuple]:
     with clickhouse.lock():
         return client.query(sql).result_rows
 
-
-def snapshot_rows(settings: Settings) -> list[dict[str, Any]]:
-    client = clickhouse.connect(settings)
-    with clickhouse.lock():
-        result = client.query(SNAPSHOT_JSON)
-    rows = [dict(zip(result.column_names, r, strict=True)) for r in result.result_rows]
-    return sorted(rows, key=lambda r: (r["ts"], r["fingerprint"]))
-
-
-def canonical_outputs(settings: Settings) -> dict[str, list[str]]:
-    """Every Tor table as sorted text rows (aggregates merged, states finalized)."""
-    client = clickhouse.connect(settings)
-    out = {"relay_snapshot": sorted(json.dumps(r, default=str) for r in snapshot_rows(settings))}
-    with clickhouse.lock():
-        for table in (*AGGREGATES, "dead_letter"):
-            client.command(f"OPTIMIZE TABLE tor.{table} FINAL")
-            columns = client.query(
-                "SELECT name, type FROM system.columns WHERE database = 'tor' AND table = "
-                "%(t)s ORDER BY position",
-                parameters={"t": table},
-            ).result_rows
-            exprs = ", ".join(
-                f"finalizeAggregation({n})"
-                if t.startswith("AggregateFunction")
-                else f"toString({n})"
-                for n, t in columns
-                if n != "ingestion_timestamp"  # when the row was written
-            )
-            rows = client.query(f"SELECT {exprs} FROM tor.{table}").result_rows
-            out[table] = sorted(repr(r) for r in rows)
-    return out
 
 
 @pytest.fixture(scope="module")
