@@ -307,7 +307,7 @@ def hour_metrics(
                 "bandwidth_weights": weights,
                 "position_totals": position_totals(relays, weights),
                 "fresh_until": consensus.get("fresh_until"),
-                "document": consensus.get("document"),
+                # no document name: a row is a function of the content, not of where a file lay
             },
         )
     ]
