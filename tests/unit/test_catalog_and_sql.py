@@ -28,3 +28,21 @@ def test_readme_catalog_is_generated_from_the_catalog() -> None:
     readme = (ROOT / "README.md").read_text()
     section = readme.split("<!-- catalog:start -->\n", 1)[1].split("<!-- catalog:end -->", 1)[0]
     assert section.strip() == catalog.markdown_table(), "README catalog is stale: paste `python -m jobs catalog`"
+
+
+def test_tor_metrics_catalog() -> None:
+    from udfs.tor_metrics import METRICS_VERSION
+
+    names = [m.name for m in catalog.TOR_CATALOG]
+    assert len(names) == len(set(names)) and not set(names) & {m.name for m in catalog.CATALOG}
+    assert all(m.version == METRICS_VERSION for m in catalog.TOR_CATALOG)
+    assert {"guard_probability", "middle_probability", "exit_probability", "cw_fraction"} <= set(names)
+    assert all("Onionoo" in m.definition for m in catalog.TOR_RELAY_METRICS[:4])
+
+
+def test_readme_tor_catalog_is_generated_from_the_catalog() -> None:
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("<!-- tor-catalog:start -->\n", 1)[1].split("<!-- tor-catalog:end -->", 1)[0]
+    assert section.strip() == catalog.tor_markdown_table(), "README Tor catalog is stale: paste `python -m jobs catalog`"
