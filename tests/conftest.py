@@ -126,15 +126,18 @@ def sample_lines() -> list[str]:
 
 def input_files() -> dict[str, list[str]]:
     """The runs' input as files: the real capture files as they are (three days, one file per
-    streaming session), the single-event samples, the broken-input corpus and an announcement
-    sequence derived from a real one (tests/scd_sequence.py)."""
+    streaming session), the single-event samples, the broken-input corpus, an announcement
+    sequence derived from a real one (tests/scd_sequence.py) and requests derived from real trace events
+    (tests/swap_sequence.py: two orchestrator attempts; a runner edge without its own clock)."""
     import scd_sequence
+    import swap_sequence
 
     files = {p.name: [line for line in p.read_text().splitlines() if line.strip()]
              for p in sorted((sample.FIXTURES / "events").glob("*.jsonl"))}
     files["samples.jsonl"] = [line for line in sample.fixture_lines() if not any(line in f for f in files.values())]
     files["corpus.jsonl"] = corpus.corpus_lines()
     files["scd-sequence.jsonl"] = scd_sequence.lines()
+    files["swap-sequence.jsonl"] = swap_sequence.lines()
     return files
 
 

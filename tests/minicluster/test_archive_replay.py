@@ -31,7 +31,7 @@ def test_archive_partitions_and_schema(runs) -> None:  # type: ignore[no-untyped
     table = ds.dataset(str(root), format="parquet", partitioning=None).to_table()
     assert table.schema.equals(RAW_EVENTS_SCHEMA.append(pa.field("event_date", pa.date32())))
     live = runs["p1"].tables()["raw_events"]
-    assert table.num_rows == len(live) == 143 + 4 + 2  # real, corpus accepted, scd_sequence
+    assert table.num_rows == len(live) == 143 + 4 + 2 + 14  # real, corpus accepted, scd_sequence, swap_sequence
     assert sorted(table.column("event_id").to_pylist()) == sorted(r["event_id"] for r in live)
 
 
