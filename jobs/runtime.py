@@ -20,7 +20,7 @@ from pyflink.common import Configuration, Types
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
-from jobs import envelopes, java_udfs, kafka, naap_ingest, naap_metrics, sources, sql
+from jobs import envelopes, java_udfs, kafka, naap_ingest, naap_metrics, progress, sources, sql
 from jobs.envelopes import dead_letter_row
 from jobs.settings import Settings
 from jobs.sinks import BatchWriter, BufferedWriter, terminate
@@ -45,6 +45,8 @@ FROM TABLE(TUMBLE(TABLE {rows}, DESCRIPTOR(rt), {window}))
 GROUP BY target, window_start, window_end
 """
 METRICS_TABLE = "naap.calculated_metrics"
+# REST address of each environment's local cluster, when progress lines are on (progress.py)
+REST_URLS: dict[int, str] = {}
 
 
 def create_environment(settings: Settings, pipeline: str) -> tuple[Any, Any]:
@@ -64,6 +66,7 @@ def create_environment(settings: Settings, pipeline: str) -> tuple[Any, Any]:
     # 700-byte line was the largest single cost in the JVM profile; the SQL operators and the
     # Python operators, which serialize, do not keep references to their input rows).
     config.set_string("pipeline.object-reuse", "true")
+    rest_url = progress.configure(config, settings)
     if settings.is_batch:
         # Python keyed state and timers in BATCH mode: Flink's batch state backend keeps the
         # state of the current key only and fires a key's timers when the next key begins,
@@ -74,6 +77,8 @@ def create_environment(settings: Settings, pipeline: str) -> tuple[Any, Any]:
         # timers fire at the end of input, in time order per key.
         config.set_string("execution.batch-state-backend.enabled", "false")
     env = StreamExecutionEnvironment.get_execution_environment(config)
+    if rest_url:
+        REST_URLS[id(env)] = rest_url
     env.set_parallelism(settings.parallelism)
     t_env = StreamTableEnvironment.create(env)
     table_config = t_env.get_config()
@@ -158,10 +163,17 @@ def by_kind(stream: Any, kind: str, pipeline: str) -> Any:
 def run(settings: Settings, pipeline: str = "naap", wait: bool = True) -> Any:
     """Build and execute ``pipeline``; blocks until a bounded run ends when ``wait``.
 
-    Returns the JobExecutionResult (wait) or the JobClient (no wait).
+    Returns the JobExecutionResult (wait) or the JobClient (no wait). A run that waits prints
+    progress lines to stderr (events read, rate, rows written, rejects; NETPULSE_PROGRESS_INTERVAL_S).
     """
     env, t_env = create_environment(settings, pipeline)
     build(env, t_env, settings, pipeline)
     if wait:
-        return env.execute(pipeline)
+        return execute(env, pipeline, settings)
     return env.execute_async(pipeline)
+
+
+def execute(env: Any, name: str, settings: Settings) -> Any:
+    """Run a built environment to the end of its input, printing progress lines (progress.py)
+    every NETPULSE_PROGRESS_INTERVAL_S seconds; returns the JobExecutionResult."""
+    return progress.execute(env, name, settings, REST_URLS.get(id(env)))

@@ -169,6 +169,8 @@ class HourBatchWriter(KeyedProcessFunction):
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.buffer = runtime_context.get_list_state(ListStateDescriptor("rows", Types.STRING()))
+        # read by jobs/progress.py
+        self.rows_counter = runtime_context.get_metrics_group().add_group("netpulse").counter("rows_written")
 
     def process_element(self, value: Any, ctx: KeyedProcessFunction.Context) -> Any:
         self.buffer.add(value[2])
@@ -185,5 +187,6 @@ class HourBatchWriter(KeyedProcessFunction):
                 hour = dt.datetime.fromtimestamp(hour_ms / 1000, tz=dt.UTC)
                 token = batch_token(SNAPSHOT_TABLE, f"{hour:%Y%m%d-%H%M%S}", lines)
                 insert_snapshots(self.settings, lines, token)
+                self.rows_counter.inc(len(lines))
             self.buffer.clear()
             yield len(lines)
