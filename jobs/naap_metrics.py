@@ -16,10 +16,12 @@ Writes:   naap.calculated_metrics and Parquet calculated_metrics/ (jobs/sinks.py
 Time:     event time. Trace edges use the payload time (data.timestamp, else the envelope
           time); status samples use the envelope time. Rows are emitted when the watermark
           passes the session end / window end.
-State:    open trace sessions (bounded by the gap); open 5-minute windows; per stream the first
+State:    open trace sessions per request and per request x orchestrator (bounded by the
+          gap); open 5-minute windows; per stream the first
           positive-fps time (an OVER aggregate), bounded by table.exec.state.ttl.
 Rejects:  late events are rejected upstream (stage late). Latencies that cannot be computed
-          are counted per request in ``trace_latency_rejects`` rows with their reasons; jitter
+          are counted per request (request metrics) and per attempt (attempt metrics) in
+          ``trace_latency_rejects`` rows with their reasons; jitter
           windows without a value are explained by ``status_sample_count`` rows.
 """
 

@@ -12,7 +12,12 @@ target named by the settings (NETPULSE_CLICKHOUSE_URL / NETPULSE_PARQUET_URL):
 * **replace** (``--replace``): the live database. The affected rows (the range's events of the
   chosen types, and the metrics derived from those types) are deleted first, then re-inserted
   with tokens salted by this replay's id, so the new rows are not mistaken for the deleted ones;
-  running it twice gives the same rows again.
+  running it twice gives the same rows again. This is how history is recomputed after a
+  metric definition changes (a new ``metric_version``, jobs/catalog.py): the deletion takes
+  every version of the metrics the replay rewrites, and the rows of metrics the catalog no
+  longer defines (``catalog.REMOVED``), in ClickHouse and in the range's Parquet files
+  (``ParquetSink.delete_metrics``); the new Parquet files carry the replay's id in their
+  names, so they never overwrite a file that also holds metrics the replay does not rewrite.
 
 Events rejected by the live run (bad input, late) are not in the archive: they are in
 naap.dead_letter. Sessions and windows that cross the range's edges are cut: replay whole days,

@@ -227,7 +227,7 @@ def test_parallelism_1_and_2_give_identical_metrics(runs) -> None:  # type: igno
 def _parquet_rows(table) -> list[dict]:  # type: ignore[no-untyped-def]
     out = []
     for r in table.to_pylist():
-        r.pop("metric_date")
+        r.pop("metric_date", None)
         for k in ("metric_timestamp", "window_start", "window_end"):
             r[k] = r[k].strftime("%Y-%m-%d %H:%M:%S.%f") if r[k].microsecond else r[k].strftime("%Y-%m-%d %H:%M:%S")
         out.append(r)
