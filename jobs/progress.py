@@ -43,18 +43,31 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def configure(config: Any, settings: Settings) -> str | None:
-    """Bind the local cluster's REST endpoint to 127.0.0.1 on a free port (when progress is on);
-    returns its URL."""
-    if settings.progress_interval_s <= 0:
+def rest_options(settings: Settings, port: int) -> dict[str, str]:
+    """The local cluster's REST endpoint on 127.0.0.1:``port``, metrics refreshed each interval."""
+    return {
+        "rest.address": "127.0.0.1",
+        "rest.bind-address": "127.0.0.1",
+        "rest.port": str(port),
+        "rest.bind-port": str(port),
+        # the REST API serves metrics fetched from the tasks this often (default 10 s)
+        "metrics.fetcher.update-interval": f"{min(settings.progress_interval_s, 10) * 1000} ms",
+    }
+
+
+def configure(env: Any, settings: Settings) -> str | None:
+    """Bind the local cluster's REST endpoint to 127.0.0.1 on a free port (when progress is on
+    and ``env`` runs locally); returns its URL. A cluster submission is left alone: there the
+    REST options name the cluster the client talks to."""
+    if settings.progress_interval_s <= 0 or not runs_locally(env):
         return None
+    from pyflink.common import Configuration
+
     port = free_port()
-    config.set_string("rest.address", "127.0.0.1")
-    config.set_string("rest.bind-address", "127.0.0.1")
-    config.set_string("rest.port", str(port))
-    config.set_string("rest.bind-port", str(port))
-    # the REST API serves metrics fetched from the tasks this often (default 10 s)
-    config.set_string("metrics.fetcher.update-interval", f"{min(settings.progress_interval_s, 10) * 1000} ms")
+    config = Configuration()
+    for key, value in rest_options(settings, port).items():
+        config.set_string(key, value)
+    env.configure(config)
     return f"http://127.0.0.1:{port}"
 
 
@@ -187,9 +200,20 @@ def report(rest_url: str | None, job_name: str, interval_s: float, out: TextIO |
         reporter.join(timeout=10)
 
 
+def runs_locally(env: Any) -> bool:
+    """Whether ``env`` executes on a MiniCluster in this process and waits for the job.
+
+    Under ``flink run -d`` (a cluster submission) the target is remote and detached: waiting
+    for the result there would hold the client until a streaming job ends, i.e. forever."""
+    conf = env._j_stream_execution_environment.getConfiguration().toMap()
+    return conf.get("execution.target", "local") == "local" and conf.get("execution.attached", "true") == "true"
+
+
 def execute(env: Any, job_name: str, settings: Settings, rest_url: str | None) -> Any:
-    """``env.execute(job_name)`` with progress lines while it runs; returns the JobExecutionResult."""
-    if not rest_url or settings.progress_interval_s <= 0:
+    """``env.execute(job_name)`` with progress lines while it runs; returns the JobExecutionResult.
+
+    Only a local, attached run reports (``runs_locally``); anything else is ``env.execute``."""
+    if not rest_url or settings.progress_interval_s <= 0 or not runs_locally(env):
         return env.execute(job_name)
     client = env.execute_async(job_name)
     with report(rest_url, job_name, settings.progress_interval_s):

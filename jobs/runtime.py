@@ -66,7 +66,6 @@ def create_environment(settings: Settings, pipeline: str) -> tuple[Any, Any]:
     # 700-byte line was the largest single cost in the JVM profile; the SQL operators and the
     # Python operators, which serialize, do not keep references to their input rows).
     config.set_string("pipeline.object-reuse", "true")
-    rest_url = progress.configure(config, settings)
     if settings.is_batch:
         # Python keyed state and timers in BATCH mode: Flink's batch state backend keeps the
         # state of the current key only and fires a key's timers when the next key begins,
@@ -77,6 +76,7 @@ def create_environment(settings: Settings, pipeline: str) -> tuple[Any, Any]:
         # timers fire at the end of input, in time order per key.
         config.set_string("execution.batch-state-backend.enabled", "false")
     env = StreamExecutionEnvironment.get_execution_environment(config)
+    rest_url = progress.configure(env, settings)
     if rest_url:
         REST_URLS[id(env)] = rest_url
     env.set_parallelism(settings.parallelism)

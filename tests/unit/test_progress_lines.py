@@ -87,15 +87,33 @@ def test_the_reporter_thread_prints_lines_and_stops() -> None:
         server.shutdown()
 
 
-def test_off_means_no_rest_endpoint_and_no_reporter() -> None:
-    class Config(dict):  # type: ignore[type-arg]
-        def set_string(self, key: str, value: str) -> None:
-            self[key] = value
+class _Env:
+    """The part of a StreamExecutionEnvironment that progress.runs_locally reads."""
 
-    config = Config()
-    assert progress.configure(config, Settings(progress_interval_s=0)) is None and config == {}
-    url = progress.configure(config, Settings(progress_interval_s=2))
-    assert url == f"http://127.0.0.1:{config['rest.port']}" and config["rest.bind-address"] == "127.0.0.1"
-    assert config["metrics.fetcher.update-interval"] == "2000 ms"
+    def __init__(self, target: str, attached: str) -> None:
+        conf = {"execution.target": target, "execution.attached": attached}
+
+        class Java:
+            def getConfiguration(self) -> Any:  # noqa: N802 - the Java name
+                class Conf:
+                    def toMap(self) -> dict[str, str]:  # noqa: N802
+                        return conf
+                return Conf()
+
+        self._j_stream_execution_environment = Java()
+
+    def configure(self, config: Any) -> None:
+        raise AssertionError("a cluster submission must keep its REST options")
+
+
+def test_only_a_local_attached_run_gets_a_rest_endpoint() -> None:
+    assert progress.runs_locally(_Env("local", "true"))
+    # flink run -d: remote and detached; its REST options name the cluster it submits to
+    assert not progress.runs_locally(_Env("remote", "false"))
+    assert progress.configure(_Env("remote", "false"), Settings(progress_interval_s=2)) is None
+    assert progress.configure(_Env("local", "true"), Settings(progress_interval_s=0)) is None
+    assert progress.rest_options(Settings(progress_interval_s=2), 45678) == {
+        "rest.address": "127.0.0.1", "rest.bind-address": "127.0.0.1", "rest.port": "45678",
+        "rest.bind-port": "45678", "metrics.fetcher.update-interval": "2000 ms"}
     with progress.report(None, "naap", 5) as reporter:
         assert reporter is None
