@@ -5,17 +5,20 @@ MiniCluster of ``python -m jobs run``, bound to 127.0.0.1 on a free port chosen 
 standalone cluster's REST address). One line every NETPULSE_PROGRESS_INTERVAL_S seconds
 (0 = off), e.g.::
 
-    progress naap 35 s: 120,400 events read (3,440/s), 96,212 rows written, 17 rejects
+    progress naap 35 s: 120,400 events read (3,440/s), 96,212 rows written (310 batches), 17 rejects
 
 * events read: the records the source vertices (``Source: ...``) emitted (their ``read-records``);
 * rows written: the writers' ``netpulse.rows_written`` counters (jobs/sinks.py, jobs/tor_writer.py),
-  dead-letter rows excluded;
+  dead-letter rows excluded; batches: the records into the batch writers (naap: one per table
+  and batch window; tor: one per relay-hour row), kept after the writer finished;
 * rejects: the records into the dead-letter writers (source rejects: decode, validate, late)
   plus the batch writers' ``netpulse.rejects_written`` (parse rejects written to dead_letter).
 
 Writers count a batch once it is written, so in BATCH mode rows written stay 0 until the
 stages before the writer have finished (they run one after another). The cluster serves a
-task's own metrics only while it runs; the largest value seen is kept.
+task's own metrics only while it runs, and a Python function's counters reach it at the end
+of a bundle: a writer that finishes within one bundle (a small input) is never seen with its
+counters, only with its batches; the largest value seen is kept.
 """
 
 from __future__ import annotations
@@ -143,11 +146,13 @@ class Reporter(threading.Thread):
         if job is None:
             return None
         detail = _get(f"{self.rest_url}/jobs/{job}")
-        events = source_rejects = 0
+        events = source_rejects = batches = 0
         for vertex in detail.get("vertices", []):
             name, io = vertex.get("name", ""), vertex.get("metrics", {})
             if name.startswith("Source"):
                 events += int(io.get("read-records", 0))
+            if "batch writer" in name or "hourly writer" in name:
+                batches += int(io.get("read-records", 0))
             if "dead-letter writer" in name:
                 source_rejects += int(io.get("read-records", 0))
             if vertex.get("status") != "RUNNING":
@@ -165,6 +170,7 @@ class Reporter(threading.Thread):
             seen[1] = max(seen[1], _sum([by_id[i] for i in rejects if i in by_id]))
         return {
             "events": events,
+            "batches": batches,
             "rows": sum(v[0] for v in self._seen.values()),
             "rejects": source_rejects + sum(v[1] for v in self._seen.values()),
         }
@@ -181,7 +187,8 @@ class Reporter(threading.Thread):
         self.last = totals
         return (
             f"progress {self.job_name} {now - self.started_at:.0f} s: {totals['events']:,} events read "
-            f"({rate:,.0f}/s), {totals['rows']:,} rows written, {totals['rejects']:,} rejects"
+            f"({rate:,.0f}/s), {totals['rows']:,} rows written ({totals['batches']:,} batches), "
+            f"{totals['rejects']:,} rejects"
         )
 
 

@@ -14,7 +14,8 @@ from conftest import input_files
 pytestmark = pytest.mark.slow
 
 LINE = re.compile(
-    r"^progress naap (\d+) s: ([\d,]+) events read \(([\d,]+)/s\), ([\d,]+) rows written, ([\d,]+) rejects$"
+    r"^progress naap (\d+) s: ([\d,]+) events read \(([\d,]+)/s\), ([\d,]+) rows written \(([\d,]+) batches\), "
+    r"([\d,]+) rejects$"
 )
 
 
@@ -35,7 +36,7 @@ def test_a_run_prints_events_read_as_it_goes(runs) -> None:  # type: ignore[no-u
     # every line read from the files is an event read by the source; counts never go back
     assert max(e for _, e, *_ in lines) == sum(len(f) for f in input_files().values()) == 177
     for earlier, later in zip(lines, lines[1:], strict=False):
-        assert later[0] >= earlier[0] and later[1] >= earlier[1] and later[3] >= earlier[3] and later[4] >= earlier[4]
+        assert all(later[i] >= earlier[i] for i in (0, 1, 3, 4, 5))
 
 
 def test_progress_lines_can_be_switched_off(runs) -> None:  # type: ignore[no-untyped-def]

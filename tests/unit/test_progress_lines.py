@@ -67,9 +67,9 @@ def test_a_line_from_the_job_metrics_and_counters_kept_after_the_writer_finished
         reporter = progress.Reporter(url, "naap", 1.0)
         first = reporter.line()
         assert first is not None and first.endswith(
-            ": 177 events read (0/s), 40 rows written, 17 rejects")  # 11 source rejects + 6 parse rejects
+            ": 177 events read (0/s), 40 rows written (12 batches), 17 rejects")  # 11 source rejects + 6 parse rejects
         fake.rows, fake.writer_status = 999, "FINISHED"  # its metrics are gone once it finished
-        assert reporter.line().endswith(", 40 rows written, 17 rejects")  # type: ignore[union-attr]
+        assert reporter.line().endswith(", 40 rows written (12 batches), 17 rejects")  # type: ignore[union-attr]
     finally:
         server.shutdown()
 
