@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,7 +22,17 @@ from pyflink.common import Configuration, Types
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
-from jobs import envelopes, java_udfs, kafka, naap_ingest, naap_metrics, sources, sql, staging
+from jobs import (
+    envelopes,
+    java_udfs,
+    kafka,
+    naap_ingest,
+    naap_metrics,
+    progress,
+    sources,
+    sql,
+    staging,
+)
 from jobs.envelopes import dead_letter_row
 from jobs.settings import Settings
 from jobs.sinks import BatchWriter, BufferedWriter, terminate
@@ -47,6 +58,8 @@ GROUP BY target, window_start, window_end
 """
 METRICS_TABLE = "naap.calculated_metrics"
 BATCH_LOCAL_MANAGED_MEMORY = "1g"
+# REST address of each environment's local cluster, when progress lines are on (progress.py)
+REST_URLS: dict[int, str] = {}
 
 
 def create_environment(settings: Settings, pipeline: str) -> tuple[Any, Any]:
@@ -80,6 +93,9 @@ def create_environment(settings: Settings, pipeline: str) -> tuple[Any, Any]:
         # (ignored on a cluster, whose config.yaml sizes its TaskManagers).
         config.set_string("taskmanager.memory.managed.size", BATCH_LOCAL_MANAGED_MEMORY)
     env = StreamExecutionEnvironment.get_execution_environment(config)
+    rest_url = progress.configure(env, settings)
+    if rest_url:
+        REST_URLS[id(env)] = rest_url
     env.set_parallelism(settings.effective_parallelism)
     t_env = StreamTableEnvironment.create(env)
     table_config = t_env.get_config()
@@ -199,20 +215,29 @@ def by_kind(stream: Any, kind: str, pipeline: str) -> Any:
 def run(settings: Settings, pipeline: str = "naap", wait: bool = True) -> Any:
     """Build and execute ``pipeline``; blocks until a bounded run ends when ``wait``.
 
-    Returns the JobExecutionResult (wait) or the JobClient (no wait).
+    Returns the JobExecutionResult (wait) or the JobClient (no wait). A run that waits prints
+    progress lines to stderr (events read, rate, rows written, rejects; NETPULSE_PROGRESS_INTERVAL_S).
     """
     env, t_env = create_environment(settings, pipeline)
     staged = build(env, t_env, settings, pipeline)
     if staged is None:
-        return env.execute(pipeline) if wait else env.execute_async(pipeline)
+        return execute(env, pipeline, settings) if wait else env.execute_async(pipeline)
     if not wait or not _attached(env):
         raise ValueError(
             "a bounded run (BATCH mode) loads its staged outputs once the job has finished, so it "
             "runs attached; for a detached job, watch the directory or set NETPULSE_RUNTIME_MODE=streaming"
         )
-    result = env.execute(pipeline)
-    staging.load(settings, staged)
+    result = execute(env, pipeline, settings)
+    started = time.monotonic()
+    rows = staging.load(settings, staged)
+    progress.loaded(pipeline, settings, rows, time.monotonic() - started)
     return result
+
+
+def execute(env: Any, name: str, settings: Settings) -> Any:
+    """Run a built environment to the end of its input, printing progress lines (progress.py)
+    every NETPULSE_PROGRESS_INTERVAL_S seconds; returns the JobExecutionResult."""
+    return progress.execute(env, name, settings, REST_URLS.get(id(env)))
 
 
 def _attached(env: Any) -> bool:

@@ -79,6 +79,10 @@ class Settings:
             deduplication and OVER aggregates see the whole input whatever the order in which
             files are read (no watermark, nothing is late); unbounded inputs (Kafka, a watched
             directory) run in STREAMING mode.
+        progress_interval_s: seconds between the progress lines a job run prints to stderr
+            (events read and their rate, rows written, rejects: Flink's own metrics, read
+            from the REST API of the local MiniCluster); 0 = off (``NETPULSE_PROGRESS_INTERVAL_S``,
+            default 5). Only a run that waits for its job prints them (not ``submit``).
         fault_file: drill switch (``NETPULSE_FAULT_FILE``, off when empty): while a file exists
             at this path, every ClickHouse insert fails as if the server were unreachable
             (docs/operations.md, "Sink outage drill").
@@ -121,6 +125,7 @@ class Settings:
     token_salt: str = ""
     fault_file: str = ""
     runtime_mode: str = "auto"
+    progress_interval_s: int = 5
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -168,6 +173,7 @@ _INT_FIELDS = {
     "retention_days": 0,
     "jitter_min_samples": 2,
     "trace_session_gap_s": 1,
+    "progress_interval_s": 0,
 }
 _CHOICES = {
     "source": ("files", "kafka"),

@@ -303,7 +303,7 @@ def execute(settings: Settings, staged: Path, geoip_dir: Path, *, wait: bool = T
         settings = settings.replace(runtime_mode="batch")
     env, t_env = runtime.create_environment(settings, NAME)
     build(env, t_env, settings, staged, geoip_dir, batch=settings.is_batch)
-    return env.execute(NAME) if wait else env.execute_async(NAME)
+    return runtime.execute(env, NAME, settings) if wait else env.execute_async(NAME)
 
 
 def watch(settings: Settings, input_dir: Path, stop: threading.Event, interval_s: float | None = None) -> None:
@@ -366,6 +366,6 @@ def run(
     if not wait:
         return env.execute_async(NAME)
     try:
-        return env.execute(NAME)
+        return runtime.execute(env, NAME, settings)
     finally:
         stop.set()

@@ -191,7 +191,8 @@ class HourBatchWriter(KeyedProcessFunction):
     def open(self, runtime_context: RuntimeContext) -> None:
         self.buffer = runtime_context.get_list_state(ListStateDescriptor("rows", Types.STRING()))
         # The same metric names as the NaaP batch writer (netpulse.rows_written /
-        # batches_written): what a watched job on a cluster has written, from the REST API.
+        # batches_written): what a watched job on a cluster has written, from the REST API,
+        # and what the progress lines show (jobs/progress.py).
         group = runtime_context.get_metrics_group().add_group("netpulse")
         self.rows_counter = group.counter("rows_written")  # relay_snapshot rows only
         self.batches_counter = group.counter("batches_written")
