@@ -97,7 +97,7 @@ class Reporter(threading.Thread):
         self.job_id: str | None = None
         self._ids: dict[str, tuple[list[str], list[str]]] = {}  # vertex: counter ids
         self._seen: dict[str, list[int]] = {}  # vertex: largest rows / rejects written seen
-        self.last: dict[str, int] | None = None
+        self.last: dict[str, int | None] | None = None
         self._last_poll: tuple[float, int] | None = None
         self.lines = 0
 
@@ -133,7 +133,7 @@ class Reporter(threading.Thread):
             self._ids[vertex_id] = found
         return self._ids[vertex_id]
 
-    def sample(self) -> dict[str, int] | None:
+    def sample(self) -> dict[str, int | None] | None:
         """Current totals over the job's vertices, or None before the job is known.
 
         Events read: the ``read-records`` of the source vertices (a source task counts what its
@@ -146,7 +146,8 @@ class Reporter(threading.Thread):
         if job is None:
             return None
         detail = _get(f"{self.rest_url}/jobs/{job}")
-        events = source_rejects = batches = staged = 0
+        events = source_rejects = batches = 0
+        staged: int | None = None  # rows into a bounded run's staging sinks, if it has them
         for vertex in detail.get("vertices", []):
             name, io = vertex.get("name", ""), vertex.get("metrics", {})
             if name.startswith("Source"):
@@ -156,7 +157,7 @@ class Reporter(threading.Thread):
             if "dead-letter writer" in name:
                 source_rejects += int(io.get("read-records", 0))
             if "Sink: Filesystem" in name:  # a bounded run's staging sinks (jobs/staging.py)
-                staged += int(io.get("read-records", 0))
+                staged = (staged or 0) + int(io.get("read-records", 0))
             if vertex.get("status") != "RUNNING":
                 continue
             rows, rejects = self._counter_ids(vertex["id"])
@@ -189,7 +190,7 @@ class Reporter(threading.Thread):
         self._last_poll = (now, totals["events"])
         self.last = totals
         head = f"progress {self.job_name} {now - self.started_at:.0f} s: {totals['events']:,} events read ({rate:,.0f}/s), "
-        if totals.get("staged"):  # BATCH: rows go to staging files, loaded after the job
+        if totals.get("staged") is not None:  # BATCH: rows go to staging files, loaded after the job
             return head + f"{totals['staged']:,} rows staged for the load"
         return head + (
             f"{totals['rows']:,} rows written ({totals['batches']:,} batches), "
