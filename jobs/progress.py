@@ -181,8 +181,8 @@ class Reporter(threading.Thread):
 
     def line(self) -> str | None:
         totals = self.sample()
-        if totals is None:
-            return None
+        if totals is None or not totals["events"]:
+            return None  # the job is starting: nothing read yet, nothing to say
         now = time.monotonic()
         rate = 0.0
         if self._last_poll is not None and now > self._last_poll[0]:
