@@ -86,7 +86,9 @@ def _sum(values: list[dict[str, Any]]) -> int:
 class Reporter(threading.Thread):
     """Polls the job's metrics every ``interval_s`` and prints one line to ``out``."""
 
-    def __init__(self, rest_url: str, job_name: str, interval_s: float, out: TextIO | None = None):
+    def __init__(
+        self, rest_url: str, job_name: str, interval_s: float, out: TextIO | None = None, staged: bool = False
+    ):
         super().__init__(daemon=True, name=f"progress-{job_name}")
         self.rest_url = rest_url.rstrip("/")
         self.job_name = job_name
@@ -97,9 +99,12 @@ class Reporter(threading.Thread):
         self.job_id: str | None = None
         self._ids: dict[str, tuple[list[str], list[str]]] = {}  # vertex: counter ids
         self._seen: dict[str, list[int]] = {}  # vertex: largest rows / rejects written seen
-        self.last: dict[str, int | None] | None = None
+        self.last: dict[str, int] | None = None
         self._last_poll: tuple[float, int] | None = None
         self.lines = 0
+        # A bounded run's rows go to staging sinks and are loaded after the job (jobs/staging.py).
+        # Known from the start: BATCH jobs create their downstream vertices only as they get there.
+        self.staged = staged
 
     def run(self) -> None:
         while not self.stopped.wait(self.interval_s):
@@ -133,7 +138,7 @@ class Reporter(threading.Thread):
             self._ids[vertex_id] = found
         return self._ids[vertex_id]
 
-    def sample(self) -> dict[str, int | None] | None:
+    def sample(self) -> dict[str, int] | None:
         """Current totals over the job's vertices, or None before the job is known.
 
         Events read: the ``read-records`` of the source vertices (a source task counts what its
@@ -147,7 +152,7 @@ class Reporter(threading.Thread):
             return None
         detail = _get(f"{self.rest_url}/jobs/{job}")
         events = source_rejects = batches = 0
-        staged: int | None = None  # rows into a bounded run's staging sinks, if it has them
+        staged = 0  # rows into a bounded run's staging sinks
         for vertex in detail.get("vertices", []):
             name, io = vertex.get("name", ""), vertex.get("metrics", {})
             if name.startswith("Source"):
@@ -157,7 +162,7 @@ class Reporter(threading.Thread):
             if "dead-letter writer" in name:
                 source_rejects += int(io.get("read-records", 0))
             if "Sink: Filesystem" in name:  # a bounded run's staging sinks (jobs/staging.py)
-                staged = (staged or 0) + int(io.get("read-records", 0))
+                staged += int(io.get("read-records", 0))
             if vertex.get("status") != "RUNNING":
                 continue
             rows, rejects = self._counter_ids(vertex["id"])
@@ -190,7 +195,7 @@ class Reporter(threading.Thread):
         self._last_poll = (now, totals["events"])
         self.last = totals
         head = f"progress {self.job_name} {now - self.started_at:.0f} s: {totals['events']:,} events read ({rate:,.0f}/s), "
-        if totals.get("staged") is not None:  # BATCH: rows go to staging files, loaded after the job
+        if self.staged:
             return head + f"{totals['staged']:,} rows staged for the load"
         return head + (
             f"{totals['rows']:,} rows written ({totals['batches']:,} batches), "
@@ -199,12 +204,14 @@ class Reporter(threading.Thread):
 
 
 @contextmanager
-def report(rest_url: str | None, job_name: str, interval_s: float, out: TextIO | None = None) -> Iterator[Reporter | None]:
+def report(
+    rest_url: str | None, job_name: str, interval_s: float, out: TextIO | None = None, staged: bool = False
+) -> Iterator[Reporter | None]:
     """Print progress lines while the body runs (nothing when ``rest_url`` is None)."""
     if not rest_url or interval_s <= 0:
         yield None
         return
-    reporter = Reporter(rest_url, job_name, interval_s, out)
+    reporter = Reporter(rest_url, job_name, interval_s, out, staged)
     reporter.start()
     try:
         yield reporter
@@ -234,12 +241,12 @@ def runs_locally(env: Any) -> bool:
     return conf.get("execution.target", "local") == "local" and conf.get("execution.attached", "true") == "true"
 
 
-def execute(env: Any, job_name: str, settings: Settings, rest_url: str | None) -> Any:
+def execute(env: Any, job_name: str, settings: Settings, rest_url: str | None, staged: bool = False) -> Any:
     """``env.execute(job_name)`` with progress lines while it runs; returns the JobExecutionResult.
 
     Only a local, attached run reports (``runs_locally``); anything else is ``env.execute``."""
     if not rest_url or settings.progress_interval_s <= 0 or not runs_locally(env):
         return env.execute(job_name)
     client = env.execute_async(job_name)
-    with report(rest_url, job_name, settings.progress_interval_s):
+    with report(rest_url, job_name, settings.progress_interval_s, staged=staged):
         return client.get_job_execution_result().result()

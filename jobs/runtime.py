@@ -227,17 +227,17 @@ def run(settings: Settings, pipeline: str = "naap", wait: bool = True) -> Any:
             "a bounded run (BATCH mode) loads its staged outputs once the job has finished, so it "
             "runs attached; for a detached job, watch the directory or set NETPULSE_RUNTIME_MODE=streaming"
         )
-    result = execute(env, pipeline, settings)
+    result = execute(env, pipeline, settings, staged=True)
     started = time.monotonic()
     rows = staging.load(settings, staged)
     progress.loaded(pipeline, settings, rows, time.monotonic() - started)
     return result
 
 
-def execute(env: Any, name: str, settings: Settings) -> Any:
+def execute(env: Any, name: str, settings: Settings, staged: bool = False) -> Any:
     """Run a built environment to the end of its input, printing progress lines (progress.py)
     every NETPULSE_PROGRESS_INTERVAL_S seconds; returns the JobExecutionResult."""
-    return progress.execute(env, name, settings, REST_URLS.get(id(env)))
+    return progress.execute(env, name, settings, REST_URLS.get(id(env)), staged)
 
 
 def _attached(env: Any) -> bool:
