@@ -18,9 +18,10 @@ naap`` produces (jobs/envelopes.py, naap_ingest.py, naap_metrics.py, catalog.py,
   naap.ai_stream_status, naap.stream_ingest_metrics, naap.stream_trace_events and
   naap.orchestrator_metadata (one row per snapshot x orchestrator x GPU); the materialized views
   fill the 5-minute and hourly tables as they do for the pipeline;
-* naap.calculated_metrics with every metric of jobs/catalog.py: the 7 request latencies per
-  request trace session (edges = minimum payload time per subtype; sessions split where the
-  edges' 5 s batch times are NETPULSE_TRACE_SESSION_GAP_S apart), trace_latency_rejects,
+* naap.calculated_metrics with every metric of jobs/catalog.py: the request latencies per
+  request trace session and the attempt latencies per request x orchestrator (edges = minimum
+  payload time per subtype; sessions split where the edges' 5 s batch times are
+  NETPULSE_TRACE_SESSION_GAP_S apart), trace_latency_rejects,
   and per stream and 5-minute window jitter_coefficient, output_fps_mean and
   status_sample_count (warm-up samples excluded);
 * the same rows as Parquet under ``<var>/parquet/calculated_metrics/metric_date=.../
@@ -722,8 +723,13 @@ def run_python(files: list[Path], settings: Settings, client: Any) -> dict[str, 
                     edge_ms = payload_ms if payload_ms and payload_ms > 0 else ms
                     pipeline = _str(d.get("pipeline"))
                     if request_id:
+                        relay = (
+                            ms - payload_ms
+                            if payload_ms and payload_ms > 0 and trace_type in catalog.RUNNER_EDGES
+                            else None
+                        )
                         edges_by_request[request_id].append(
-                            (rt, trace_type, edge_ms, stream_id, address, url, pipeline, gateway)
+                            (rt, trace_type, edge_ms, stream_id, address, url, pipeline, gateway, relay)
                         )
                     if not trace_type:
                         reject(
@@ -864,7 +870,7 @@ def _metric(
         m.version,
         float(value),
         m.unit,
-        json.dumps(metadata, separators=(",", ":")),
+        json.dumps(metadata, separators=(",", ":"), sort_keys=True),
     )
 
 
@@ -908,35 +914,55 @@ def _python_versions(announcements: list[dict[str, Any]]) -> list[tuple[Any, ...
     ]
 
 
+def _sessions(edges: list[tuple[Any, ...]], gap_ms: int) -> list[list[tuple[Any, ...]]]:
+    """Edges (sorted by batch time) split where two are at least the gap apart."""
+    out: list[list[tuple[Any, ...]]] = []
+    for edge in edges:
+        if out and edge[0] - out[-1][-1][0] < gap_ms:
+            out[-1].append(edge)
+        else:
+            out.append([edge])
+    return out
+
+
 def _python_latencies(
     edges_by_request: dict[str, list[tuple[Any, ...]]], gap_ms: int, emit: Any
 ) -> None:
-    first_processed = catalog.FIRST_PROCESSED
     for request_id, edges in edges_by_request.items():
         edges.sort(key=lambda e: e[0])
-        session: list[tuple[Any, ...]] = []
+        for session in _sessions(edges, gap_ms):
+            _python_session(request_id, session, gap_ms, None, emit)
+        by_orchestrator: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         for edge in edges:
-            if session and edge[0] - session[-1][0] >= gap_ms:
-                _python_session(request_id, session, gap_ms, first_processed, emit)
-                session = []
-            session.append(edge)
-        _python_session(request_id, session, gap_ms, first_processed, emit)
+            if edge[4]:
+                by_orchestrator[edge[4]].append(edge)
+        for address, attempt in by_orchestrator.items():
+            for session in _sessions(attempt, gap_ms):
+                _python_session(request_id, session, gap_ms, address, emit)
 
 
 def _python_session(
-    request_id: str, session: list[tuple[Any, ...]], gap_ms: int, first_processed: str, emit: Any
+    request_id: str, session: list[tuple[Any, ...]], gap_ms: int, attempt: str | None, emit: Any
 ) -> None:
+    """The latencies of one request session (attempt None) or one orchestrator attempt."""
+    first_processed = catalog.FIRST_PROCESSED
     first: dict[str, int] = {}
     addresses = set()
     swaps = 0
+    relays: list[int] = []
+    receive_relays: list[int] = []
     stream_id = gateway = pipeline = ""
     fp_address = fp_url = any_address = any_url = ""
-    for _, edge, edge_ms, sid, address, url, pl, gw in session:
+    for _, edge, edge_ms, sid, address, url, pl, gw, relay in session:
         if edge not in first or edge_ms < first[edge]:
             first[edge] = edge_ms
         stream_id = max(stream_id, sid)
         gateway = max(gateway, gw)
         pipeline = max(pipeline, pl)
+        if relay is not None:
+            relays.append(relay)
+            if edge == catalog.RUNNER_RECEIVE:
+                receive_relays.append(relay)
         if address:
             addresses.add(address)
             any_address = max(any_address, address)
@@ -948,20 +974,37 @@ def _python_session(
                 fp_url = max(fp_url, url)
         if edge == catalog.SWAP:
             swaps += 1
-    address = fp_address or any_address
+    address = attempt if attempt is not None else fp_address or any_address
     url = fp_url or any_url
     session_end = session[-1][0] + gap_ms
+    scope = catalog.REQUEST_SCOPE if attempt is None else catalog.ATTEMPT_SCOPE
+    receive_relay = min(receive_relays) if receive_relays else None
     reasons: dict[str, str] = {}
     for m in catalog.LATENCIES:
+        if m.scope != scope:
+            continue
         start, end = first.get(m.start_edge), first.get(m.end_edge)
-        if start is not None and end is not None and end >= start:
-            meta = {
+        no_clock = m.is_cross_host and receive_relay is None
+        if start is not None and end is not None and end >= start and not no_clock:
+            s, e = catalog.EDGE_INFO[m.start_edge], catalog.EDGE_INFO[m.end_edge]
+            meta: dict[str, Any] = {
                 "start_edge": m.start_edge,
                 "end_edge": m.end_edge,
+                "start_clock": s.clock,
+                "end_clock": e.clock,
+                "start_moment": s.moment,
+                "end_moment": e.moment,
                 "time_field": "payload",
+                "scope": scope,
                 "swap_count": swaps,
-                "orchestrator_count": len(addresses),
             }
+            if attempt is None:
+                meta["orchestrator_count"] = len(addresses)
+            if m.is_cross_host:
+                meta["relay_offset_ms"] = receive_relay
+                meta["relay_offset_min_ms"] = min(relays)
+                meta["relay_offset_max_ms"] = max(relays)
+                meta["upper_bound_ms"] = end - start + min(relays)
             emit(
                 _metric(
                     m,
@@ -982,6 +1025,8 @@ def _python_session(
             reasons[m.name] = f"missing_edge:{m.start_edge}"
         elif end is None and start is not None:
             reasons[m.name] = f"missing_edge:{m.end_edge}"
+        elif start is not None and end is not None and no_clock:
+            reasons[m.name] = "no_runner_clock"
         elif start is not None and end is not None:
             reasons[m.name] = f"negative:{end - start}"
     if reasons:
@@ -1449,6 +1494,30 @@ FROM (
 GROUP BY request_id, session
 """
 
+# grain: one row per orchestrator attempt (trace session of a request's edges naming one
+# orchestrator), with the relay offsets (envelope - data.timestamp) of its runner edges
+SQL_ATTEMPT_EDGES = """
+INSERT INTO bench.attempt_edges
+SELECT request_id, orchestrator_address, min(rt) AS session_start, max(rt) + {gap} AS session_end,
+    max(stream_id), max(gateway), max(pipeline),
+    coalesce(nullIf(maxIf(orchestrator_url, trace_type = '{fp}' AND orchestrator_url != ''), ''),
+             nullIf(maxIf(orchestrator_url, orchestrator_url != ''), ''), ''),
+    countIf(trace_type = '{swap}'),
+    min(relay), max(relay), minIf(relay, trace_type = '{receive}'),
+    {edges}
+FROM (
+    SELECT *, sum(is_new) OVER (PARTITION BY request_id, orchestrator_address ORDER BY rt, edge_ms
+                                ROWS UNBOUNDED PRECEDING) AS session
+    FROM (
+        SELECT *, rt - lagInFrame(rt, 1, rt) OVER (PARTITION BY request_id, orchestrator_address ORDER BY rt, edge_ms
+                                                    ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) >= {gap} AS is_new,
+            if(NOT from_envelope AND trace_type IN ({runner}), toNullable(envelope_ms - edge_ms), NULL) AS relay
+        FROM bench.trace WHERE request_id != '' AND orchestrator_address != ''
+    )
+)
+GROUP BY request_id, orchestrator_address, session
+"""
+
 _METRIC_COLUMNS = """metric_timestamp, window_start, window_end, stream_id, request_id, gateway, orchestrator_address,
     orchestrator_url, gpu_id, region, pipeline, model_id, metric_name, metric_category, metric_version, metric_value,
     metric_unit, metric_metadata"""
@@ -1472,42 +1541,71 @@ GROUP BY stream_id, window_start
 """
 
 
+def _sql_json(pairs: list[tuple[str, str, bool]]) -> str:
+    """concat() building a JSON object with sorted keys from (key, SQL expression, is_text)."""
+    parts = []
+    for n, (key, expr, text) in enumerate(sorted(pairs)):
+        lead = "," if n else "{"
+        quote = '"' if text else ""
+        parts.append(f"'{lead}\"{key}\":{quote}', {expr}, '{quote}'")
+    return f"concat({', '.join(parts)}, '}}')"
+
+
 def _sql_latency_selects(gap_ms: int) -> list[str]:
     selects = []
     for m in catalog.LATENCIES:
         s, e = f"`{m.start_edge}`", f"`{m.end_edge}`"
-        meta = (
-            f'concat(\'{{"start_edge":"{m.start_edge}","end_edge":"{m.end_edge}","time_field":"payload",'
-            f"\"swap_count\":', toString(swap_count), ',\"orchestrator_count\":', toString(orchestrator_count), '}}')"
-        )
+        start, end = catalog.EDGE_INFO[m.start_edge], catalog.EDGE_INFO[m.end_edge]
+        pairs = [
+            ("start_edge", f"'{start.name}'", True), ("end_edge", f"'{end.name}'", True),
+            ("start_clock", f"'{start.clock}'", True), ("end_clock", f"'{end.clock}'", True),
+            ("start_moment", f"'{start.moment}'", True), ("end_moment", f"'{end.moment}'", True),
+            ("time_field", "'payload'", True), ("scope", f"'{m.scope}'", True),
+            ("swap_count", "toString(swap_count)", False),
+        ]
+        if m.scope == catalog.REQUEST_SCOPE:
+            pairs.append(("orchestrator_count", "toString(orchestrator_count)", False))
+        evidence = ""
+        if m.is_cross_host:
+            pairs += [
+                ("relay_offset_ms", "toString(receive_relay)", False),
+                ("relay_offset_min_ms", "toString(relay_min)", False),
+                ("relay_offset_max_ms", "toString(relay_max)", False),
+                ("upper_bound_ms", f"toString({e} - {s} + relay_min)", False),
+            ]
+            evidence = " AND receive_relay IS NOT NULL"
+        table = "bench.request_edges" if m.scope == catalog.REQUEST_SCOPE else "bench.attempt_edges"
         selects.append(
             f"SELECT fromUnixTimestamp64Milli(assumeNotNull({s}), 'UTC'), fromUnixTimestamp64Milli(assumeNotNull({s}), 'UTC'), "
             f"fromUnixTimestamp64Milli(assumeNotNull({e}), 'UTC'), stream_id, request_id, gateway, orchestrator_address, "
             f"orchestrator_url, NULL, '', pipeline, pipeline, '{m.name}', '{m.category}', {m.version}, "
-            f"toFloat64({e} - {s}), '{m.unit}', {meta} "
-            f"FROM bench.request_edges WHERE {s} IS NOT NULL AND {e} IS NOT NULL AND {e} >= {s}"
+            f"toFloat64({e} - {s}), '{m.unit}', {_sql_json(pairs)} "
+            f"FROM {table} WHERE {s} IS NOT NULL AND {e} IS NOT NULL AND {e} >= {s}{evidence}"
         )
-    reasons = []
-    for m in catalog.LATENCIES:
-        s, e = f"`{m.start_edge}`", f"`{m.end_edge}`"
-        reasons.append(
-            f"multiIf({s} IS NULL AND {e} IS NOT NULL, 'missing_edge:{m.start_edge}', "
-            f"{e} IS NULL AND {s} IS NOT NULL, 'missing_edge:{m.end_edge}', "
-            f"{e} < {s}, concat('negative:', toString({e} - {s})), '')"
+    for scope, table in ((catalog.REQUEST_SCOPE, "bench.request_edges"), (catalog.ATTEMPT_SCOPE, "bench.attempt_edges")):
+        metrics = sorted((m for m in catalog.LATENCIES if m.scope == scope), key=lambda m: m.name)
+        reasons = []
+        for m in metrics:
+            s, e = f"`{m.start_edge}`", f"`{m.end_edge}`"
+            clock = f"{s} IS NOT NULL AND {e} IS NOT NULL AND receive_relay IS NULL, 'no_runner_clock', " if m.is_cross_host else ""
+            reasons.append(
+                f"multiIf({s} IS NULL AND {e} IS NOT NULL, 'missing_edge:{m.start_edge}', "
+                f"{e} IS NULL AND {s} IS NOT NULL, 'missing_edge:{m.end_edge}', {clock}"
+                f"{e} < {s}, concat('negative:', toString({e} - {s})), '')"
+            )
+        pairs = ", ".join(f"('{m.name}', {r})" for m, r in zip(metrics, reasons, strict=True))
+        first = ", ".join(f"ifNull(`{x}`, {2**62})" for x in catalog.EDGES if x != catalog.SWAP)
+        m = catalog.TRACE_LATENCY_REJECTS
+        selects.append(
+            f"SELECT fromUnixTimestamp64Milli(ifNull(`{catalog.REQUEST}`, least({first})), 'UTC'), "
+            f"fromUnixTimestamp64Milli(ifNull(`{catalog.REQUEST}`, least({first})), 'UTC'), "
+            f"fromUnixTimestamp64Milli(session_end, 'UTC'), stream_id, request_id, gateway, orchestrator_address, "
+            f"orchestrator_url, NULL, '', pipeline, pipeline, '{m.name}', '{m.category}', {m.version}, "
+            f"toFloat64(length(reasons)), '{m.unit}', "
+            f"concat('{{', arrayStringConcat(arrayMap(r -> concat('\"', r.1, '\":\"', r.2, '\"'), reasons), ','), '}}') "
+            f"FROM (SELECT *, arrayFilter(r -> r.2 != '', [{pairs}]) AS reasons FROM {table}) "
+            f"WHERE length(reasons) > 0"
         )
-    pairs = ", ".join(f"('{m.name}', {r})" for m, r in zip(catalog.LATENCIES, reasons, strict=True))
-    first = ", ".join(f"ifNull(`{x}`, {2**62})" for x in catalog.EDGES if x != catalog.SWAP)
-    m = catalog.TRACE_LATENCY_REJECTS
-    selects.append(
-        f"SELECT fromUnixTimestamp64Milli(ifNull(`{catalog.REQUEST}`, least({first})), 'UTC'), "
-        f"fromUnixTimestamp64Milli(ifNull(`{catalog.REQUEST}`, least({first})), 'UTC'), "
-        f"fromUnixTimestamp64Milli(session_end, 'UTC'), stream_id, request_id, gateway, orchestrator_address, "
-        f"orchestrator_url, NULL, '', pipeline, pipeline, '{m.name}', '{m.category}', {m.version}, "
-        f"toFloat64(length(reasons)), '{m.unit}', "
-        f"concat('{{', arrayStringConcat(arrayMap(r -> concat('\"', r.1, '\":\"', r.2, '\"'), reasons), ','), '}}') "
-        f"FROM (SELECT *, arrayFilter(r -> r.2 != '', [{pairs}]) AS reasons FROM bench.request_edges) "
-        f"WHERE length(reasons) > 0"
-    )
     return selects
 
 
@@ -1584,6 +1682,16 @@ def _request_edges_ddl() -> str:
     )
 
 
+def _attempt_edges_ddl() -> str:
+    edges = ", ".join(f"`{e}` Nullable(Int64)" for e in catalog.EDGES)
+    return (
+        "CREATE TABLE bench.attempt_edges (request_id String, orchestrator_address String, session_start Int64, "
+        "session_end Int64, stream_id String, gateway String, pipeline String, orchestrator_url String, "
+        "swap_count UInt64, relay_min Nullable(Int64), relay_max Nullable(Int64), receive_relay Nullable(Int64), "
+        f"{edges}) ENGINE = Memory"
+    )
+
+
 def run_sql(files: list[Path], settings: Settings, client: Any) -> dict[str, Any]:
     input_dir = files[0].parent
     profile: dict[str, float] = {}
@@ -1598,7 +1706,7 @@ def run_sql(files: list[Path], settings: Settings, client: Any) -> dict[str, Any
         profile[name] = round(profile.get(name, 0.0) + time.perf_counter() - started, 2)
         cpu_profile[name] = round(cpu_profile.get(name, 0.0) + _cpu_s() - cpu, 2)
 
-    for ddl in [*SQL_STAGING, _request_edges_ddl()]:
+    for ddl in [*SQL_STAGING, _request_edges_ddl(), _attempt_edges_ddl()]:
         client.command(ddl)
     known = "(" + ", ".join(f"'{t}'" for t in KNOWN_EVENT_TYPES) + ")"
     step(
@@ -1648,6 +1756,13 @@ def run_sql(files: list[Path], settings: Settings, client: Any) -> dict[str, Any
         "metrics: request edges (GROUP BY)",
         SQL_REQUEST_EDGES.format(
             gap=gap, fp=catalog.FIRST_PROCESSED, swap=catalog.SWAP, edges=edges
+        ),
+    )
+    step(
+        "metrics: attempt edges (GROUP BY)",
+        SQL_ATTEMPT_EDGES.format(
+            gap=gap, fp=catalog.FIRST_PROCESSED, swap=catalog.SWAP, edges=edges,
+            receive=catalog.RUNNER_RECEIVE, runner=", ".join(f"'{e}'" for e in catalog.RUNNER_EDGES),
         ),
     )
     for select in _sql_latency_selects(gap):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.run import CLK_TCK, _proc_table, _tree
-from jobs import cluster, settings
+from jobs import cluster, progress, settings
 
 
 class ClusterSampler(threading.Thread):
@@ -84,7 +84,10 @@ def run(input_dir: Path, var_dir: Path, timeout_s: float) -> dict[str, Any]:
         deployment = cluster.submit("naap", conf, wait=False, record=False)
         sampler = ClusterSampler(daemons, deployment.job_id)
         sampler.start()
-        state = cluster.wait_for_state(deployment.job_id, {"FINISHED"}, timeout=timeout_s)
+        with progress.report(cluster.rest_url(), "naap", conf.progress_interval_s) as reporter:
+            if reporter is not None:
+                reporter.job_id = deployment.job_id
+            state = cluster.wait_for_state(deployment.job_id, {"FINISHED"}, timeout=timeout_s)
         result["e2e_s"] = round(time.monotonic() - started, 2)
         sampler.stopped.set()
         sampler.join()

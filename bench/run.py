@@ -108,18 +108,32 @@ class TreeSampler(threading.Thread):
         return sum(self.cpu_ticks.values()) / CLK_TCK
 
 
+def _copy_output(stream: Any, out: Any, label: str) -> None:
+    """The leg's output into its log; its progress lines (jobs/progress.py) also to stderr."""
+    for line in stream:
+        out.write(line)
+        if line.startswith("progress "):
+            sys.stderr.write(f"  [{label}] {line}")
+            sys.stderr.flush()
+
+
 def run_measured(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, Any]:
-    """Run ``cmd``; return wall seconds, exit code, peak tree RSS (MB) and CPU seconds."""
+    """Run ``cmd``; return wall seconds, exit code, peak tree RSS (MB) and CPU seconds.
+
+    Its output goes to ``log``; its progress lines are shown on stderr as it runs."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:
         started = time.perf_counter()
         proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=PROJECT_ROOT
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=PROJECT_ROOT, text=True
         )
+        copier = threading.Thread(target=_copy_output, args=(proc.stdout, out, log.stem), daemon=True)
+        copier.start()
         sampler = TreeSampler(proc.pid)
         sampler.start()
         code = proc.wait()
         wall = time.perf_counter() - started
+        copier.join(timeout=30)
         sampler.stopped.set()
         sampler.join()
     return {

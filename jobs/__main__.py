@@ -198,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         from jobs import catalog
 
         print(catalog.markdown_table())
+        print("\nTor metrics (tor_relays):\n")
+        print(catalog.tor_markdown_table())
         return 0
     if args.command == "list":
         from jobs import runtime, tor_relays

@@ -4,11 +4,25 @@ The metrics job generates its SQL from these entries and the README's metric tab
 from them (``python -m jobs catalog``), so code and documentation cannot drift apart: the
 earlier implementation of this system shipped three incompatible latency definitions at once.
 
-Latencies take each edge as the MINIMUM payload time (``data.timestamp``, the emitter's own
-clock; the envelope time when the payload has none) of that trace subtype within the request's
-trace session. A negative difference (clock skew between gateway and runner hosts) or a
-missing edge yields no value: the request gets a ``trace_latency_rejects`` row instead, whose
-metadata names each metric left out and why.
+Latency catalog version 2. Each edge is the MINIMUM payload time (``data.timestamp``, the
+emitter's own clock; the envelope time when the payload has none) of its trace subtype within
+the request's trace session (request metrics) or within the session of one orchestrator of the
+request (attempt metrics). Every edge is described below by where it is emitted, on whose clock
+and which kind of moment it marks; a latency compares like with like:
+
+* both edges on the same clock, or (cross-host, gateway <-> runner) with clock-offset evidence
+  in the row's metadata: runner events reach Kafka through the gateway, so for each of them
+  ``envelope timestamp - data.timestamp`` = relay delay + (gateway clock - runner clock);
+* the same kind of moment: the end of a segment with the end of a segment, or the request
+  (an instant) with anything after it. A start of a segment is never compared with an end.
+
+Metrics the events cannot support are not in the catalog (see ``REMOVED``), rather than being
+rejected on every request. A missing edge or a negative difference yields no value: a
+``trace_latency_rejects`` row names each metric left out and why.
+
+``version`` is the catalog version in which a metric's definition last changed (a metric new in
+a version starts at that version); rows of every version coexist in calculated_metrics,
+told apart by ``metric_version`` (README, "Metric versions").
 """
 
 from __future__ import annotations
@@ -26,6 +40,47 @@ SWAP = "orchestrator_swap"
 CLOSED = "gateway_ingest_stream_closed"
 
 EDGES = (REQUEST, SEND_INGEST, RUNNER_RECEIVE, RUNNER_SEND, FIRST_PROCESSED, FEW_PROCESSED, NO_ORCHESTRATORS, SWAP, CLOSED)
+RUNNER_EDGES = (RUNNER_RECEIVE, RUNNER_SEND)
+
+# Kinds of moment an edge marks
+INSTANT = "instant"
+SEGMENT_START = "segment_start"
+SEGMENT_END = "segment_end"
+
+
+@dataclass(frozen=True)
+class Edge:
+    """Where a trace edge is emitted, on whose clock, and which moment it marks."""
+
+    name: str
+    clock: str  # gateway | runner
+    moment: str  # instant | segment_start | segment_end
+    emitted: str  # the emission point, in the emitting code
+
+
+EDGE_INFO = {
+    e.name: e
+    for e in (
+        Edge(REQUEST, "gateway", INSTANT,
+             "go-livepeer server/ai_mediaserver.go: when the gateway's stream start handler begins"),
+        Edge(SEND_INGEST, "gateway", SEGMENT_END,
+             "go-livepeer server/ai_live_video.go: after the upload of the first input segment to the "
+             "orchestrator has finished (segments are cut at the next keyframe after >= 1 s)"),
+        Edge(RUNNER_RECEIVE, "runner", SEGMENT_END,
+             "ai-runner runner/live/trickle/media.py: after the runner has read the whole first input segment "
+             "(since March 2025; before, at its start)"),
+        Edge(RUNNER_SEND, "runner", SEGMENT_START,
+             "ai-runner runner/live/trickle/media.py: after the first write of output bytes, i.e. the start of "
+             "the first output segment"),
+        Edge(FIRST_PROCESSED, "gateway", SEGMENT_END,
+             "go-livepeer server/ai_live_video.go: after the first output segment was copied from the orchestrator"),
+        Edge(FEW_PROCESSED, "gateway", SEGMENT_END,
+             "go-livepeer server/ai_live_video.go: after the third output segment was copied"),
+    )
+}
+
+REQUEST_SCOPE = "request"
+ATTEMPT_SCOPE = "attempt"
 
 
 @dataclass(frozen=True)
@@ -41,48 +96,95 @@ class Metric:
     start_edge: str = ""
     end_edge: str = ""
     source_type: str = "stream_trace"  # the event type it is derived from (replays use this)
+    scope: str = REQUEST_SCOPE  # latencies: per request session, or per orchestrator attempt
 
+    @property
+    def is_cross_host(self) -> bool:
+        return bool(self.start_edge) and EDGE_INFO[self.start_edge].clock != EDGE_INFO[self.end_edge].clock
+
+
+def _edges_text(start: str, end: str) -> str:
+    s, e = EDGE_INFO[start], EDGE_INFO[end]
+    return (
+        f"first `{end}` ({e.clock} clock, {e.moment.replace('_', ' ')}) minus first `{start}` "
+        f"({s.clock} clock, {s.moment.replace('_', ' ')})"
+    )
+
+
+_REQUEST_GRAIN = "request"
+_ATTEMPT_GRAIN = "request x orchestrator attempt"
+_ATTEMPT_NOTE = (
+    "; per orchestrator attempt: both edges from the same orchestrator (each orchestrator of a "
+    "request with an `orchestrator_swap` emits its own first edges), one row per attempt"
+)
 
 LATENCIES = (
     Metric(
-        "prompt_to_first_frame_latency", "performance", "ms", 1, "request",
-        f"first `{FIRST_PROCESSED}` minus first `{REQUEST}` (payload time)", REQUEST, FIRST_PROCESSED,
+        "prompt_to_first_frame_latency", "performance", "ms", 2, _REQUEST_GRAIN,
+        _edges_text(REQUEST, FIRST_PROCESSED) + ": what the user waits for the first output, swaps included",
+        REQUEST, FIRST_PROCESSED,
     ),
     Metric(
-        "prompt_to_playable_latency", "performance", "ms", 1, "request",
-        f"first `{FEW_PROCESSED}` minus first `{REQUEST}` (payload time)", REQUEST, FEW_PROCESSED,
+        "prompt_to_playable_latency", "performance", "ms", 2, _REQUEST_GRAIN,
+        _edges_text(REQUEST, FEW_PROCESSED) + ": until three output segments arrived, swaps included",
+        REQUEST, FEW_PROCESSED,
     ),
     Metric(
-        "first_frame_to_playable_latency", "performance", "ms", 1, "request",
-        f"first `{FEW_PROCESSED}` minus first `{FIRST_PROCESSED}` (payload time)", FIRST_PROCESSED, FEW_PROCESSED,
-    ),
-    Metric(
-        "orchestrator_selection_latency", "performance", "ms", 1, "request",
-        f"first `{SEND_INGEST}` minus first `{REQUEST}` (payload time): discovery and session setup",
+        "orchestrator_selection_latency", "performance", "ms", 2, _REQUEST_GRAIN,
+        _edges_text(REQUEST, SEND_INGEST) + ": discovery, session setup and the first input segment (>= 1 s)",
         REQUEST, SEND_INGEST,
     ),
     Metric(
-        "gateway_to_runner_latency", "performance", "ms", 1, "request",
-        f"first `{RUNNER_RECEIVE}` minus first `{SEND_INGEST}` (payload time; two hosts' clocks)",
-        SEND_INGEST, RUNNER_RECEIVE,
+        "first_segment_to_first_frame_latency", "performance", "ms", 2, _ATTEMPT_GRAIN,
+        _edges_text(SEND_INGEST, FIRST_PROCESSED)
+        + ": the orchestrator's round trip (transfer, processing, transfer back) of the first segment"
+        + _ATTEMPT_NOTE,
+        SEND_INGEST, FIRST_PROCESSED, scope=ATTEMPT_SCOPE,
     ),
     Metric(
-        "runner_processing_latency", "performance", "ms", 1, "request",
-        f"first `{RUNNER_SEND}` minus first `{RUNNER_RECEIVE}` (payload time, runner clock)",
-        RUNNER_RECEIVE, RUNNER_SEND,
+        "first_frame_to_playable_latency", "performance", "ms", 2, _ATTEMPT_GRAIN,
+        _edges_text(FIRST_PROCESSED, FEW_PROCESSED) + _ATTEMPT_NOTE,
+        FIRST_PROCESSED, FEW_PROCESSED, scope=ATTEMPT_SCOPE,
     ),
     Metric(
-        "runner_to_gateway_latency", "performance", "ms", 1, "request",
-        f"first `{FIRST_PROCESSED}` minus first `{RUNNER_SEND}` (payload time; two hosts' clocks)",
-        RUNNER_SEND, FIRST_PROCESSED,
+        "gateway_to_runner_latency", "performance", "ms", 2, _ATTEMPT_GRAIN,
+        _edges_text(SEND_INGEST, RUNNER_RECEIVE)
+        + ": cross-host, so the value contains the runner's clock offset; emitted only when the runner edge "
+        "carries its own `data.timestamp`, with the evidence in metadata: `relay_offset_ms` (envelope minus "
+        "`data.timestamp` of the runner edge) and `relay_offset_min_ms`/`relay_offset_max_ms` over the "
+        "attempt's runner events (each = relay delay + gateway-minus-runner clock offset), and "
+        "`upper_bound_ms` = value + `relay_offset_min_ms`, the latency on the gateway's clock at most"
+        + _ATTEMPT_NOTE,
+        SEND_INGEST, RUNNER_RECEIVE, scope=ATTEMPT_SCOPE,
     ),
 )
+REQUEST_LATENCIES = tuple(m for m in LATENCIES if m.scope == REQUEST_SCOPE)
+ATTEMPT_LATENCIES = tuple(m for m in LATENCIES if m.scope == ATTEMPT_SCOPE)
+
+# Metrics of catalog version 1 that version 2 does not define, and why (README).
+REMOVED = {
+    "runner_processing_latency": (
+        f"`{RUNNER_SEND}` minus `{RUNNER_RECEIVE}` compares the START of the first output segment with the "
+        "END of the first input segment: the runner decodes while the input segment still arrives, so the "
+        "difference is negative whenever the input segment lasts longer than the time to first output "
+        "(4 of the 5 bundled requests: -1.4 s to -2.2 s; -5.9 s seen in other real sessions). No event marks the end of the first output "
+        "segment on the runner, so the runner's processing time cannot be measured from these events"
+    ),
+    "runner_to_gateway_latency": (
+        f"`{FIRST_PROCESSED}` minus `{RUNNER_SEND}` compares the start of the first output segment (runner "
+        "clock) with the end of its copy at the gateway (gateway clock): it adds the segment's duration "
+        "(~2 s output GOP) to the transfer, and the clock offset; "
+        "`first_segment_to_first_frame_latency` measures the round trip on one clock instead"
+    ),
+}
 
 TRACE_LATENCY_REJECTS = Metric(
-    "trace_latency_rejects", "data_quality", "count", 1, "request",
-    "number of latency metrics of the request not computed; metadata maps each to its reason "
-    "(`missing_edge:<subtype>` when only one of its two edges was seen, `negative` when the end "
-    "edge precedes the start edge). Requests with neither edge of a metric are not counted for it",
+    "trace_latency_rejects", "data_quality", "count", 2, "request, or request x orchestrator attempt",
+    "number of latency metrics not computed, per request session (request metrics) and per orchestrator "
+    "attempt (attempt metrics, one row per attempt with a reject); metadata maps each metric left out "
+    "to its reason (`missing_edge:<subtype>` when only one of its two edges was seen, "
+    "`negative:<ms>` when the end edge precedes the start edge, `no_runner_clock` when a runner edge "
+    "has no `data.timestamp` of its own). Metrics with neither edge are not counted",
 )
 JITTER = Metric(
     "jitter_coefficient", "performance", "ratio", 1, "stream x 5-minute event-time window",
@@ -111,11 +213,135 @@ BY_NAME = {m.name: m for m in CATALOG}
 
 
 def markdown_table() -> str:
-    """The catalog as a Markdown table (README)."""
+    """The catalog as Markdown (README): the metrics, the trace edges they use, the removed metrics."""
     lines = [
         "| metric | category | unit | version | grain | definition |",
         "|---|---|---|---|---|---|",
     ]
     for m in CATALOG:
         lines.append(f"| `{m.name}` | {m.category} | {m.unit} | {m.version} | {m.grain} | {m.definition} |")
+    lines += [
+        "",
+        "Trace edges of the latencies (each latency row's metadata repeats both edges' clock and moment):",
+        "",
+        "| edge | clock | moment | emitted |",
+        "|---|---|---|---|",
+    ]
+    for e in EDGE_INFO.values():
+        lines.append(f"| `{e.name}` | {e.clock} | {e.moment.replace('_', ' ')} | {e.emitted} |")
+    lines += [
+        "",
+        "Removed in version 2 (their version-1 rows stay until a replay recomputes their range):",
+        "",
+        "| metric | why the events cannot support it |",
+        "|---|---|",
+    ]
+    for name, why in REMOVED.items():
+        lines.append(f"| `{name}` | {why} |")
+    return "\n".join(lines)
+
+
+# --- Tor (tor_relays job, per consensus hour) -----------------------------------------------
+# Computed by udfs/tor_metrics.py (version = its METRICS_VERSION) in the tor_relays job and
+# written to tor.relay_hour_metrics (one wide row per relay and hour: the four values come out
+# of one computation over the same hour totals) and tor.network_hour_metrics (versioned rows
+# of the calculated_metrics shape: metric_name, metric_version, subject, value, unit, JSON
+# metadata). Not in naap.calculated_metrics: the Tor job owns the `tor` database only, and a
+# relay or the network has none of its Livepeer dimensions (docs/tor.md, "Metrics").
+_ONIONOO = (
+    "Onionoo's definition (NodeDetailsStatusUpdater.calculatePathSelectionProbabilities), "
+    "comparable with the guard/middle/exit probability Relay Search shows"
+)
+TOR_RELAY_METRICS = (
+    Metric(
+        "cw_fraction", "tor_path_selection", "ratio", 1, "relay x consensus hour",
+        "the relay's consensus weight (`w Bandwidth=`) divided by the sum over every relay of the "
+        f"consensus; {_ONIONOO}", source_type="tor consensus",
+    ),
+    Metric(
+        "guard_probability", "tor_path_selection", "ratio", 1, "relay x consensus hour",
+        "cw x Wgd (Guard+Exit) or cw x Wgg (Guard; 0 without Guard), from the consensus "
+        "`bandwidth-weights` footer, divided by the same sum over every relay (Exit = Exit and not "
+        f"BadExit); NULL when the footer lacks any of Wgg Wgd Wmg Wmm Wme Wmd Wee Wed; {_ONIONOO}",
+        source_type="tor consensus",
+    ),
+    Metric(
+        "middle_probability", "tor_path_selection", "ratio", 1, "relay x consensus hour",
+        "cw x Wmd (Guard+Exit), Wmg (Guard), Wme (Exit) or Wmm (neither), divided by the same sum "
+        f"over every relay; NULL without the footer; {_ONIONOO}", source_type="tor consensus",
+    ),
+    Metric(
+        "exit_probability", "tor_path_selection", "ratio", 1, "relay x consensus hour",
+        "cw x Wed (Guard+Exit) or Wee (Exit; 0 without Exit or with BadExit, Weg and Wem unused), "
+        f"divided by the same sum over every relay; NULL without the footer; {_ONIONOO}",
+        source_type="tor consensus",
+    ),
+    Metric(
+        "uptime_group", "tor_review", "id", 1, "relay x consensus hour",
+        "flagged for review: id (and size) of the group of >= 2 relays listed this hour sharing "
+        "one informative uptime pattern over the window of the 24 consensus intervals ending at "
+        "this hour: same first_seen, same set of window consensuses listed in, same restart "
+        "hours (`published - uptime`, floored); informative = at least one appearance, "
+        "disappearance or restart inside the window (consensuses missing from the data are not "
+        "absences). '' = not flagged", source_type="tor consensus",
+    ),
+)
+TOR_NETWORK_METRICS = (
+    Metric(
+        "flag_joined_share", "tor_churn", "ratio", 1, "consensus hour x flag",
+        "relays with the flag now that did not have it in the previous consensus (new relays "
+        "included) / relays with the flag now; subject `listed` = any relay. The previous "
+        "consensus is the one whose fresh-until is this valid-after: if it is missing there is "
+        "no row (never a zero). Metadata: joined, left, now, before", source_type="tor consensus",
+    ),
+    Metric(
+        "flag_left_share", "tor_churn", "ratio", 1, "consensus hour x flag",
+        "relays with the flag in the previous consensus that do not have it now (gone relays "
+        "included) / relays with the flag in the previous consensus; pairing as "
+        "`flag_joined_share`", source_type="tor consensus",
+    ),
+    Metric(
+        "cw_hhi", "tor_concentration", "ratio", 1, "consensus hour x grouping",
+        "Herfindahl-Hirschman index of consensus weight over groups: sum of squared group "
+        "shares, 0..1 (x10000 for the antitrust scale). Groupings (subject): `asn`, `country` "
+        "(DB-IP Lite at ingest), `family` (connected components of mutual MyFamily "
+        "declarations: Tor's effective family, Onionoo's extended family), `contact` (the "
+        "descriptor's contact line, self-declared). A relay whose group is unknown is its own "
+        "group; metadata: groups, unknown_cw_share, the 10 largest", source_type="tor consensus",
+    ),
+    *(
+        Metric(
+            f"cw_top{k}_share", "tor_concentration", "ratio", 1, "consensus hour x grouping",
+            f"share of the consensus weight held by the {k} largest group(s) of the grouping "
+            "(groups as `cw_hhi`)", source_type="tor consensus",
+        )
+        for k in (1, 5, 10)
+    ),
+    Metric(
+        "uptime_pattern_flagged_relays", "tor_review", "count", 1, "consensus hour",
+        "relays listed this hour that belong to an uptime-pattern group (`uptime_group`); "
+        "metadata: the window's consensus hours and each group (pattern, size, up to 20 "
+        "members)", source_type="tor consensus",
+    ),
+    Metric(
+        "cw_total", "tor_path_selection", "weight", 1, "consensus hour",
+        "sum of the consensus weights of the hour's relays; metadata: relays, the "
+        "`bandwidth-weights` footer and the guard/middle/exit weight totals the probabilities "
+        "are normalised by", source_type="tor consensus",
+    ),
+)
+TOR_CATALOG = (*TOR_RELAY_METRICS, *TOR_NETWORK_METRICS)
+
+
+def tor_markdown_table() -> str:
+    """The Tor metrics as a Markdown table (README), with the table each one is written to."""
+    lines = [
+        "| metric | table | category | unit | version | grain | definition |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for m in TOR_CATALOG:
+        table = "relay_hour_metrics" if m in TOR_RELAY_METRICS else "network_hour_metrics"
+        lines.append(
+            f"| `{m.name}` | {table} | {m.category} | {m.unit} | {m.version} | {m.grain} | {m.definition} |"
+        )
     return "\n".join(lines)

@@ -156,6 +156,22 @@ INNER JOIN (SELECT toDate(ts) AS day, uniqExact(ts) AS consensuses FROM tor.netw
 GROUP BY t, series ORDER BY t"""
 
 
+# grain: one row per (consensus hour, churn series); no row where the previous consensus is missing
+TOR_CHURN = """SELECT ts AS t,
+    concat(toString(subject), if(metric_name = 'flag_joined_share', ' joined', ' left')) AS series,
+    100 * metric_value AS share_pct
+FROM tor.network_hour_metrics FINAL
+WHERE $__timeFilter(ts) AND metric_name IN ('flag_joined_share', 'flag_left_share')
+    AND subject IN ('listed', 'Guard', 'Exit') AND metric_version = 1
+ORDER BY t"""
+
+# grain: one row per (consensus hour, grouping): HHI of consensus weight
+TOR_CONCENTRATION = """SELECT ts AS t, toString(subject) AS grouping, metric_value AS hhi
+FROM tor.network_hour_metrics FINAL
+WHERE $__timeFilter(ts) AND metric_name = 'cw_hhi' AND metric_version = 1
+ORDER BY t"""
+
+
 @dataclass(frozen=True)
 class Panel:
     """One dashboard panel: its report chart, title, visualization, SQL and display options."""
@@ -204,6 +220,10 @@ TOR_PANELS = (
     Panel("tor_ases", "Consensus weight by AS (%)", "timeseries", TOR_AS_WEIGHT, "percent", custom=HOURLY),
     Panel("tor_flags", "Relay flags over time", "timeseries", TOR_FLAGS, custom=HOURLY),
     Panel("tor_versions", "Tor versions (relays, daily mean)", "timeseries", TOR_VERSIONS, custom=BARS),
+    Panel("tor_churn", "Churn between consecutive consensuses (%)", "timeseries", TOR_CHURN, "percent",
+          custom=HOURLY),
+    Panel("tor_concentration", "Concentration of consensus weight (HHI)", "timeseries", TOR_CONCENTRATION,
+          custom=HOURLY),
 )
 
 

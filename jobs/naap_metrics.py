@@ -6,17 +6,22 @@ Computes: (1) per request_id, the first payload time of every trace edge, by an 
           with bounded state: the session closes NETPULSE_TRACE_SESSION_GAP_S after its last
           edge, and emits one row with every edge, unlike an interval join, which emits one
           row per pair and would need a second, updating aggregation to keep the first edge);
-          every latency of the catalog (jobs/catalog.py) from those edges.
+          the same per (request_id, orchestrator_address): one orchestrator attempt (after an
+          orchestrator_swap the new orchestrator emits its own first edges); the request
+          latencies of the catalog (jobs/catalog.py) from the first, the attempt latencies
+          from the second.
           (2) per stream, 5-minute tumbling event-time windows over the status samples: mean,
           population stddev, jitter coefficient, warm-up samples excluded.
 Writes:   naap.calculated_metrics and Parquet calculated_metrics/ (jobs/sinks.py).
 Time:     event time. Trace edges use the payload time (data.timestamp, else the envelope
           time); status samples use the envelope time. Rows are emitted when the watermark
           passes the session end / window end.
-State:    open trace sessions (bounded by the gap); open 5-minute windows; per stream the first
+State:    open trace sessions per request and per request x orchestrator (bounded by the
+          gap); open 5-minute windows; per stream the first
           positive-fps time (an OVER aggregate), bounded by table.exec.state.ttl.
 Rejects:  late events are rejected upstream (stage late). Latencies that cannot be computed
-          are counted per request in ``trace_latency_rejects`` rows with their reasons; jitter
+          are counted per request (request metrics) and per attempt (attempt metrics) in
+          ``trace_latency_rejects`` rows with their reasons; jitter
           windows without a value are explained by ``status_sample_count`` rows.
 """
 
@@ -30,12 +35,16 @@ from jobs.settings import Settings
 NAME = "naap_metrics"
 
 # grain: one row per stream_trace event with a request_id
-TRACE_EDGES = """
+# relay_offset_ms: for a runner edge with its own data.timestamp (runner clock), the envelope
+# time (the gateway's clock when it relayed the event) minus that: relay delay + clock offset.
+TRACE_EDGES = f"""
 SELECT
     request_id,
     stream_id,
     trace_type AS edge,
     CASE WHEN payload_ms > 0 THEN payload_ms ELSE event_ms END AS edge_ms,
+    CASE WHEN payload_ms > 0 AND trace_type IN ({", ".join(f"'{e}'" for e in catalog.RUNNER_EDGES)})
+        THEN event_ms - payload_ms END AS relay_offset_ms,
     orchestrator_address,
     orchestrator_url,
     pipeline,
@@ -44,6 +53,10 @@ SELECT
 FROM gateway_events
 WHERE event_type = 'stream_trace' AND request_id <> ''
 """
+
+# grain: one row per stream_trace event of a request that names an orchestrator (the
+# orchestrator's own edges and the orchestrator_swap that leaves it)
+ATTEMPT_TRACE_EDGES = "SELECT * FROM trace_edges WHERE orchestrator_address <> ''"
 
 
 def _edge_min(edge: str) -> str:
@@ -58,54 +71,70 @@ def _edge_orchestrator(column: str) -> str:
     )
 
 
-# The aggregates of one trace session (both forms below)
-SESSION_AGGREGATES = """MAX(stream_id) AS stream_id,
+_EDGES = ",\n    ".join(_edge_min(e) for e in catalog.EDGES)
+
+# The aggregates of one request trace session (both forms below)
+SESSION_AGGREGATES = f"""MAX(stream_id) AS stream_id,
     MAX(gateway) AS gateway,
     MAX(pipeline) AS pipeline,
-    {orchestrator},
-    {orchestrator_url},
+    {_edge_orchestrator("orchestrator_address")},
+    {_edge_orchestrator("orchestrator_url")},
     COUNT(DISTINCT NULLIF(orchestrator_address, '')) AS orchestrator_count,
-    SUM(CASE WHEN edge = '{swap}' THEN 1 ELSE 0 END) AS swap_count,
+    SUM(CASE WHEN edge = '{catalog.SWAP}' THEN 1 ELSE 0 END) AS swap_count,
     COUNT(*) AS edge_count,
-    {edges}"""
+    {_EDGES}"""
 
-# grain: one row per request_id trace session (edges at most the session gap apart)
-REQUEST_EDGES = """
+# The aggregates of one orchestrator attempt of a request (the session of the request's edges
+# that name that orchestrator), with the clock-offset evidence of its runner edges
+ATTEMPT_AGGREGATES = f"""MAX(stream_id) AS stream_id,
+    MAX(gateway) AS gateway,
+    MAX(pipeline) AS pipeline,
+    {_edge_orchestrator("orchestrator_url")},
+    SUM(CASE WHEN edge = '{catalog.SWAP}' THEN 1 ELSE 0 END) AS swap_count,
+    COUNT(*) AS edge_count,
+    MIN(relay_offset_ms) AS relay_offset_min_ms,
+    MAX(relay_offset_ms) AS relay_offset_max_ms,
+    MIN(CASE WHEN edge = '{catalog.RUNNER_RECEIVE}' THEN relay_offset_ms END) AS runner_receive_relay_offset_ms,
+    {_EDGES}"""
+
+# grain: one row per trace session of {keys} (edges at most the session gap apart).
+# request_edges: keys = request_id; attempt_edges: keys = request_id, orchestrator_address.
+SESSIONS = """
 SELECT
-    request_id,
+    {keys},
     window_start AS session_start,
     window_end AS session_end,
     window_time AS rt,
     {aggregates}
-FROM TABLE(SESSION(TABLE trace_edges PARTITION BY request_id, DESCRIPTOR(rt), {gap}))
-GROUP BY request_id, window_start, window_end, window_time
+FROM TABLE(SESSION(TABLE {source} PARTITION BY ({keys}), DESCRIPTOR(rt), {gap}))
+GROUP BY {keys}, window_start, window_end, window_time
 """
 
-# grain: as REQUEST_EDGES, in BATCH mode. Flink's batch planner has no session window TVF
+# grain: as SESSIONS, in BATCH mode. Flink's batch planner has no session window TVF
 # ("unaligned windows are not supported in batch mode") and its group-window form refuses
-# COUNT(DISTINCT): the same sessions, by definition. Edges of a request ordered by time; an
+# COUNT(DISTINCT): the same sessions, by definition. Edges of a key ordered by time; an
 # edge at least the gap after the previous one opens a new session; a session spans [first
 # edge, last edge + gap), and its time is its end minus 1 ms (as window_time).
-REQUEST_EDGES_BATCH = """
+SESSIONS_BATCH = """
 SELECT
-    request_id,
+    {keys},
     CAST(MIN(rt) AS TIMESTAMP(3)) AS session_start,
     CAST(MAX(rt) + {gap} AS TIMESTAMP(3)) AS session_end,
     MAX(rt) + {gap} - INTERVAL '0.001' SECOND AS rt,
     {aggregates}
 FROM (
     -- RANGE: edges at the same time (peers) share a session number whatever their order
-    SELECT *, SUM(opens) OVER (PARTITION BY request_id ORDER BY rt
+    SELECT *, SUM(opens) OVER (PARTITION BY {keys} ORDER BY rt
         RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS session_no
     FROM (
         SELECT *, CASE WHEN previous_t IS NULL OR t >= previous_t + {gap} THEN 1 ELSE 0 END AS opens
         FROM (
-            SELECT *, LAG(t) OVER (PARTITION BY request_id ORDER BY rt) AS previous_t
-            FROM (SELECT *, CAST(rt AS TIMESTAMP(3)) AS t FROM trace_edges)
+            SELECT *, LAG(t) OVER (PARTITION BY {keys} ORDER BY rt) AS previous_t
+            FROM (SELECT *, CAST(rt AS TIMESTAMP(3)) AS t FROM {source})
         )
     )
 )
-GROUP BY request_id, session_no
+GROUP BY {keys}, session_no
 """
 
 
@@ -142,51 +171,78 @@ def _metric_row(
     )"""
 
 
+def _source(metric: catalog.Metric) -> str:
+    return "request_edges" if metric.scope == catalog.REQUEST_SCOPE else "attempt_edges"
+
+
+def _latency_metadata(metric: catalog.Metric) -> str:
+    """JSON_OBJECT of a latency row's metadata: both edges with clock and moment, the scope,
+    swaps, and for a cross-host metric the clock-offset evidence."""
+    start, end = catalog.EDGE_INFO[metric.start_edge], catalog.EDGE_INFO[metric.end_edge]
+    pairs = [
+        f"'start_edge' VALUE '{start.name}'", f"'end_edge' VALUE '{end.name}'",
+        f"'start_clock' VALUE '{start.clock}'", f"'end_clock' VALUE '{end.clock}'",
+        f"'start_moment' VALUE '{start.moment}'", f"'end_moment' VALUE '{end.moment}'",
+        "'time_field' VALUE 'payload'", f"'scope' VALUE '{metric.scope}'", "'swap_count' VALUE swap_count",
+    ]
+    if metric.scope == catalog.REQUEST_SCOPE:
+        pairs.append("'orchestrator_count' VALUE orchestrator_count")
+    if metric.is_cross_host:
+        value = f"`{metric.end_edge}` - `{metric.start_edge}`"
+        pairs += [
+            "'relay_offset_ms' VALUE runner_receive_relay_offset_ms",
+            "'relay_offset_min_ms' VALUE relay_offset_min_ms",
+            "'relay_offset_max_ms' VALUE relay_offset_max_ms",
+            f"'upper_bound_ms' VALUE {value} + relay_offset_min_ms",
+        ]
+    return f"JSON_OBJECT({', '.join(pairs)})"
+
+
 def _latency_select(metric: catalog.Metric) -> str:
     start, end = f"`{metric.start_edge}`", f"`{metric.end_edge}`"
-    metadata = (
-        f"JSON_OBJECT('start_edge' VALUE '{metric.start_edge}', 'end_edge' VALUE '{metric.end_edge}', "
-        "'time_field' VALUE 'payload', 'swap_count' VALUE swap_count, "
-        "'orchestrator_count' VALUE orchestrator_count)"
-    )
     row = _metric_row(
         metric, timestamp=sql.ch_time(start), start=sql.ch_time(start), end=sql.ch_time(end),
-        value=f"CAST({end} - {start} AS DOUBLE)", metadata=metadata,
+        value=f"CAST({end} - {start} AS DOUBLE)", metadata=_latency_metadata(metric),
     )
-    # grain: one row per request with both edges in order
+    evidence = " AND runner_receive_relay_offset_ms IS NOT NULL" if metric.is_cross_host else ""
+    # grain: one row per request session (request metrics) or attempt with both edges in order
     return (
-        f"SELECT 'naap.calculated_metrics' AS target, {row} AS row_json, rt FROM request_edges "
-        f"WHERE {start} IS NOT NULL AND {end} IS NOT NULL AND {end} >= {start}"
+        f"SELECT 'naap.calculated_metrics' AS target, {row} AS row_json, rt FROM {_source(metric)} "
+        f"WHERE {start} IS NOT NULL AND {end} IS NOT NULL AND {end} >= {start}{evidence}"
     )
 
 
 def _reject_reason(metric: catalog.Metric) -> str:
     start, end = f"`{metric.start_edge}`", f"`{metric.end_edge}`"
+    clock = (
+        f"WHEN {start} IS NOT NULL AND {end} IS NOT NULL AND runner_receive_relay_offset_ms IS NULL "
+        "THEN 'no_runner_clock' " if metric.is_cross_host else ""
+    )
     return (
         f"CASE WHEN {start} IS NULL AND {end} IS NOT NULL THEN 'missing_edge:{metric.start_edge}' "
         f"WHEN {end} IS NULL AND {start} IS NOT NULL THEN 'missing_edge:{metric.end_edge}' "
-        f"WHEN {end} < {start} THEN CONCAT('negative:', CAST({end} - {start} AS STRING)) END"
+        f"{clock}WHEN {end} < {start} THEN CONCAT('negative:', CAST({end} - {start} AS STRING)) END"
     )
 
 
-def _rejects_select() -> str:
-    reasons = ", ".join(f"'{m.name}' VALUE {_reject_reason(m)}" for m in catalog.LATENCIES)
-    count = " + ".join(f"CASE WHEN {_reject_reason(m)} IS NOT NULL THEN 1 ELSE 0 END" for m in catalog.LATENCIES)
+def _rejects_select(metrics: tuple[catalog.Metric, ...], source: str) -> str:
+    reasons = ", ".join(f"'{m.name}' VALUE {_reject_reason(m)}" for m in metrics)
+    count = " + ".join(f"CASE WHEN {_reject_reason(m)} IS NOT NULL THEN 1 ELSE 0 END" for m in metrics)
     # LEAST is NULL when any argument is: absent edges count as "far in the future".
     first = ", ".join(f"COALESCE(`{e}`, {2**62})" for e in catalog.EDGES if e != catalog.SWAP)
-    start_ms = f"LEAST({first})"
+    start_ms = f"COALESCE(`{catalog.REQUEST}`, LEAST({first}))"
     row = _metric_row(
         catalog.TRACE_LATENCY_REJECTS,
-        timestamp=sql.ch_time(f"COALESCE(`{catalog.REQUEST}`, {start_ms})"),
-        start=sql.ch_time(f"COALESCE(`{catalog.REQUEST}`, {start_ms})"),
+        timestamp=sql.ch_time(start_ms),
+        start=sql.ch_time(start_ms),
         end=sql.ch_timestamp("session_end"),
         value="CAST(reject_count AS DOUBLE)",
         metadata=f"JSON_OBJECT({reasons} ABSENT ON NULL)",
     )
-    # grain: one row per request session with at least one latency not computed
+    # grain: one row per request session (or attempt) with at least one latency not computed
     return f"""
 SELECT 'naap.calculated_metrics' AS target, {row} AS row_json, rt
-FROM (SELECT *, {count} AS reject_count FROM request_edges)
+FROM (SELECT *, {count} AS reject_count FROM {source})
 WHERE reject_count > 0
 """
 
@@ -296,22 +352,21 @@ def _window_select(metric: catalog.Metric, value: str, where: str) -> str:
 def build(t_env: Any, settings: Settings) -> list[str]:
     """Define the job's views; return the output views (target, row_json, rt)."""
     sql.view(t_env, "trace_edges", TRACE_EDGES)
-    edges = ",\n    ".join(_edge_min(e) for e in catalog.EDGES)
+    sql.view(t_env, "attempt_trace_edges", ATTEMPT_TRACE_EDGES)
+    sessions = SESSIONS_BATCH if settings.is_batch else SESSIONS
+    gap = sql.seconds(settings.trace_session_gap_s)
+    sql.view(t_env, "request_edges", sessions.format(
+        keys="request_id", source="trace_edges", aggregates=SESSION_AGGREGATES, gap=gap))
+    sql.view(t_env, "attempt_edges", sessions.format(
+        keys="request_id, orchestrator_address", source="attempt_trace_edges", aggregates=ATTEMPT_AGGREGATES, gap=gap))
+    sql.view(t_env, "naap_metrics_latencies", " UNION ALL ".join(_latency_select(m) for m in catalog.LATENCIES))
     sql.view(
         t_env,
-        "request_edges",
-        (REQUEST_EDGES_BATCH if settings.is_batch else REQUEST_EDGES).format(
-            aggregates=SESSION_AGGREGATES.format(
-                orchestrator=_edge_orchestrator("orchestrator_address"),
-                orchestrator_url=_edge_orchestrator("orchestrator_url"),
-                swap=catalog.SWAP,
-                edges=edges,
-            ),
-            gap=sql.seconds(settings.trace_session_gap_s),
-        ),
+        "naap_metrics_latency_rejects",
+        _rejects_select(catalog.REQUEST_LATENCIES, "request_edges")
+        + " UNION ALL "
+        + _rejects_select(catalog.ATTEMPT_LATENCIES, "attempt_edges"),
     )
-    sql.view(t_env, "naap_metrics_latencies", " UNION ALL ".join(_latency_select(m) for m in catalog.LATENCIES))
-    sql.view(t_env, "naap_metrics_latency_rejects", _rejects_select())
     sql.view(t_env, "status_samples", STATUS_SAMPLES)
     sql.view(t_env, "status_warmup", STATUS_WARMUP)
     windowed = WINDOWED_BATCH if settings.is_batch else WINDOWED_STREAMING

@@ -123,6 +123,48 @@ class ParquetSink:
             return self._fs, url.removeprefix("s3://").rstrip("/")
         return None, url.rstrip("/")
 
+    def _suffix(self, target: str) -> str:
+        """A replay in replace mode (NETPULSE token salt set) writes calculated_metrics under its
+        own file names: its rows must not overwrite a live file that also holds metrics the
+        replay does not rewrite (``delete_metrics`` took the rewritten ones out beforehand).
+        The raw archive keeps its names (a replay rewrites the same events)."""
+        salt = self.settings.token_salt
+        if target != "naap.calculated_metrics" or not salt:
+            return ""
+        return "-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in salt).strip("-")
+
+    def delete_metrics(self, days: list[Any], names: set[str]) -> int:
+        """Remove the rows of metrics ``names`` from the calculated_metrics files of ``days``
+        (a replay in replace mode, before it writes them again); returns the files changed.
+        A file left empty is deleted; the others are rewritten (local: temporary name, rename)."""
+        from pyarrow import fs as pafs
+
+        filesystem, root = self._filesystem()
+        filesystem = filesystem or pafs.LocalFileSystem()
+        changed = 0
+        for day in days:
+            selector = pafs.FileSelector(
+                f"{root}/calculated_metrics/metric_date={day.isoformat()}", recursive=True, allow_not_found=True
+            )
+            for info in filesystem.get_file_info(selector):
+                if info.type != pafs.FileType.File or not info.base_name.endswith(".parquet") or info.base_name.startswith("."):
+                    continue
+                table = pq.read_table(info.path, filesystem=filesystem, partitioning=None)
+                keep = pc.invert(pc.is_in(table.column("metric_name"), value_set=pa.array(sorted(names))))
+                kept = table.filter(keep)
+                if kept.num_rows == table.num_rows:
+                    continue
+                changed += 1
+                if kept.num_rows == 0:
+                    filesystem.delete_file(info.path)
+                elif isinstance(filesystem, pafs.LocalFileSystem):
+                    tmp = str(Path(info.path).with_name(f".{info.base_name}.tmp"))
+                    pq.write_table(kept, tmp)
+                    os.replace(tmp, info.path)
+                else:
+                    pq.write_table(kept, info.path, filesystem=filesystem)
+        return changed
+
     def parse(self, target: str, lines: list[str]) -> pa.Table:
         """A batch of ``target`` rows (JSONEachRow) as an Arrow table of its Parquet schema."""
         return parse_rows(lines, LAYOUTS[target][1])
@@ -140,7 +182,7 @@ class ParquetSink:
             mask = pc.and_(pc.equal(dates, day), pc.equal(table.column(second), value))
             part = table.filter(mask)
             part = part.sort_by([(time_column, "ascending"), (part.column_names[0], "ascending")])
-            rel = f"{prefix}/{DATE_COLUMN[target]}={day}/{second}={value}/part-{batch_id}.parquet"
+            rel = f"{prefix}/{DATE_COLUMN[target]}={day}/{second}={value}/part-{batch_id}{self._suffix(target)}.parquet"
             path = f"{root}/{rel}"
             if fs is None:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,12 @@ target named by the settings (NETPULSE_CLICKHOUSE_URL / NETPULSE_PARQUET_URL):
 * **replace** (``--replace``): the live database. The affected rows (the range's events of the
   chosen types, and the metrics derived from those types) are deleted first, then re-inserted
   with tokens salted by this replay's id, so the new rows are not mistaken for the deleted ones;
-  running it twice gives the same rows again.
+  running it twice gives the same rows again. This is how history is recomputed after a
+  metric definition changes (a new ``metric_version``, jobs/catalog.py): the deletion takes
+  every version of the metrics the replay rewrites, and the rows of metrics the catalog no
+  longer defines (``catalog.REMOVED``), in ClickHouse and in the range's Parquet files
+  (``ParquetSink.delete_metrics``); the new Parquet files carry the replay's id in their
+  names, so they never overwrite a file that also holds metrics the replay does not rewrite.
 
 Events rejected by the live run (bad input, late) are not in the archive: they are in
 naap.dead_letter. Sessions and windows that cross the range's edges are cut: replay whole days,
@@ -95,9 +100,14 @@ def read_archive(settings: Settings, archive_url: str, plan: ReplayPlan, progres
 
 
 def _metrics_of(event_types: Iterable[str] | None) -> list[str]:
-    if event_types is None:
-        return [m.name for m in catalog.CATALOG]
-    return [m.name for m in catalog.CATALOG if m.source_type in set(event_types)]
+    """The metric names a replay of these types rewrites: the catalog's metrics derived from
+    them, and the metrics the catalog no longer defines (catalog.REMOVED, all from stream_trace),
+    whose old rows the recomputed range must not keep."""
+    types = None if event_types is None else set(event_types)
+    names = [m.name for m in catalog.CATALOG if types is None or m.source_type in types]
+    if types is None or "stream_trace" in types:
+        names += list(catalog.REMOVED)
+    return names
 
 
 def delete_range(settings: Settings, plan: ReplayPlan) -> None:
@@ -114,11 +124,16 @@ def delete_range(settings: Settings, plan: ReplayPlan) -> None:
         statements.append(f"ALTER TABLE naap.orchestrator_metadata DELETE WHERE toDate(valid_from) {span}")
     metrics = _metrics_of(types)
     if metrics:
+        # every version: the range is recomputed at the catalog's current versions
         names = ", ".join(f"'{m}'" for m in metrics)
         statements.append(f"ALTER TABLE naap.calculated_metrics DELETE WHERE metric_date {span} AND metric_name IN ({names})")
     with clickhouse.lock():
         for statement in statements:
             client.command(statement, settings={"mutations_sync": 2})
+    if metrics:
+        days = [plan.date_from + dt.timedelta(days=n) for n in range((plan.date_to - plan.date_from).days + 1)]
+        changed = ParquetSink(settings).delete_metrics(days, set(metrics))
+        print(f"  removed the rewritten metrics from {changed} Parquet file(s) of the range")
 
 
 def replay(

@@ -145,6 +145,37 @@ def versions(rows: Rows) -> Chart:
     return Chart("tor_versions", title, "release series x.y.z (alpha and rc releases included)", fig)
 
 
+def churn(rows: Rows) -> Chart:
+    """Share of relays that joined / left between consecutive consensuses, per flag."""
+    title = "Churn between consecutive consensuses"
+    if not rows:
+        return Chart("tor_churn", title, "", None)
+    colors = color_map(r["series"] for r in rows)
+    fig = base_figure(height=400)
+    hourly_lines(fig, rows, "series", "share_pct", colors, unit=" %")
+    fig.update_layout(xaxis=time_axis([r["ts"] for r in rows], "consensus valid-after (UTC)"),
+                      yaxis={"title": {"text": "relays with the flag (%)"}, "rangemode": "tozero"})
+    note = ("joined: share of the flag's relays that did not have it in the previous consensus; "
+            "left: share of the previous consensus' holders that lost it ('listed' = any relay). "
+            "No point where the previous consensus is missing (never a zero)")
+    return Chart("tor_churn", title, note, fig)
+
+
+def concentration(rows: Rows) -> Chart:
+    """HHI of consensus weight by AS, country, family and contact per consensus hour."""
+    title = "Concentration of consensus weight (HHI)"
+    if not rows:
+        return Chart("tor_concentration", title, "", None)
+    colors = color_map(r["grouping"] for r in rows)
+    fig = base_figure(height=400)
+    hourly_lines(fig, rows, "grouping", "hhi", colors)
+    fig.update_layout(xaxis=time_axis([r["ts"] for r in rows], "consensus valid-after (UTC)"),
+                      yaxis={"title": {"text": "HHI (0..1)"}, "rangemode": "tozero"})
+    note = ("sum of squared weight shares of the groups; family = mutual MyFamily components, "
+            "contact = descriptor contact line; a relay of unknown group counts as its own group")
+    return Chart("tor_concentration", title, note, fig)
+
+
 def tor_charts(data: dict[str, Any]) -> list[Chart]:
     """Every Tor chart from the fetched rows (see jobs.report_queries.fetch)."""
     rows = data["rows"]
@@ -156,4 +187,6 @@ def tor_charts(data: dict[str, Any]) -> list[Chart]:
                           "autonomous systems"),
         flags(rows["tor_flags"]),
         versions(rows["tor_versions"]),
+        churn(rows.get("tor_churn", [])),
+        concentration(rows.get("tor_concentration", [])),
     ]

@@ -4,7 +4,8 @@ Every query returns rows for one chart (jobs/report_figures.py turns them into f
 touching ClickHouse). Time buckets are a query parameter (``{bucket_s:UInt32}``) chosen from the
 data's span by :func:`bucket_seconds`, so a long history stays a few hundred points per series.
 Aggregate tables are read the way their DDL says: SummingMergeTree / AggregatingMergeTree
-targets are grouped again (parts may not be merged yet) and dead letters are read FINAL.
+targets are grouped again (parts may not be merged yet); dead letters and the Tor metric tables
+(ReplacingMergeTrees) are read FINAL.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from jobs import clickhouse
 from jobs.settings import Settings
+from udfs.tor_metrics import METRICS_VERSION as TOR_METRICS_VERSION
 
 Rows = list[dict[str, Any]]
 
@@ -185,6 +187,28 @@ ORDER BY day, series
 """
 
 
+# grain: one row per (consensus hour, churn series); hours whose previous consensus is missing
+# have no churn rows (udfs/tor_metrics.py), so the lines break there
+TOR_CHURN = f"""
+SELECT
+    ts,
+    concat(toString(subject), if(metric_name = 'flag_joined_share', ' joined', ' left')) AS series,
+    metric_value * 100 AS share_pct
+FROM tor.network_hour_metrics FINAL
+WHERE metric_name IN ('flag_joined_share', 'flag_left_share')
+    AND subject IN ('listed', 'Guard', 'Exit') AND metric_version = {TOR_METRICS_VERSION}
+ORDER BY ts, series
+"""
+
+# grain: one row per (consensus hour, grouping): HHI of consensus weight
+TOR_CONCENTRATION = f"""
+SELECT ts, toString(subject) AS grouping, metric_value AS hhi
+FROM tor.network_hour_metrics FINAL
+WHERE metric_name = 'cw_hhi' AND metric_version = {TOR_METRICS_VERSION}
+ORDER BY ts, grouping
+"""
+
+
 @dataclass(frozen=True)
 class Query:
     """One chart's query: its SQL, the tables it reads, whether it takes the time bucket."""
@@ -208,6 +232,8 @@ QUERIES: dict[str, Query] = {
     "tor_ases": Query(TOR_ASES, ("tor.relay_snapshot",), uses_top=True),
     "tor_flags": Query(TOR_FLAGS, ("tor.relay_snapshot",)),
     "tor_versions": Query(TOR_VERSIONS, ("tor.version_day_stats", "tor.network_hour_stats")),
+    "tor_churn": Query(TOR_CHURN, ("tor.network_hour_metrics",)),
+    "tor_concentration": Query(TOR_CONCENTRATION, ("tor.network_hour_metrics",)),
 }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -28,6 +29,7 @@ from jobs import (
     kafka,
     naap_ingest,
     naap_metrics,
+    progress,
     sources,
     sql,
     staging,
@@ -56,7 +58,10 @@ FROM TABLE(TUMBLE(TABLE {rows}, DESCRIPTOR(rt), {window}))
 GROUP BY target, window_start, window_end
 """
 METRICS_TABLE = "naap.calculated_metrics"
+LOCAL_BIND_KEYS = ("jobmanager.bind-host", "taskmanager.bind-host", "taskmanager.host", "rest.bind-address")
 BATCH_LOCAL_MANAGED_MEMORY = "1g"
+# REST address of each environment's local cluster, when progress lines are on (progress.py)
+REST_URLS: dict[int, str] = {}
 
 
 def create_environment(settings: Settings, pipeline: str) -> tuple[Any, Any]:
@@ -68,10 +73,6 @@ def create_environment(settings: Settings, pipeline: str) -> tuple[Any, Any]:
     flink_logs.use_for_local_runs(settings.var_dir)  # before the first PyFlink call starts the JVM
     config = Configuration()
     config.set_string("python.executable", sys.executable)
-    # A local run's MiniCluster listens on loopback only (its BLOB server bound every interface
-    # by default). Ignored by a cluster, whose processes bind what its config.yaml says.
-    for key in ("jobmanager.bind-host", "taskmanager.bind-host", "taskmanager.host", "rest.bind-address"):
-        config.set_string(key, "127.0.0.1")
     config.set_string("pipeline.name", pipeline)
     # Bounded input runs in BATCH mode: the answer is a function of the input set, not of the
     # order in which files are read (settings.runtime_mode). It can only be set here, before
@@ -95,7 +96,18 @@ def create_environment(settings: Settings, pipeline: str) -> tuple[Any, Any]:
         # (ignored on a cluster, whose config.yaml sizes its TaskManagers).
         config.set_string("taskmanager.memory.managed.size", BATCH_LOCAL_MANAGED_MEMORY)
     env = StreamExecutionEnvironment.get_execution_environment(config)
-    env.set_parallelism(settings.parallelism)
+    if progress.runs_locally(env):
+        # A local run's MiniCluster listens on loopback only (its BLOB server bound every
+        # interface by default). A cluster submission is left alone: its processes bind what
+        # the cluster's config.yaml says.
+        loopback = Configuration()
+        for key in LOCAL_BIND_KEYS:
+            loopback.set_string(key, "127.0.0.1")
+        env.configure(loopback)
+    rest_url = progress.configure(env, settings)
+    if rest_url:
+        REST_URLS[id(env)] = rest_url
+    env.set_parallelism(settings.effective_parallelism)
     t_env = StreamTableEnvironment.create(env)
     table_config = t_env.get_config()
     table_config.set("table.local-time-zone", "UTC")
@@ -118,7 +130,7 @@ def build(env: Any, t_env: Any, settings: Settings, pipeline: str) -> Path | Non
     """
     if pipeline not in PIPELINES:
         raise ValueError(f"unknown pipeline {pipeline!r}; choose one of {sorted(PIPELINES)}")
-    java_udfs.register(t_env)  # before the source: its event time is a Java function
+    udf_jar = java_udfs.register(t_env)  # before the source: its event time is a Java function
     if settings.source == "kafka":
         kafka.register(t_env)  # the connector jar (jars.lock)
     t_env.execute_sql(sources.source_ddl(settings))
@@ -129,18 +141,21 @@ def build(env: Any, t_env: Any, settings: Settings, pipeline: str) -> Path | Non
     union = " UNION ALL ".join(f"SELECT target, row_json, rt FROM {o}" for o in outputs)
     sql.view(t_env, "sink_rows", union)
     if settings.is_batch:
-        return _stage(env, t_env, settings, pipeline)
+        # ADD JAR ships the jar with jobs the table environment submits; a statement set
+        # attached to the stream environment needs it in the environment's own jar list.
+        env.add_jars(udf_jar.resolve().as_uri())
+        return _stage(env, t_env, settings, pipeline, outputs)
     _write_as_it_goes(env, t_env, settings, pipeline)
     return None
 
 
-def _stage(env: Any, t_env: Any, settings: Settings, pipeline: str) -> Path:
+def _stage(env: Any, t_env: Any, settings: Settings, pipeline: str, outputs: list[str]) -> Path:
     """BATCH: every output row goes to the staging files in Java (no Python on the row path)."""
     directory = staging.new_directory(settings, pipeline)
-    staging.register(t_env, directory)
     line = staging.staged_line
     rows = [
-        f"SELECT {line('target', staging.batch_id('rt'), 'row_json')} AS line FROM sink_rows",
+        f"SELECT {line('target', staging.batch_id('rt'), 'row_json')} AS line FROM {output}" for output in outputs
+    ] + [
         f"SELECT {line(sql.literal('naap.dead_letter'), sql.literal('source-rejects'), dead_letter_row(settings, pipeline, 'line_copy'))} "
         "AS line FROM source_rejects",
     ]
@@ -150,9 +165,7 @@ def _stage(env: Any, t_env: Any, settings: Settings, pipeline: str) -> Path:
             # key TAB event ms TAB row and folded at load time (jobs/staging.py).
             row = "CONCAT(route, CHR(9), CAST(ms AS STRING), CHR(9), body)"
             rows.append(f"SELECT {line('kind', sql.literal('all'), row)} AS line FROM ({select})")
-    statements = t_env.create_statement_set()
-    statements.add_insert_sql(staging.insert_statement(rows))
-    statements.attach_as_datastream()
+    staging.attach(t_env, directory, rows)
     return directory
 
 
@@ -213,20 +226,29 @@ def by_kind(stream: Any, kind: str, pipeline: str) -> Any:
 def run(settings: Settings, pipeline: str = "naap", wait: bool = True) -> Any:
     """Build and execute ``pipeline``; blocks until a bounded run ends when ``wait``.
 
-    Returns the JobExecutionResult (wait) or the JobClient (no wait).
+    Returns the JobExecutionResult (wait) or the JobClient (no wait). A run that waits prints
+    progress lines to stderr (events read, rate, rows written, rejects; NETPULSE_PROGRESS_INTERVAL_S).
     """
     env, t_env = create_environment(settings, pipeline)
     staged = build(env, t_env, settings, pipeline)
     if staged is None:
-        return env.execute(pipeline) if wait else env.execute_async(pipeline)
+        return execute(env, pipeline, settings) if wait else env.execute_async(pipeline)
     if not wait or not _attached(env):
         raise ValueError(
             "a bounded run (BATCH mode) loads its staged outputs once the job has finished, so it "
             "runs attached; for a detached job, watch the directory or set NETPULSE_RUNTIME_MODE=streaming"
         )
-    result = env.execute(pipeline)
-    staging.load(settings, staged)
+    result = execute(env, pipeline, settings, staged=True)
+    started = time.monotonic()
+    rows = staging.load(settings, staged)
+    progress.loaded(pipeline, settings, rows, time.monotonic() - started)
     return result
+
+
+def execute(env: Any, name: str, settings: Settings, staged: bool = False) -> Any:
+    """Run a built environment to the end of its input, printing progress lines (progress.py)
+    every NETPULSE_PROGRESS_INTERVAL_S seconds; returns the JobExecutionResult."""
+    return progress.execute(env, name, settings, REST_URLS.get(id(env)), staged)
 
 
 def _attached(env: Any) -> bool:

@@ -59,7 +59,9 @@ class Settings:
         max_future_skew_s: envelopes stamped further ahead of the clock are rejected
             (``timestamp_in_future``) so that one fast gateway clock cannot drag the watermark.
         dlq_payload_cap_chars: dead-letter payloads are cut to this many characters, the cut is recorded.
-        parallelism: default operator parallelism.
+        parallelism: default operator parallelism; 0 (default) = automatic: every core (at most
+            4) for a bounded run in BATCH mode, whose stages run one after another, and 1 for
+            STREAMING, whose operators already run side by side.
         writer_parallelism: parallel sink writers (1 for the embedded engine: one process per path).
         source_idle_timeout_s: 0 (default) = off; >0: job-wide source idleness
             (``table.exec.source.idle-timeout``). Off by default: after a pause longer than it,
@@ -77,6 +79,10 @@ class Settings:
             deduplication and OVER aggregates see the whole input whatever the order in which
             files are read (no watermark, nothing is late); unbounded inputs (Kafka, a watched
             directory) run in STREAMING mode.
+        progress_interval_s: seconds between the progress lines a job run prints to stderr
+            (events read and their rate, rows written, rejects: Flink's own metrics, read
+            from the REST API of the local MiniCluster); 0 = off (``NETPULSE_PROGRESS_INTERVAL_S``,
+            default 5). Only a run that waits for its job prints them (not ``submit``).
         fault_file: drill switch (``NETPULSE_FAULT_FILE``, off when empty): while a file exists
             at this path, every ClickHouse insert fails as if the server were unreachable
             (docs/operations.md, "Sink outage drill").
@@ -110,7 +116,7 @@ class Settings:
     max_event_bytes: int = 1_048_576
     max_future_skew_s: int = 300
     dlq_payload_cap_chars: int = 65_536
-    parallelism: int = 1
+    parallelism: int = 0
     writer_parallelism: int = 1
     source_idle_timeout_s: int = 0
     retention_days: int = 0
@@ -119,6 +125,7 @@ class Settings:
     token_salt: str = ""
     fault_file: str = ""
     runtime_mode: str = "auto"
+    progress_interval_s: int = 5
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -138,6 +145,13 @@ class Settings:
         """The directory of the embedded database (only meaningful when embedded)."""
         return Path(self.clickhouse_url.removeprefix("chdb://"))
 
+    @property
+    def effective_parallelism(self) -> int:
+        """The operator parallelism a job runs with (see ``parallelism``)."""
+        if self.parallelism > 0:
+            return self.parallelism
+        return min(os.cpu_count() or 1, 4) if self.is_batch else 1
+
     def replace(self, **changes: object) -> Settings:
         """A copy with some fields changed (tests and the CLI use this)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -152,13 +166,14 @@ _INT_FIELDS = {
     "max_event_bytes": 1024,
     "max_future_skew_s": 0,
     "dlq_payload_cap_chars": 256,
-    "parallelism": 1,
+    "parallelism": 0,
     "writer_parallelism": 1,
     "source_idle_timeout_s": 0,
     "kafka_idle_timeout_s": 0,
     "retention_days": 0,
     "jitter_min_samples": 2,
     "trace_session_gap_s": 1,
+    "progress_interval_s": 0,
 }
 _CHOICES = {
     "source": ("files", "kafka"),

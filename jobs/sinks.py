@@ -65,6 +65,11 @@ def terminate(operator: Any, uid: str, name: str, parallelism: int) -> None:
     )
 
 
+def is_dead_letter(target: str) -> bool:
+    """Whether ``target`` is a dead-letter table (its rows are rejects, in progress lines)."""
+    return target.endswith(".dead_letter")
+
+
 def batch_token(target: str, batch_id: str, lines: list[str]) -> str:
     """Deterministic insert deduplication token for one batch (order-independent)."""
     digest = hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()[:32]
@@ -222,13 +227,15 @@ class BatchWriter(MapFunction):
     def open(self, runtime_context: RuntimeContext) -> None:
         self.sink = BatchSink(self.settings)
         group = runtime_context.get_metrics_group().add_group("netpulse")
-        self.rows_counter = group.counter("rows_written")
+        self.rows_counter = group.counter("rows_written")  # read by jobs/progress.py
+        self.rejects_counter = group.counter("rejects_written")  # rows into a dead-letter table
         self.batches_counter = group.counter("batches_written")
 
     def map(self, value: Any) -> int:
         assert self.sink is not None
-        count = self.sink.write(value[1], value[2], value[3].split("\n"))
-        self.rows_counter.inc(count)
+        target = value[1]
+        count = self.sink.write(target, value[2], value[3].split("\n"))
+        (self.rejects_counter if is_dead_letter(target) else self.rows_counter).inc(count)
         self.batches_counter.inc()
         return count
 
@@ -257,6 +264,9 @@ class BufferedWriter(KeyedProcessFunction):
         self.buffer = runtime_context.get_list_state(ListStateDescriptor("rows", Types.STRING()))
         self.size = runtime_context.get_state(ValueStateDescriptor("size", Types.INT()))
         self.writer = ClickHouseWriter(self.settings)
+        group = runtime_context.get_metrics_group().add_group("netpulse")
+        # read by jobs/progress.py (which counts this writer's rejects from its input records)
+        self.rows_counter = group.counter("rows_written")
 
     def process_element(self, value: Any, ctx: KeyedProcessFunction.Context) -> Any:
         self.buffer.add(value[self.row_index])
@@ -277,6 +287,8 @@ class BufferedWriter(KeyedProcessFunction):
         if rows:
             assert self.writer is not None
             self.writer.insert(target, rows, None)
+            if not is_dead_letter(target):
+                self.rows_counter.inc(len(rows))
             self.buffer.clear()
             self.size.clear()
             yield len(rows)

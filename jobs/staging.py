@@ -77,14 +77,22 @@ def new_directory(settings: Settings, pipeline: str) -> Path:
     return settings.var_dir / "staging" / f"{pipeline}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
 
 
-def register(t_env: Any, path: Path) -> None:
-    """Create the staging sink table writing under ``path``/rows."""
-    t_env.execute_sql(DDL.format(table=TABLE, path=sql.literal((path / "rows").resolve().as_uri())))
+def attach(t_env: Any, path: Path, selects: list[str]) -> None:
+    """Stage the rows of ``selects`` (each a SELECT of one staged ``line``) under ``path``.
 
-
-def insert_statement(rows: list[str]) -> str:
-    """INSERT of the union of ``rows`` (SELECTs of one staged line each) into the staging sink."""
-    return f"INSERT INTO {TABLE} " + " UNION ALL ".join(rows)
+    One INSERT per output, each into its own sink table and directory, all in one statement
+    set attached to the job: a view read by several sinks is planned once, as its own block
+    (the shared parse and deduplication, see envelopes.register), where a single INSERT of the
+    outputs' union would be planned as one tree in which every branch prunes its own copy.
+    Separate directories: each batch sink commits its files from a staging folder of its own.
+    """
+    statements = t_env.create_statement_set()
+    for index, select in enumerate(selects):
+        table = f"{TABLE}_{index}"
+        location = (path / "rows" / f"{index:03d}").resolve().as_uri()
+        t_env.execute_sql(DDL.format(table=table, path=sql.literal(location)))
+        statements.add_insert_sql(f"INSERT INTO {table} {select}")
+    statements.attach_as_datastream()
 
 
 def _committed(directory: Path) -> list[Path]:

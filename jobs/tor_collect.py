@@ -34,6 +34,7 @@ class CollectStats:
     files_seen: int = 0
     files_staged: int = 0
     records: int = 0
+    documents: int = 0  # network-status documents (kind ``consensus``)
     rejects: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # documents not used, by type
 
@@ -63,7 +64,10 @@ def collect_file(path: Path, relative: str, staging_dir: Path, stats: CollectSta
     if target.exists():
         return None
     parsed = parse_any(relative, data)
-    lines = [json.dumps(r, separators=(",", ":"), sort_keys=True) for r in parsed.records]
+    lines = [
+        json.dumps(r, separators=(",", ":"), sort_keys=True)
+        for r in [*parsed.documents, *parsed.records]
+    ]
     lines += [
         json.dumps(r.as_record(), separators=(",", ":"), sort_keys=True) for r in parsed.rejects
     ]
@@ -72,6 +76,7 @@ def collect_file(path: Path, relative: str, staging_dir: Path, stats: CollectSta
     hidden.replace(target)
     stats.files_staged += 1
     stats.records += len(parsed.records)
+    stats.documents += len(parsed.documents)
     stats.rejects += len(parsed.rejects)
     for kind, count in parsed.skipped.items():
         stats.skipped[kind] = stats.skipped.get(kind, 0) + count

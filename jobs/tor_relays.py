@@ -11,11 +11,18 @@ Computes: per fingerprint (Python KeyedProcessFunction, keyed state): the latest
           that hour's votes (flags_by_auth), first_seen, all_nicknames, last_restarted and
           last_ip_change (definitions: udfs/tor_state.py); country and AS of the address from
           the offline DB-IP Lite databases (udfs/tor_geoip.py), with the database name and date.
+          Per consensus hour (jobs/tor_network.py, udfs/tor_metrics.py; catalog:
+          jobs/catalog.py TOR_*): Onionoo's consensus weight fraction and guard / middle /
+          exit probabilities from the bandwidth-weights footer, flag churn against the
+          previous consensus, weight concentration by AS / country / family / contact, and
+          uptime-pattern groups flagged for review.
 Writes:   tor.relay_snapshot, one immutable row per relay per consensus hour, one insert per
           hour, without the relays the hour already has (a re-run over a grown tree writes
           only new rows) and with a deterministic insert_deduplication_token (the materialized
-          views feed the five aggregate tables from it); tor.dead_letter (collector rejects,
-          and staged lines that are not records) through the shared reject writer.
+          views feed the five aggregate tables from it); tor.relay_hour_metrics and
+          tor.network_hour_metrics, one insert each per hour (ReplacingMergeTrees: a
+          recomputation replaces); tor.dead_letter (collector rejects, and staged lines that
+          are not records) through the shared reject writer.
 Time:     event time = consensus valid-after; only consensus and vote records carry it (a
           descriptor's own time is a join key, not stream time). Records only fill the keyed
           state; rows are derived when hours are emitted, in ascending hour order. Bounded
@@ -28,11 +35,13 @@ State:    one JSON value per fingerprint: nicknames and address changes with the
           newest 4 documents of each kind, hours waiting for their timer, the last 72
           emitted hours (a consensus collected twice is written once). No TTL: state per relay
           is bounded and small, and first_seen must survive a relay's absence of any length.
-          Per-hour write buffers are keyed by (table, hour) and cleared when written.
+          Per-hour write buffers are keyed by (table, hour) or ('net', hour) (the metrics'
+          inputs: relay records of the hour and of the previous consensus, consensus records
+          of the window) and cleared when written.
 Rejects:  collector stages (parse: not_a_tor_document, malformed_document/_entry/_descriptor,
           missing_valid_after, bad_bandwidth_value, ...; validate: negative_uptime,
           unknown_keyword, malformed_header_or_footer) and decode (a staged line that is not a
-          JSON record: malformed_json, unknown_kind, bad_fingerprint).
+          JSON record: malformed_json, unknown_kind, bad_fingerprint, bad_consensus_record).
 """
 
 from __future__ import annotations
@@ -52,6 +61,7 @@ from jobs import sql
 from jobs.settings import PROJECT_ROOT, Settings
 from jobs.sinks import BufferedWriter, terminate
 from jobs.tor_collect import collect
+from jobs.tor_network import NET, consensus_copies, relay_copies, write_hour_metrics
 from jobs.tor_summary import format_summary, network_summary, print_summary
 from jobs.tor_writer import (
     HOUR_WAIT_MS,
@@ -61,7 +71,7 @@ from jobs.tor_writer import (
     insert_snapshots,
 )
 from udfs.tor_geoip import GeoIP
-from udfs.tor_state import RelayState, add_record, emit_due
+from udfs.tor_state import RelayState, add_record, emit_due_with_network
 
 __all__ = [  # the writer and the summary live in their own modules; callers keep these names
     "SNAPSHOT_COLUMNS",
@@ -77,7 +87,7 @@ __all__ = [  # the writer and the summary live in their own modules; callers kee
 NAME = "tor_relays"
 DEAD_LETTER_TABLE = "tor.dead_letter"
 BUNDLED_INPUT = PROJECT_ROOT / "tests" / "fixtures" / "tor" / "collector"
-RECORD_KINDS = ("status", "vote", "server", "extra", "bw")
+RECORD_KINDS = ("status", "vote", "server", "extra", "bw")  # per relay; plus 'consensus' (per document)
 
 log = logging.getLogger("netpulse.tor_relays")
 
@@ -103,7 +113,11 @@ def _literal(value: object) -> str:
 def source_ddl(settings: Settings, path: Path, *, batch: bool = False) -> str:
     """The staged JSON-lines directory, read raw so that no line vanishes unseen.
 
-    Streaming: event time is the consensus hour (``rt``; watermark = newest hour read).
+    Streaming: event time is the consensus hour of router entries (``rt``; watermark = newest
+    hour read). Consensus document records carry none: the collector stages them at the top of
+    their file, before the entries of the file's earlier hours, so a valid-after of theirs
+    would move the watermark past hours not yet read. A value that is not a number gives 0
+    (TRY_CAST: a CAST error would fail the job; the line is dead-lettered by the decode check).
     Batch: no rowtime (BATCH mode fires a key's timers at the end of its input, in order).
     """
     monitor = (
@@ -116,7 +130,7 @@ def source_ddl(settings: Settings, path: Path, *, batch: bool = False) -> str:
         if batch
         else """,
     rt AS TO_TIMESTAMP_LTZ(COALESCE(CASE WHEN JSON_VALUE(line, '$.kind') IN ('status', 'vote')
-        THEN CAST(JSON_VALUE(line, '$.valid_after') AS BIGINT) * 1000 END, 0), 3),
+        THEN TRY_CAST(JSON_VALUE(line, '$.valid_after') AS BIGINT) * 1000 END, 0), 3),
     WATERMARK FOR rt AS rt"""
     )
     return f"""
@@ -134,12 +148,19 @@ CREATE TEMPORARY TABLE tor_staged (
 _KINDS = ", ".join(f"'{k}'" for k in RECORD_KINDS)
 _FINGERPRINT = "JSON_VALUE(line, '$.fingerprint')"
 
-# grain: one row per staged line that is a usable record (keyed by relay fingerprint)
+_CONSENSUS_OK = """(TRY_CAST(JSON_VALUE(line, '$.valid_after') AS BIGINT) IS NOT NULL
+        AND TRY_CAST(JSON_VALUE(line, '$.fresh_until') AS BIGINT) IS NOT NULL)"""
+
+# grain: one row per staged line that is a usable record, keyed by relay fingerprint (a
+# consensus document record by 'consensus:<valid-after>': it only passes through the keyed
+# operator, which copies it to the hours whose metrics need it)
 RECORDS = f"""
-SELECT kind, {_FINGERPRINT} AS fingerprint, line
+SELECT kind, CASE WHEN kind = 'consensus' THEN CONCAT('consensus:', JSON_VALUE(line, '$.valid_after'))
+    ELSE {_FINGERPRINT} END AS fingerprint, line
 FROM tor_staged
-WHERE line IS JSON OBJECT AND kind IN ({_KINDS})
-    AND REGEXP({_FINGERPRINT}, '^[0-9A-F]{{40}}$')
+WHERE line IS JSON OBJECT AND (
+    (kind IN ({_KINDS}) AND REGEXP({_FINGERPRINT}, '^[0-9A-F]{{40}}$'))
+    OR (kind = 'consensus' AND {_CONSENSUS_OK}))
 """
 
 # grain: one row per reject found by the collector (already dead-letter shaped)
@@ -161,8 +182,10 @@ WHERE line IS JSON OBJECT AND kind = 'reject'
 
 _DECODE_REASON = f"""CASE
     WHEN NOT (line IS JSON OBJECT) THEN 'malformed_json'
-    WHEN kind IS NULL OR kind NOT IN ({_KINDS}, 'reject') THEN 'unknown_kind'
-    WHEN kind <> 'reject' AND NOT COALESCE(REGEXP({_FINGERPRINT}, '^[0-9A-F]{{40}}$'), FALSE)
+    WHEN kind IS NULL OR kind NOT IN ({_KINDS}, 'reject', 'consensus') THEN 'unknown_kind'
+    WHEN kind = 'consensus' AND NOT {_CONSENSUS_OK} THEN 'bad_consensus_record'
+    WHEN kind NOT IN ('reject', 'consensus')
+        AND NOT COALESCE(REGEXP({_FINGERPRINT}, '^[0-9A-F]{{40}}$'), FALSE)
         THEN 'bad_fingerprint'
 END"""
 
@@ -205,6 +228,11 @@ class RelaySnapshots(KeyedProcessFunction):
             record = json.loads(value[2])
         except ValueError:
             return  # unreachable: the SQL filter passes JSON objects only
+        if record.get("kind") == "consensus":
+            # no relay state: the document record goes to the hours whose metrics use it
+            for key_ms, payload in consensus_copies(record):
+                yield NET, key_ms, payload
+            return
         relay = RelayState.from_json(self.state.value())
         hour = add_record(relay, record)
         if hour is not None:
@@ -214,13 +242,15 @@ class RelaySnapshots(KeyedProcessFunction):
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Any:
         relay = RelayState.from_json(self.state.value())
-        rows = emit_due(relay, (timestamp - HOUR_WAIT_MS) // 1000, self.geo)
+        rows = emit_due_with_network(relay, (timestamp - HOUR_WAIT_MS) // 1000, self.geo)
         self.state.update(relay.to_json())
-        for row in rows:
+        for row, network in rows:
             hour_ms = int(
                 dt.datetime.fromisoformat(row["ts"]).replace(tzinfo=dt.UTC).timestamp() * 1000
             )
             yield SNAPSHOT_TABLE, hour_ms, json.dumps(row, separators=(",", ":"), sort_keys=True)
+            for key_ms, payload in relay_copies(network):
+                yield NET, key_ms, payload
 
 
 def build(
@@ -231,7 +261,9 @@ def build(
     sql.view(t_env, "tor_records", RECORDS)
     sql.view(t_env, "tor_rejects", f"{COLLECTOR_REJECTS} UNION ALL {DECODE_REJECTS}")
     writers = settings.writer_parallelism
-    snapshots = (
+    # One keyed writer for every hourly output: relay_snapshot rows keyed by (table, hour),
+    # network-metric inputs by ('net', hour), handled by jobs.tor_network.
+    hourly = (
         t_env.to_data_stream(t_env.from_path("tor_records"))
         .key_by(lambda row: row[1], key_type=Types.STRING())
         .process(
@@ -241,9 +273,12 @@ def build(
         .uid(f"{NAME}-relay-state")
         .name("relay state: joins and derivations")
         .key_by(lambda row: f"{row[0]}|{row[1]}", key_type=Types.STRING())
-        .process(HourBatchWriter(settings), output_type=Types.INT())
+        .process(
+            HourBatchWriter(settings, {NET: write_hour_metrics}), output_type=Types.INT()
+        )
     )
-    terminate(snapshots, f"{NAME}-snapshot-writer", "relay_snapshot hourly writer", writers)
+    # the name stays: tests/cluster reads this operator's netpulse.rows_written by name
+    terminate(hourly, f"{NAME}-snapshot-writer", "relay_snapshot hourly writer", writers)
     terminate(
         t_env.to_data_stream(t_env.from_path("tor_rejects"))
         .key_by(lambda row: row[0], key_type=Types.STRING())
@@ -268,7 +303,7 @@ def execute(settings: Settings, staged: Path, geoip_dir: Path, *, wait: bool = T
         settings = settings.replace(runtime_mode="batch")
     env, t_env = runtime.create_environment(settings, NAME)
     build(env, t_env, settings, staged, geoip_dir, batch=settings.is_batch)
-    return env.execute(NAME) if wait else env.execute_async(NAME)
+    return runtime.execute(env, NAME, settings) if wait else env.execute_async(NAME)
 
 
 def watch(settings: Settings, input_dir: Path, stop: threading.Event, interval_s: float | None = None) -> None:
@@ -331,6 +366,6 @@ def run(
     if not wait:
         return env.execute_async(NAME)
     try:
-        return env.execute(NAME)
+        return runtime.execute(env, NAME, settings)
     finally:
         stop.set()

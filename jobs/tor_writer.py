@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pyflink.common import Types
@@ -141,39 +142,61 @@ def new_rows(lines: list[str], existing: set[str]) -> list[str]:
 def insert_snapshots(settings: Settings, lines: list[str], token: str, attempts: int = 6) -> None:
     """Insert one hour of snapshot rows as one block with its deduplication token; retry, raise."""
     rows = [snapshot_values(json.loads(line)) for line in sorted(lines)]
+    insert_rows(settings, SNAPSHOT_TABLE, SNAPSHOT_COLUMNS, rows, token, attempts)
+
+
+def insert_rows(
+    settings: Settings,
+    table: str,
+    columns: tuple[str, ...],
+    rows: list[list[Any]],
+    token: str,
+    attempts: int = 6,
+) -> None:
+    """Insert ``rows`` (values in ``columns`` order) as one block with a deduplication token."""
     insert_settings = dict(INSERT_SETTINGS, insert_deduplication_token=token)
 
     def insert() -> None:
         client = clickhouse.connect(settings)
         with clickhouse.lock():
-            client.insert(
-                SNAPSHOT_TABLE, rows, column_names=list(SNAPSHOT_COLUMNS), settings=insert_settings
-            )
+            client.insert(table, rows, column_names=list(columns), settings=insert_settings)
 
-    _retried(f"insert of {len(rows)} rows into {SNAPSHOT_TABLE}", insert, attempts)
+    _retried(f"insert of {len(rows)} rows into {table}", insert, attempts)
+
+
+# A handler of other hourly outputs: (settings, hour in epoch seconds, the key's lines) ->
+# rows written. Module-level functions only (the operator is pickled to the Python workers).
+HourHandler = Callable[[Settings, int, list[str]], int]
 
 
 class HourBatchWriter(KeyedProcessFunction):
-    """Keyed by (table, hour): buffers the hour's rows in state, writes them as one block.
+    """Keyed by (target, hour): buffers the hour's lines in state, writes them as one block.
 
     The hour is written when the watermark passes it, i.e. after every relay's row of that
     hour has arrived (in BATCH mode: once the hour's rows are all here). Rows of relays the
     hour already has in the table (an earlier run) are dropped first, so re-running over a
     grown tree adds only new (fingerprint, hour) rows. The rest is fixed by the input, so a
     replay after a failover rebuilds the same block with the same token and the table drops it.
+
+    Other targets (``handlers``: the network metrics' inputs) are buffered and timed the same
+    way and handed to their handler; one operator instead of one more keyed stage (in BATCH
+    mode each keyed Python stage runs after the previous one, with its own worker start).
     """
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, handlers: dict[str, HourHandler] | None = None):
         self.settings = settings
+        self.handlers = dict(handlers or {})
         self.buffer: Any = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.buffer = runtime_context.get_list_state(ListStateDescriptor("rows", Types.STRING()))
         # The same metric names as the NaaP batch writer (netpulse.rows_written /
-        # batches_written): what a watched job on a cluster has written, from the REST API.
+        # batches_written): what a watched job on a cluster has written, from the REST API,
+        # and what the progress lines show (jobs/progress.py).
         group = runtime_context.get_metrics_group().add_group("netpulse")
-        self.rows_counter = group.counter("rows_written")
+        self.rows_counter = group.counter("rows_written")  # relay_snapshot rows only
         self.batches_counter = group.counter("batches_written")
+        self.metric_rows_counter = group.counter("metric_rows_written")  # handlers' rows
 
     def process_element(self, value: Any, ctx: KeyedProcessFunction.Context) -> Any:
         self.buffer.add(value[2])
@@ -183,6 +206,13 @@ class HourBatchWriter(KeyedProcessFunction):
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Any:
         lines = list(self.buffer.get() or [])
+        handler = self.handlers.get(str(ctx.get_current_key()).split("|", 1)[0])
+        if handler is not None:
+            self.buffer.clear()
+            written = handler(self.settings, (timestamp - HOUR_WAIT_MS) // 1000, lines)
+            self.metric_rows_counter.inc(written)
+            yield written
+            return
         if lines:
             hour_ms = timestamp - HOUR_WAIT_MS
             lines = new_rows(lines, existing_fingerprints(self.settings, hour_ms))

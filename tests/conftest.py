@@ -126,15 +126,18 @@ def sample_lines() -> list[str]:
 
 def input_files() -> dict[str, list[str]]:
     """The runs' input as files: the real capture files as they are (three days, one file per
-    streaming session), the single-event samples, the broken-input corpus and an announcement
-    sequence derived from a real one (tests/scd_sequence.py)."""
+    streaming session), the single-event samples, the broken-input corpus, an announcement
+    sequence derived from a real one (tests/scd_sequence.py) and requests derived from real trace events
+    (tests/swap_sequence.py: two orchestrator attempts; a runner edge without its own clock)."""
     import scd_sequence
+    import swap_sequence
 
     files = {p.name: [line for line in p.read_text().splitlines() if line.strip()]
              for p in sorted((sample.FIXTURES / "events").glob("*.jsonl"))}
     files["samples.jsonl"] = [line for line in sample.fixture_lines() if not any(line in f for f in files.values())]
     files["corpus.jsonl"] = corpus.corpus_lines()
     files["scd-sequence.jsonl"] = scd_sequence.lines()
+    files["swap-sequence.jsonl"] = swap_sequence.lines()
     return files
 
 
@@ -175,10 +178,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory, s3) -> dict[str, Run]:  # typ
     """Pipeline runs over the same input (``input_files``), started together (each in its own
     process). The bounded ones run in BATCH mode and must give identical tables:
 
-    * ``p1``: the files as they are, parallelism 1, local Parquet.
+    * ``p1``: the files as they are, parallelism 1, local Parquet; progress lines every second.
     * ``p2``: the lines shuffled into 5 randomly named files, parallelism 2, Parquet on the
       loopback S3 server.
-    * ``p3``: every file reversed and the files listed in reverse order, parallelism 1.
+    * ``p3``: every file reversed and the files listed in reverse order, parallelism 1; progress
+      lines off.
     * ``ps``: STREAMING mode over one time-ordered file (as a topic delivers it), parallelism 1:
       the reference, in which the corpus's far-out-of-order event is late.
     """
@@ -191,9 +195,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory, s3) -> dict[str, Run]:  # typ
         "NETPULSE_S3_SECRET_KEY": s3server.SECRET_KEY,
     }
     return {
-        "p1": start_run(base / "p1", files, {"NETPULSE_PARALLELISM": "1"}),
+        "p1": start_run(base / "p1", files, {"NETPULSE_PARALLELISM": "1", "NETPULSE_PROGRESS_INTERVAL_S": "1"}),
         "p2": start_run(base / "p2", shuffled(files, seed=7, parts=5), {"NETPULSE_PARALLELISM": "2", **s3_env}),
-        "p3": start_run(base / "p3", reversed_files(files), {"NETPULSE_PARALLELISM": "1"}),
+        "p3": start_run(base / "p3", reversed_files(files), {"NETPULSE_PARALLELISM": "1", "NETPULSE_PROGRESS_INTERVAL_S": "0"}),
         "ps": start_run(
             base / "ps", time_ordered(files), {"NETPULSE_PARALLELISM": "1", "NETPULSE_RUNTIME_MODE": "streaming"}
         ),

@@ -30,6 +30,8 @@ TOR_TABLES = (
     "version_day_stats",
     "operator_day_stats",
     "network_hour_stats",
+    "relay_hour_metrics",
+    "network_hour_metrics",
 )
 
 
@@ -110,6 +112,8 @@ AGGREGATES = (
     "version_day_stats",
     "operator_day_stats",
     "network_hour_stats",
+    "relay_hour_metrics",
+    "network_hour_metrics",
 )
 
 SNAPSHOT_JSON = """
@@ -155,4 +159,48 @@ def canonical_outputs(settings: Settings) -> dict[str, list[str]]:
             )
             rows = client.query(f"SELECT {exprs} FROM tor.{table}").result_rows
             out[table] = sorted(repr(r) for r in rows)
+    return out
+
+
+def reference_payloads(tree: Path, geo: Any) -> dict[int, list[str]]:
+    """The inputs of the job's metrics stage, computed without Flink along the job's path:
+    relay states (udfs.tor_state) emit compact records, which are copied with the consensus
+    records to hour keys (jobs.tor_network); hour key (epoch seconds) -> payloads."""
+    from collections import defaultdict
+
+    from jobs.tor_collect import _input_files
+    from jobs.tor_network import consensus_copies, relay_copies
+    from udfs.tor_parse import parse_any
+    from udfs.tor_state import RelayState, add_record, emit_due_with_network
+
+    states: dict[str, RelayState] = defaultdict(RelayState)
+    hours: dict[str, set[int]] = defaultdict(set)
+    keys: dict[int, list[str]] = defaultdict(list)
+    for path in _input_files(tree):
+        parsed = parse_any(path.relative_to(tree).as_posix(), path.read_bytes())
+        for document in parsed.documents:
+            for key_ms, payload in consensus_copies(document):
+                keys[key_ms // 1000].append(payload)
+        for record in parsed.records:
+            hour = add_record(states[record["fingerprint"]], record)
+            if hour is not None:
+                hours[record["fingerprint"]].add(hour)
+    for fingerprint, state in states.items():
+        for hour in sorted(hours[fingerprint]):
+            for _, network in emit_due_with_network(state, hour, geo):
+                for key_ms, payload in relay_copies(network):
+                    keys[key_ms // 1000].append(payload)
+    return dict(keys)
+
+
+def reference_metrics(tree: Path, geo: Any) -> dict[int, tuple[list[dict], list[dict]]]:
+    """tor metrics without Flink (``reference_payloads`` computed per key like the job):
+    hour (epoch seconds) -> (relay rows, network rows), for the hours with a consensus."""
+    from jobs.tor_network import compute_hour
+
+    out = {}
+    for hour, payloads in sorted(reference_payloads(tree, geo).items()):
+        relay_rows, network_rows = compute_hour(hour, payloads)
+        if relay_rows or network_rows:
+            out[hour] = (relay_rows, network_rows)
     return out

@@ -72,16 +72,21 @@ class Reject:
 class Parsed:
     """Records and rejects from one document or file, and what was recognized but not used.
 
-    ``skipped`` counts documents by type (``dir-key-certificate-3``, ``microdescriptor``, ...)
-    that are Tor documents this suite does not read: counted, never dead letters.
+    ``records`` are per relay (they carry a ``fingerprint``); ``documents`` are per
+    network-status document (kind ``consensus``: its hour, interval and ``bandwidth-weights``
+    footer). ``skipped`` counts documents by type (``dir-key-certificate-3``,
+    ``microdescriptor``, ...) that are Tor documents this suite does not read: counted, never
+    dead letters.
     """
 
     records: list[dict[str, Any]] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
+    documents: list[dict[str, Any]] = field(default_factory=list)
 
     def extend(self, other: Parsed) -> None:
         self.records.extend(other.records)
+        self.documents.extend(other.documents)
         self.rejects.extend(other.rejects)
         for kind, count in other.skipped.items():
             self.skipped[kind] = self.skipped.get(kind, 0) + count

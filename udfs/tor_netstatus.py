@@ -31,6 +31,8 @@ from udfs.tor_docs import (
 )
 
 _TOR_VERSION = re.compile(r"^Tor (\S+)")
+# A consensus without a usable fresh-until is taken to be hourly (the public network's interval).
+DEFAULT_INTERVAL_S = 3600
 
 
 def _first_document(data: bytes, doc_type: str, *, validate: bool) -> Any:
@@ -96,6 +98,11 @@ def parse_network_status(name: str, data: bytes, doc_type: str = CONSENSUS) -> P
                     )
                 ]
             )
+    fresh_until = epoch(getattr(document, "fresh_until", None))
+    if fresh_until is None or fresh_until <= valid_after:
+        fresh_until = valid_after + DEFAULT_INTERVAL_S
+    if doc_type == CONSENSUS:
+        out.documents.append(_consensus_record(name, valid_after, fresh_until, document))
     header_error_located = strict_error is None
     search_from = 0
     for fingerprint, entry in sorted(document.routers.items(), key=lambda item: str(item[0])):
@@ -142,7 +149,7 @@ def parse_network_status(name: str, data: bytes, doc_type: str = CONSENSUS) -> P
                 }
             )
         else:
-            out.records.append(_status_record(name, valid_after, entry))
+            out.records.append(_status_record(name, valid_after, fresh_until, entry))
         out.rejects.extend(
             unknown_keyword_rejects(
                 name, data, [str(x) for x in entry.get_unrecognized_lines()], doc_type
@@ -165,7 +172,29 @@ def parse_network_status(name: str, data: bytes, doc_type: str = CONSENSUS) -> P
     return out
 
 
-def _status_record(name: str, valid_after: int, entry: Any) -> dict[str, Any]:
+def _consensus_record(name: str, valid_after: int, fresh_until: int, document: Any) -> dict[str, Any]:
+    """The document-level facts of a consensus: its hour, interval and bandwidth-weights footer.
+
+    ``fresh_until`` tells which consensus is the next one (valid-after = this fresh-until):
+    consecutive consensuses are paired on it, so a missing hour breaks the pair. The
+    ``bandwidth-weights`` footer (dir-spec, "Computing Bandwidth Weights") is kept whole, as
+    integers; the weights are relative to ``bwweightscale`` (a consensus parameter, 10000).
+    """
+    weights = getattr(document, "bandwidth_weights", None) or {}
+    params = getattr(document, "params", None) or {}
+    return {
+        "kind": "consensus",
+        "document": name,
+        "valid_after": valid_after,
+        "fresh_until": fresh_until,
+        "consensus_method": getattr(document, "consensus_method", None),
+        "bandwidth_weights": {str(k): int(v) for k, v in sorted(weights.items())},
+        "bwweightscale": int(params.get("bwweightscale", 10000)),
+        "entries": len(document.routers),
+    }
+
+
+def _status_record(name: str, valid_after: int, fresh_until: int, entry: Any) -> dict[str, Any]:
     v6 = [(addr, port) for addr, port, is_v6 in entry.or_addresses or [] if is_v6]
     version_line = entry.version_line or ""
     match = _TOR_VERSION.match(version_line)
@@ -174,6 +203,7 @@ def _status_record(name: str, valid_after: int, entry: Any) -> dict[str, Any]:
         "kind": "status",
         "document": name,
         "valid_after": valid_after,
+        "fresh_until": fresh_until,
         "fingerprint": entry.fingerprint,
         "nickname": entry.nickname,
         "published": epoch(entry.published),

@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from udfs.tor_geoip import UNKNOWN_COUNTRY, GeoResult
+from udfs.tor_metrics import WINDOW_CONSENSUSES
 
 # How many descriptors of each kind a relay keeps: relays publish a server descriptor every
 # ~18 h, so a handful covers any plausible lateness of consensus hours while bounding state.
@@ -48,6 +49,9 @@ KEEP_EMITTED_HOURS = 72
 # Address changes remembered, so that a late hour gets the change at or before it (a relay on
 # a dynamic address changes daily: bounded, newest kept).
 KEEP_IP_CHANGES = 64
+# Restart hours remembered for the uptime pattern (udfs.tor_metrics: a 24-hour window).
+KEEP_RESTARTS = 16
+HOUR_S = 3600
 
 
 @dataclass
@@ -55,7 +59,8 @@ class RelayState:
     """Everything the job remembers about one relay (one fingerprint).
 
     ``nicknames`` holds ``[nickname, first hour]`` pairs; ``ip_changes`` the hours of address
-    changes (ascending); ``last_ts`` / ``last_endpoints`` the newest emitted entry.
+    changes (ascending); ``last_ts`` / ``last_endpoints`` the newest emitted entry;
+    ``restarts`` the distinct restart hours (``last_restarted`` floored) of emitted rows.
     """
 
     first_seen: int | None = None
@@ -69,6 +74,7 @@ class RelayState:
     bws: list[dict[str, Any]] = field(default_factory=list)
     votes: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)
+    restarts: list[int] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
@@ -148,6 +154,13 @@ def emit_due(state: RelayState, up_to: int, geo: Any) -> list[dict[str, Any]]:
     ``geo`` has ``lookup(address) -> GeoResult``, ``source`` and ``build_date`` (udfs.tor_geoip).
     An hour already emitted (the same consensus delivered twice) yields no second row.
     """
+    return [row for row, _ in emit_due_with_network(state, up_to, geo)]
+
+
+def emit_due_with_network(
+    state: RelayState, up_to: int, geo: Any
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """``emit_due`` with, per row, the relay's compact record for the network metrics."""
     if state.pending:
         # every hour seen so far counts, the ones still waiting included (bounded run: all)
         earliest = min(int(h) for h in state.pending)
@@ -158,7 +171,8 @@ def emit_due(state: RelayState, up_to: int, geo: Any) -> list[dict[str, Any]]:
         votes = state.votes.pop(str(hour), {})
         if hour in state.emitted:
             continue
-        rows.append(snapshot_row(state, hour, status, votes, geo))
+        row = snapshot_row(state, hour, status, votes, geo)
+        rows.append((row, network_record(state, hour, status, row)))
     # votes of hours with no consensus entry for this relay are not needed any more
     for stale in [h for h in state.votes if int(h) <= up_to]:
         del state.votes[stale]
@@ -193,6 +207,33 @@ def derive(state: RelayState, ts: int, status: dict[str, Any]) -> dict[str, Any]
     }
 
 
+def network_record(
+    state: RelayState, ts: int, status: dict[str, Any], row: dict[str, Any]
+) -> dict[str, Any]:
+    """What the hour's network metrics need of this relay (udfs.tor_metrics.hour_metrics).
+
+    ``present``: the relay's listed hours in the uptime window ending at ``ts``;
+    ``restarts``: its restart hours in that window known by ``ts``; ``fresh_until``: the
+    valid-after of the next consensus (the churn pair's key).
+    """
+    fresh_until = int(status.get("fresh_until") or ts + HOUR_S)
+    start = ts - WINDOW_CONSENSUSES * (fresh_until - ts)
+    return {
+        "fingerprint": row["fingerprint"],
+        "ts": ts,
+        "fresh_until": fresh_until,
+        "flags": row["flags"],
+        "cw": row["cw"],
+        "asn": row["asn"],
+        "country": row["country"],
+        "contact": row["contact"],
+        "family": row["family"],
+        "first_seen": state.first_seen,
+        "present": [h for h in state.emitted if start < h <= ts],
+        "restarts": [r for r in state.restarts if start < r <= ts],
+    }
+
+
 def snapshot_row(
     state: RelayState, ts: int, status: dict[str, Any], votes: dict[str, list[str]], geo: Any
 ) -> dict[str, Any]:
@@ -203,6 +244,9 @@ def snapshot_row(
     bw = _newest_before(state.bws, ts, "measured_at")
     uptime = server.get("uptime") if server else None
     last_restarted = server["published"] - uptime if server and uptime is not None else None
+    if last_restarted is not None:
+        restart_hour = last_restarted - last_restarted % HOUR_S
+        state.restarts = sorted(set(state.restarts) | {restart_hour})[-KEEP_RESTARTS:]
     located: GeoResult = geo.lookup(status["address"])
     auths = sorted(votes)
     return {

@@ -115,7 +115,9 @@ def test_every_target_table_deduplicates_replayed_inserts(tor_settings: Settings
             "SELECT name, engine_full FROM system.tables WHERE database = 'tor' AND engine LIKE '%MergeTree'",
         )
     )
-    assert set(settings) == {"relay_snapshot", "dead_letter", *AGGREGATES}
+    assert set(settings) == {
+        "relay_snapshot", "dead_letter", "relay_hour_metrics", "network_hour_metrics", *AGGREGATES
+    }
     assert all("non_replicated_deduplication_window = 10000" in e for e in settings.values())
 
 

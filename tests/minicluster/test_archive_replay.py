@@ -31,7 +31,7 @@ def test_archive_partitions_and_schema(runs) -> None:  # type: ignore[no-untyped
     table = ds.dataset(str(root), format="parquet", partitioning=None).to_table()
     assert table.schema.equals(RAW_EVENTS_SCHEMA.append(pa.field("event_date", pa.date32())))
     live = runs["p1"].tables()["raw_events"]
-    assert table.num_rows == len(live) == 143 + 4 + 2  # real, corpus accepted, scd_sequence
+    assert table.num_rows == len(live) == 143 + 4 + 2 + 14  # real, corpus accepted, scd_sequence, swap_sequence
     assert sorted(table.column("event_id").to_pylist()) == sorted(r["event_id"] for r in live)
 
 
@@ -52,8 +52,10 @@ def replayed(runs, tmp_path_factory):  # type: ignore[no-untyped-def]
     proc = subprocess.run([sys.executable, str(ROOT / "tests" / "replay_run.py"), str(var), archive],
                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
-    return {step: json.loads((var / f"tables-{step}.json").read_text())
-            for step in ("fresh", "fresh-again", "replace", "replace-status")} | {"stdout": proc.stdout}
+    steps = ("fresh", "fresh-again", "replace", "replace-status")
+    return {step: json.loads((var / f"tables-{step}.json").read_text()) for step in steps} | {
+        f"parquet-{step}": json.loads((var / f"parquet-{step}.json").read_text()) for step in steps
+    } | {"stdout": proc.stdout}
 
 
 def test_replay_reproduces_live_metrics(runs, replayed) -> None:  # type: ignore[no-untyped-def]
@@ -74,3 +76,19 @@ def test_replay_is_idempotent(replayed) -> None:  # type: ignore[no-untyped-def]
         drop = ("source_position",) if step == "replace-status" else ()
         for table in ("raw_events", "ai_stream_status", "calculated_metrics", "stream_trace_events"):
             assert _canon(replayed[step][table], drop) == _canon(fresh[table], drop), (step, table)
+
+
+def test_replace_recomputes_history_under_the_current_catalog(replayed) -> None:  # type: ignore[no-untyped-def]
+    """tests/replay_run.py adds a version-1 prompt_to_first_frame_latency and a version-1
+    runner_to_gateway_latency (removed in version 2) before the --replace step: afterwards the
+    range holds exactly the fresh replay's rows (test_replay_is_idempotent), in Parquet as well."""
+    from jobs import catalog
+
+    for step in ("fresh", "replace", "replace-status"):
+        versions = replayed[f"parquet-{step}"]
+        assert not [k for k in versions if k.split("/")[0] in catalog.REMOVED], step
+        assert versions == replayed["parquet-fresh"], step
+    assert versions["prompt_to_first_frame_latency/2"] == 6  # six requests reached an orchestrator
+    assert "prompt_to_first_frame_latency/1" not in versions
+    latencies = [r for r in replayed["replace"]["calculated_metrics"] if r["metric_unit"] == "ms"]
+    assert latencies and all(r["metric_version"] == 2 for r in latencies)

@@ -23,18 +23,19 @@ def _by(rows: list[dict], key: str, value: str) -> list[dict]:
 def test_row_counts_per_table(runs) -> None:  # type: ignore[no-untyped-def]
     t = runs["p1"].tables()
     # corpus adds 4 accepted events: the fps-wrong-type one, one of 3 duplicates, one of 2
-    # id-less, and the far-out-of-order one (nothing is late in BATCH mode); scd_sequence 2.
-    assert len(t["raw_events"]) == REAL_EVENTS + 4 + 2
+    # id-less, and the far-out-of-order one (nothing is late in BATCH mode); scd_sequence 2;
+    # swap_sequence 14 (stream_trace).
+    assert len(t["raw_events"]) == REAL_EVENTS + 4 + 2 + 14
     types = Counter(r["event_type"] for r in t["raw_events"])
     assert types == {
-        "stream_trace": 48, "stream_ingest_metrics": 34, "ai_stream_status": 32 + 3,
+        "stream_trace": 48 + 14, "stream_ingest_metrics": 34, "ai_stream_status": 32 + 3,
         "ai_stream_events": 16, "create_new_payment": 6 + 1, "network_capabilities": 5 + 2,
         "discovery_results": 2,
     }
     # + corpus-dup once and corpus-late; corpus-fps is rejected
     assert len(t["ai_stream_status"]) == 32 + 2
     assert len(t["stream_ingest_metrics"]) == 34
-    assert len(t["stream_trace_events"]) == 48
+    assert len(t["stream_trace_events"]) == 48 + 14
     # 4 network_capabilities events: net_caps sample (5 GPU rows), the 2026-02-24 production
     # orchestrator_metadata: SCD2 versions, see test_orchestrator_metadata_versions
     assert {r["is_current"] for r in t["orchestrator_metadata"]} == {True, False}

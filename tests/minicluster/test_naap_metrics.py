@@ -1,7 +1,9 @@
 """Metric values on the real fixtures, at parallelism 1 and 2, in ClickHouse and in Parquet.
 
 Expected values are computed by hand below from the fixture timestamps (payload
-``data.timestamp`` for trace edges, envelope time for status samples).
+``data.timestamp`` for trace edges, envelope time for status samples). Every latency of catalog
+version 2 is checked on the real requests that have its edges, and per orchestrator attempt on
+a request with a swap derived from real events (tests/swap_sequence.py).
 """
 
 import json
@@ -13,7 +15,7 @@ import pytest
 import s3server
 from conftest import canonical, load_parquet_copy
 
-from jobs import clickhouse
+from jobs import catalog, clickhouse
 from jobs.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -28,34 +30,124 @@ def _value(rows: list[dict], name: str, **where: str) -> float:
     return row["metric_value"]
 
 
-def test_prompt_to_first_frame_and_related_latencies(runs) -> None:  # type: ignore[no-untyped-def]
+def _latency(rows: list[dict], name: str, request_id: str, orchestrator: str | None = None) -> dict:
+    (row,) = [r for r in rows if r["metric_name"] == name and r["request_id"] == request_id
+              and (orchestrator is None or r["orchestrator_address"] == orchestrator)]
+    return row
+
+
+def _gateway_edges(start: str, end: str) -> dict:
+    moments = {catalog.REQUEST: "instant"}
+    return {
+        "start_edge": start, "end_edge": end, "start_clock": "gateway", "end_clock": "gateway",
+        "start_moment": moments.get(start, "segment_end"), "end_moment": "segment_end", "time_field": "payload",
+    }
+
+
+def test_catalog_v2_latencies_on_a_real_request(runs) -> None:  # type: ignore[no-untyped-def]
     m = _metrics(runs["p1"])
-    # request a818d729 (2026-02-23 session 1): gateway_receive_stream_request 1771803961194,
-    # gateway_send_first_ingest_segment 1771803970508, runner_receive_first_ingest_segment
-    # 1771803972754, runner_send_first_processed_segment 1771803970682,
+    # request a818d729 (2026-02-23 session 1), payload times (envelope in brackets where it differs):
+    # gateway_receive_stream_request 1771803961194, gateway_send_first_ingest_segment 1771803970508,
+    # runner_receive_first_ingest_segment 1771803972754 [1771803972798: relay offset 44],
+    # runner_send_first_processed_segment 1771803970682 [1771803970685: relay offset 3],
     # gateway_receive_first_processed_segment 1771803971774, ..._few_processed_segments 1771803974211
-    assert _value(m, "prompt_to_first_frame_latency", request_id="a818d729") == 1771803971774 - 1771803961194  # 10580
-    assert _value(m, "prompt_to_playable_latency", request_id="a818d729") == 1771803974211 - 1771803961194  # 13017
-    assert _value(m, "first_frame_to_playable_latency", request_id="a818d729") == 1771803974211 - 1771803971774  # 2437
-    assert _value(m, "orchestrator_selection_latency", request_id="a818d729") == 1771803970508 - 1771803961194  # 9314
-    assert _value(m, "gateway_to_runner_latency", request_id="a818d729") == 1771803972754 - 1771803970508  # 2246
-    assert _value(m, "runner_to_gateway_latency", request_id="a818d729") == 1771803971774 - 1771803970682  # 1092
-    # the runner "sent" its first processed segment 2072 ms before it "received" the first
-    # ingest segment (two clocks): no value, a counted reject with the reason instead.
-    assert [r for r in m if r["metric_name"] == "runner_processing_latency" and r["request_id"] == "a818d729"] == []
-    (rejects,) = [r for r in m if r["metric_name"] == "trace_latency_rejects" and r["request_id"] == "a818d729"]
-    assert rejects["metric_value"] == 1.0
-    assert json.loads(rejects["metric_metadata"]) == {"runner_processing_latency": "negative:-2072"}
+    expected = {
+        "prompt_to_first_frame_latency": 1771803971774 - 1771803961194,  # 10580
+        "prompt_to_playable_latency": 1771803974211 - 1771803961194,  # 13017
+        "orchestrator_selection_latency": 1771803970508 - 1771803961194,  # 9314
+        "first_segment_to_first_frame_latency": 1771803971774 - 1771803970508,  # 1266
+        "first_frame_to_playable_latency": 1771803974211 - 1771803971774,  # 2437
+        "gateway_to_runner_latency": 1771803972754 - 1771803970508,  # 2246 (two clocks)
+    }
+    assert {m.name for m in catalog.LATENCIES} == set(expected)
+    rows = {name: _latency(m, name, "a818d729") for name in expected}
+    assert {name: r["metric_value"] for name, r in rows.items()} == expected
+    assert all(r["metric_version"] == 2 for r in rows.values())
+    for name in ("prompt_to_first_frame_latency", "prompt_to_playable_latency", "orchestrator_selection_latency"):
+        meta = json.loads(rows[name]["metric_metadata"])
+        metric = catalog.BY_NAME[name]
+        assert meta == {**_gateway_edges(metric.start_edge, metric.end_edge), "scope": "request",
+                        "swap_count": 0, "orchestrator_count": 1}
+    for name in ("first_segment_to_first_frame_latency", "first_frame_to_playable_latency"):
+        metric = catalog.BY_NAME[name]
+        assert json.loads(rows[name]["metric_metadata"]) == {
+            **_gateway_edges(metric.start_edge, metric.end_edge), "scope": "attempt", "swap_count": 0}
+    # the cross-host leg carries the clock-offset evidence: relay offsets 44 (its own edge) and
+    # 3 (the other runner edge); at most 2246 + 3 ms on the gateway's clock
+    assert json.loads(rows["gateway_to_runner_latency"]["metric_metadata"]) == {
+        "start_edge": catalog.SEND_INGEST, "end_edge": catalog.RUNNER_RECEIVE,
+        "start_clock": "gateway", "end_clock": "runner", "start_moment": "segment_end", "end_moment": "segment_end",
+        "time_field": "payload", "scope": "attempt", "swap_count": 0,
+        "relay_offset_ms": 44, "relay_offset_min_ms": 3, "relay_offset_max_ms": 44, "upper_bound_ms": 2249,
+    }
+    # removed from the catalog, so neither produced nor rejected
+    assert not [r for r in m if r["metric_name"] in catalog.REMOVED]
+    assert not [r for r in m if r["metric_name"] == "trace_latency_rejects" and r["request_id"] == "a818d729"]
     # request cae483be: stream request 1771802056762, first processed 1771802076130 -> 19368
     assert _value(m, "prompt_to_first_frame_latency", request_id="cae483be") == 19368.0
-    # request db936fab (2026-01-08 Kafka capture): 2655 ms
+    # request db936fab (2026-01-08 Kafka capture): 2655 ms; the runner's clock is ahead of the
+    # gateway's: relay offsets -2 (receive) and 1 (send), so 2 ms is at most 0 on the gateway's clock
     assert _value(m, "prompt_to_first_frame_latency", request_id="db936fab") == 2655.0
-    row = [r for r in m if r["metric_name"] == "prompt_to_first_frame_latency" and r["request_id"] == "a818d729"][0]
+    cross = _latency(m, "gateway_to_runner_latency", "db936fab")
+    assert cross["metric_value"] == 1767908947585 - 1767908947583
+    assert json.loads(cross["metric_metadata"])["upper_bound_ms"] == 0
+    row = rows["prompt_to_first_frame_latency"]
     assert row["orchestrator_address"] == "0xcf5654abfaefc001a84aeb18fe4c13bfd0f8a77b"
     assert row["gateway"] == "cloud-spe-ai-live-video-tester-fra"
     assert row["stream_id"] == "aiJobTesterStream-1771803956707505111"
     assert (row["window_start"], row["window_end"]) == ("2026-02-22 23:46:01.194000", "2026-02-22 23:46:11.774000")
-    assert (row["metric_unit"], row["metric_category"], row["metric_version"]) == ("ms", "performance", 1)
+    assert (row["metric_unit"], row["metric_category"], row["metric_version"]) == ("ms", "performance", 2)
+
+
+def test_every_v2_latency_where_its_edges_exist(runs) -> None:  # type: ignore[no-untyped-def]
+    m = _metrics(runs["p1"])
+    # the six real requests that reached an orchestrator have every edge: every latency, once
+    # per request (request metrics) or per attempt (one orchestrator each)
+    served = {"a818d729", "cae483be", "734b33f3", "7d208f6e", "db936fab", "swap2att"}
+    for metric in catalog.LATENCIES:
+        got = sorted(r["request_id"] for r in m if r["metric_name"] == metric.name)
+        # swap2att: two attempts, two rows of each attempt metric
+        assert got == sorted([*served, *(["swap2att"] if metric.scope == catalog.ATTEMPT_SCOPE else [])]), metric.name
+    # 7d208f6e (data as a JSON string): runner receive 1772052067394, gateway send 1772052065266
+    assert _value(m, "gateway_to_runner_latency", request_id="7d208f6e") == 2128.0
+    assert _value(m, "first_segment_to_first_frame_latency", request_id="7d208f6e") == 1772052066500 - 1772052065266
+
+
+def test_latencies_per_orchestrator_attempt_after_a_swap(runs) -> None:  # type: ignore[no-untyped-def]
+    m = _metrics(runs["p1"])
+    first, second = "0x5fd25374e1e87d6728ec8601c512dfabab375ab5", "0x22d4da4b5ce66601a7fca3cee56070d2deaa6072"
+    # tests/swap_sequence.py: attempt 1 = the edges of 734b33f3 (stream request 1771950561006,
+    # send 1771950570934, first processed 1771950571655, few 1771950573340, runner receive
+    # 1771950572309 [relay offset 50], runner send [53]) then orchestrator_swap; attempt 2 = the
+    # edges of cae483be shifted: send 1771950586625, first 1771950587407, few 1771950590031,
+    # runner receive 1771950588388 [72], runner send [72]
+    request = {name: _latency(m, name, "swap2att") for name in (
+        "prompt_to_first_frame_latency", "prompt_to_playable_latency", "orchestrator_selection_latency")}
+    assert {n: r["metric_value"] for n, r in request.items()} == {
+        "prompt_to_first_frame_latency": 10649, "prompt_to_playable_latency": 12334,
+        "orchestrator_selection_latency": 9928}
+    meta = json.loads(request["prompt_to_first_frame_latency"]["metric_metadata"])
+    assert (meta["swap_count"], meta["orchestrator_count"]) == (1, 2)
+    attempts = {
+        (o, name): _latency(m, name, "swap2att", o)
+        for o in (first, second)
+        for name in ("first_segment_to_first_frame_latency", "first_frame_to_playable_latency",
+                     "gateway_to_runner_latency")
+    }
+    assert {k: r["metric_value"] for k, r in attempts.items()} == {
+        (first, "first_segment_to_first_frame_latency"): 1771950571655 - 1771950570934,  # 721
+        (first, "first_frame_to_playable_latency"): 1771950573340 - 1771950571655,  # 1685
+        (first, "gateway_to_runner_latency"): 1771950572309 - 1771950570934,  # 1375
+        (second, "first_segment_to_first_frame_latency"): 1771950587407 - 1771950586625,  # 782
+        (second, "first_frame_to_playable_latency"): 1771950590031 - 1771950587407,  # 2624
+        (second, "gateway_to_runner_latency"): 1771950588388 - 1771950586625,  # 1763
+    }
+    assert attempts[(first, "first_frame_to_playable_latency")]["orchestrator_url"] == "https://server.ai-bitbender.xyz:1112"
+    assert attempts[(second, "first_frame_to_playable_latency")]["orchestrator_url"] == "https://legiocorp.link:8777"
+    # attempt 1 ended with the swap away from its orchestrator
+    assert json.loads(attempts[(first, "gateway_to_runner_latency")]["metric_metadata"])["swap_count"] == 1
+    assert json.loads(attempts[(second, "gateway_to_runner_latency")]["metric_metadata"])["upper_bound_ms"] == 1763 + 72
+    assert json.loads(attempts[(first, "gateway_to_runner_latency")]["metric_metadata"])["upper_bound_ms"] == 1375 + 50
 
 
 def test_missing_edges_are_counted_not_emitted(runs) -> None:  # type: ignore[no-untyped-def]
@@ -63,11 +155,35 @@ def test_missing_edges_are_counted_not_emitted(runs) -> None:  # type: ignore[no
     # request 7ae0c39b: no orchestrator was available, so no first processed segment
     assert [r for r in m if r["request_id"] == "7ae0c39b" and r["metric_unit"] == "ms"] == []
     (rejects,) = [r for r in m if r["metric_name"] == "trace_latency_rejects" and r["request_id"] == "7ae0c39b"]
+    assert rejects["metric_version"] == 2 and rejects["metric_value"] == 3
     assert json.loads(rejects["metric_metadata"]) == {
         "orchestrator_selection_latency": "missing_edge:gateway_send_first_ingest_segment",
         "prompt_to_first_frame_latency": "missing_edge:gateway_receive_first_processed_segment",
         "prompt_to_playable_latency": "missing_edge:gateway_receive_few_processed_segments",
     }
+    # the 5 requests without an orchestrator (3 real "no orchestrator" sessions, 6806f180 closed
+    # before one was found, 56bc6b29 a lone stream request sample) are the only rejects
+    rejected = sorted(r["request_id"] for r in m if r["metric_name"] == "trace_latency_rejects")
+    assert rejected == ["56bc6b29", "6806f180", "7ae0c39b", "7dc25b96", "a06463a9", "noclock1", "noclock1"]
+
+
+def test_a_runner_edge_without_its_own_clock_gives_no_cross_host_latency(runs) -> None:  # type: ignore[no-untyped-def]
+    m = _metrics(runs["p1"])
+    # tests/swap_sequence.py, request noclock1: gateway send 1771803970508 and a runner receive
+    # without data.timestamp (its time would be the gateway's relay time, envelope 1771803972798)
+    assert [r for r in m if r["request_id"] == "noclock1" and r["metric_unit"] == "ms"] == []
+    (attempt,) = [r for r in m if r["metric_name"] == "trace_latency_rejects" and r["request_id"] == "noclock1"
+                  and "gateway_to_runner_latency" in r["metric_metadata"]]
+    assert json.loads(attempt["metric_metadata"]) == {
+        "gateway_to_runner_latency": "no_runner_clock",
+        "first_segment_to_first_frame_latency": "missing_edge:gateway_receive_first_processed_segment",
+    }
+    (request,) = [r for r in m if r["metric_name"] == "trace_latency_rejects" and r["request_id"] == "noclock1"
+                  and r is not attempt]
+    assert json.loads(request["metric_metadata"]) == {
+        "orchestrator_selection_latency": "missing_edge:gateway_receive_stream_request"}
+    assert (attempt["metric_value"], request["metric_value"]) == (2, 1)
+    assert attempt["orchestrator_address"] == request["orchestrator_address"] == "0xcf5654abfaefc001a84aeb18fe4c13bfd0f8a77b"
 
 
 def test_jitter_coefficient_per_stream_window(runs) -> None:  # type: ignore[no-untyped-def]
@@ -111,7 +227,7 @@ def test_parallelism_1_and_2_give_identical_metrics(runs) -> None:  # type: igno
 def _parquet_rows(table) -> list[dict]:  # type: ignore[no-untyped-def]
     out = []
     for r in table.to_pylist():
-        r.pop("metric_date")
+        r.pop("metric_date", None)
         for k in ("metric_timestamp", "window_start", "window_end"):
             r[k] = r[k].strftime("%Y-%m-%d %H:%M:%S.%f") if r[k].microsecond else r[k].strftime("%Y-%m-%d %H:%M:%S")
         out.append(r)
@@ -162,3 +278,34 @@ def test_enriched_view_maps_orchestrator_to_announced_gpus(runs) -> None:  # typ
     assert r["capabilities_announced_at"] == "2026-02-25 20:40:26.119000"
     # request db936fab (2026-01-08 21:49:05) precedes the only announcement of its URL (21:50:21)
     assert by_request["db936fab"]["onchain_orchestrator_address"] is None
+
+
+def test_bench_baselines_compute_the_same_latencies(runs, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """bench/baselines.py (a) Python and (b) ClickHouse SQL over the same lines in time order (their
+    watermark is exact per line) give the pipeline's latency and reject rows, value for value."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT, input_files, time_ordered
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "events-000.jsonl").write_text("\n".join(time_ordered(input_files())) + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NETPULSE_")} | {"PYTHONPATH": str(ROOT)}
+    procs = {
+        impl: subprocess.Popen(
+            [sys.executable, "-m", "bench.baselines", "--impl", impl, "--input", str(data), "--var", str(tmp_path / impl)],
+            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for impl in ("python", "sql")
+    }
+    trace = {m.name for m in catalog.LATENCIES} | {"trace_latency_rejects"}
+    live = [r for r in _metrics(runs["p1"]) if r["metric_name"] in trace]
+    assert len(live) == 6 * 3 + 7 * 3 + 5 + 2  # request, attempt metrics (swap2att: 2 attempts), rejects
+    for impl, proc in procs.items():
+        out, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, out[-3000:]
+        table = ds.dataset(str(tmp_path / impl / "parquet" / "calculated_metrics"), format="parquet", partitioning=None).to_table()
+        rows = [r for r in _parquet_rows(table) if r["metric_name"] in trace]
+        assert _comparable(rows) == _comparable(live), impl

@@ -27,6 +27,7 @@ from conftest_tor import (  # noqa: E402,F401 - fixtures
     FIXTURES,
     canonical_outputs,
     geoip_dir,
+    reference_metrics,
     reference_rows,
     snapshot_rows,
     tor_settings,
@@ -92,6 +93,46 @@ def test_output_equals_reference(job_run: Settings, geoip_dir: Path) -> None:
             want, address_v6=want["address_v6"] or got["address_v6"]
         )
         assert got["address_v6"] in (want["address_v6"], None, "")
+
+
+def test_metrics_equal_the_reference(job_run: Settings, geoip_dir: Path) -> None:
+    """tor.relay_hour_metrics / network_hour_metrics equal the metrics computed without Flink
+    (tests/unit/test_tor_metrics.py compares that path with a hand computation)."""
+    reference = reference_metrics(COLLECTOR_TREE, GeoIP(geoip_dir))
+    relays = query(
+        job_run,
+        "SELECT toUnixTimestamp(ts), hex(fingerprint), metric_version, weight_class, cw, cw_fraction, "
+        "guard_probability, middle_probability, exit_probability, uptime_group, uptime_group_size "
+        "FROM tor.relay_hour_metrics FINAL ORDER BY ts, fingerprint",
+    )
+    expected = [
+        (hour, r["fingerprint"], r["metric_version"], r["weight_class"], r["cw"], r["cw_fraction"],
+         r["guard_probability"], r["middle_probability"], r["exit_probability"],
+         r["uptime_group"], r["uptime_group_size"])
+        for hour, (rows, _) in sorted(reference.items())
+        for r in rows
+    ]
+    assert len(relays) == len(expected) == 285
+    assert relays == expected
+    network = query(
+        job_run,
+        "SELECT toUnixTimestamp(ts), metric_name, metric_version, subject, metric_value, metric_unit, "
+        "metric_metadata FROM tor.network_hour_metrics FINAL ORDER BY ts, metric_name, subject",
+    )
+    expected_network = sorted(
+        (hour, r["metric_name"], r["metric_version"], r["subject"], r["metric_value"], r["metric_unit"],
+         r["metric_metadata"])
+        for hour, (_, rows) in reference.items()
+        for r in rows
+    )
+    assert network == expected_network
+    assert len(network) == 18 + 18 + 37 + 36
+    # a missing hour breaks the pair: no churn rows at 2012-07-12 10:00 nor 2018-06-01 00:00
+    assert query(
+        job_run,
+        "SELECT toString(ts), count() FROM tor.network_hour_metrics WHERE metric_name LIKE 'flag_%' "
+        "GROUP BY ts ORDER BY ts",
+    ) == [("2018-06-01 01:00:00", 19), ("2018-06-01 02:00:00", 18)]
 
 
 def test_named_relays(job_run: Settings) -> None:
@@ -212,9 +253,25 @@ def test_rerun_with_a_new_hour_adds_only_that_hour(
     shutil.copytree(COLLECTOR_TREE, tree)
     shutil.copytree(FIXTURES / "datadir", tree / "tor-data")
     before = query(job_run, "SELECT toString(ts), count() FROM tor.relay_snapshot GROUP BY ts")
+    metrics = "SELECT toString(ts), count() FROM tor.relay_hour_metrics GROUP BY ts"  # no FINAL
+    metrics_before = query(job_run, metrics)
+    network_before = query(job_run, "SELECT count() FROM tor.network_hour_metrics")
     tor_relays.run(job_run.replace(parallelism=1), tree, geoip_dir=geoip_dir)
     after = query(job_run, "SELECT toString(ts), count() FROM tor.relay_snapshot GROUP BY ts")
     assert sorted(after) == sorted([*before, ("2017-05-25 04:46:30", 3)])
+    # the metrics of the old hours are recomputed identically: their inserts carry the same
+    # tokens and are dropped (no duplicate even before a merge). The new hour's 3 relays all
+    # have weight 0 (a test network): no fractions, no concentration rows; cw_total and the
+    # uptime-pattern count only
+    assert sorted(query(job_run, metrics)) == sorted([*metrics_before, ("2017-05-25 04:46:30", 3)])
+    assert query(job_run, "SELECT count() FROM tor.network_hour_metrics") == [
+        (network_before[0][0] + 2,)
+    ]
+    assert query(
+        job_run,
+        "SELECT count(), countIf(cw_fraction IS NULL), countIf(guard_probability IS NULL) "
+        "FROM tor.relay_hour_metrics WHERE ts = '2017-05-25 04:46:30'",
+    ) == [(3, 3, 3)]
     assert query(
         job_run, "SELECT count() FROM tor.dead_letter FINAL WHERE document LIKE 'tor-data/%'"
     ) == [(1,)]  # the chutney consensus' empty client-versions line (validate)
@@ -250,7 +307,10 @@ def test_monitoring_picks_up_a_new_consensus(
     tor_settings: Settings, geoip_dir: Path, tmp_path: Path
 ) -> None:
     """Unbounded run: an hour is written once the next consensus arrives."""
-    settings = tor_settings.replace(var_dir=tmp_path / "var", monitor_interval_s=1)
+    # batch_interval_s: the dead-letter writer flushes on that processing-time timer
+    settings = tor_settings.replace(
+        var_dir=tmp_path / "var", monitor_interval_s=1, batch_interval_s=2
+    )
     truncate_tor(settings)
     tree = tmp_path / "in"
     tree.mkdir()
@@ -277,5 +337,48 @@ def test_monitoring_picks_up_a_new_consensus(
         while len(hours()) < 2 and time.time() < deadline:
             time.sleep(0.5)
         assert hours() == [("2018-06-01 00:00:00", 208), ("2018-06-01 01:00:00", 35)]
+        # the metrics of 00:00 and 01:00 are written with them, equal to the bounded reference
+        # (01:00 pairs with 00:00 for churn; 02:00 waits like its relay rows)
+        deadline = time.time() + 30
+        while len(metric_hours(settings)) < 2 and time.time() < deadline:
+            time.sleep(0.5)
+        assert metric_hours(settings) == [("2018-06-01 00:00:00", 208), ("2018-06-01 01:00:00", 35)]
+        reference = reference_metrics(tree, GeoIP(geoip_dir))
+        for hour, label in ((1527811200, "2018-06-01 00:00:00"), (1527814800, "2018-06-01 01:00:00")):
+            got = query(
+                settings,
+                "SELECT metric_name, subject, metric_value, metric_metadata FROM tor.network_hour_metrics "
+                f"FINAL WHERE ts = '{label}' ORDER BY metric_name, subject",
+            )
+            want = sorted(
+                (r["metric_name"], r["subject"], r["metric_value"], r["metric_metadata"])
+                for r in reference[hour][1]
+            )
+            assert got == want, label
+        # staged lines that are not usable records are dead letters, the job keeps running
+        staged = tor_relays.staging_dir(settings)
+        (staged / ".bad.jsonl").write_text(
+            '{"kind":"consensus","valid_after":"soon","fresh_until":1}\n'
+            '{"kind":"status","valid_after":"x"}\n'
+        )
+        (staged / ".bad.jsonl").rename(staged / "bad.jsonl")
+
+        def decode_rejects() -> list[tuple]:
+            return query(
+                settings,
+                "SELECT reason FROM tor.dead_letter FINAL WHERE stage = 'decode' ORDER BY reason",
+            )
+
+        deadline = time.time() + 60
+        while len(decode_rejects()) < 2 and time.time() < deadline:
+            time.sleep(0.5)
+        assert decode_rejects() == [("bad_consensus_record",), ("bad_fingerprint",)]
     finally:
         client.cancel()
+
+
+def metric_hours(settings: Settings) -> list[tuple]:
+    return query(
+        settings,
+        "SELECT toString(ts), count() FROM tor.relay_hour_metrics FINAL GROUP BY ts ORDER BY ts",
+    )

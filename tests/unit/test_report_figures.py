@@ -91,6 +91,16 @@ def tor_rows() -> dict[str, list[dict]]:
             {"day": dt.date(2018, 6, 1), "series": "0.3.2", "relays": 33.3},
             {"day": dt.date(2018, 6, 1), "series": "0.3.3", "relays": 20.7},
         ],
+        # values of the fixtures' 01:00 and 02:00 hours (docs/tor.md, "Metrics")
+        "tor_churn": [
+            {"ts": T(2018, 6, 1, 1), "series": "listed joined", "share_pct": 100 * 31 / 35},
+            {"ts": T(2018, 6, 1, 2), "series": "listed joined", "share_pct": 100 / 35},
+            {"ts": T(2018, 6, 1, 4), "series": "listed joined", "share_pct": 0.0},
+        ],
+        "tor_concentration": [
+            {"ts": T(2018, 6, 1, 1), "grouping": "country", "hhi": 0.27663},
+            {"ts": T(2018, 6, 1, 2), "grouping": "country", "hhi": 0.27049},
+        ],
     }
 
 
@@ -182,7 +192,7 @@ def test_short_span_opens_on_everything() -> None:
 def test_empty_database_says_no_data_per_chart() -> None:
     page = report.render(data(naap=False, tor=False), T(2026, 12, 3), "chdb:///tmp/x")
     sections = re.findall(r'<section class="chart[^"]*" data-chart="([^"]+)" data-has-data="(\w+)">(.*?)</section>', page, re.S)
-    assert len(sections) == 13
+    assert len(sections) == 15
     for key, has_data, body in sections:
         assert has_data == "False", key
         assert '<div class="no-data">no data</div>' in body, key
@@ -192,5 +202,14 @@ def test_empty_database_says_no_data_per_chart() -> None:
 def test_page_is_self_contained() -> None:
     page = report.render(data(), T(2026, 12, 3), "chdb:///tmp/x")
     assert not re.search(r"<script[^>]*\bsrc=|<link[^>]*\bhref=", page)  # nothing fetched
-    assert page.count("Plotly.newPlot") == 13
+    assert page.count("Plotly.newPlot") == 15
     assert 'data-chart="tor_network" data-has-data="True"' in page
+
+
+def test_tor_churn_breaks_at_a_missing_pair() -> None:
+    charts = {c.key: c for c in tor_charts(data())}
+    (line,) = charts["tor_churn"].figure.data
+    # 03:00 has no churn row (its previous consensus is missing): a gap, not a zero
+    assert [None if y is None else round(y, 2) for y in line.y] == [88.57, 2.86, None, 0.0]
+    (hhi,) = charts["tor_concentration"].figure.data
+    assert (hhi.name, list(hhi.y)) == ("country", [0.27663, 0.27049])

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ def test_defaults_are_embedded_under_var(tmp_path: Path) -> None:
     ("env", "message"),
     [
         ({"NETPULSE_ALLOWED_LATENESS_S": "soon"}, "NETPULSE_ALLOWED_LATENESS_S='soon' is not a whole number"),
-        ({"NETPULSE_PARALLELISM": "0"}, "NETPULSE_PARALLELISM=0 is below 1"),
+        ({"NETPULSE_PARALLELISM": "-1"}, "NETPULSE_PARALLELISM=-1 is below 0"),
         ({"NETPULSE_SOURCE": "pulsar"}, "NETPULSE_SOURCE='pulsar': expected one of"),
         ({"NETPULSE_CLICKHOUSE_URL": "tcp://x:9000"}, "expected chdb:///abs/dir or http"),
         ({"NETPULSE_CLICKHOUSE_URL": "chdb://relative/dir"}, "must be absolute"),
@@ -34,3 +35,11 @@ def test_bad_values_fail_naming_the_variable(env: dict[str, str], message: str) 
 def test_server_url_allows_parallel_writers() -> None:
     s = settings.load({"NETPULSE_CLICKHOUSE_URL": "http://ch:8123", "NETPULSE_WRITER_PARALLELISM": "4"})
     assert not s.is_embedded and s.writer_parallelism == 4
+
+
+def test_automatic_parallelism_uses_the_cores_for_bounded_runs_only() -> None:
+    bounded = settings.load({})
+    assert bounded.is_batch and bounded.effective_parallelism == min(os.cpu_count() or 1, 4)
+    watched = settings.load({"NETPULSE_MONITOR_INTERVAL_S": "5"})
+    assert not watched.is_batch and watched.effective_parallelism == 1
+    assert settings.load({"NETPULSE_PARALLELISM": "3"}).effective_parallelism == 3

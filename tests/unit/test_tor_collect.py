@@ -26,8 +26,12 @@ def test_fixture_tree(tmp_path: Path) -> None:
     stats = collect(COLLECTOR_TREE, tmp_path)
     assert (stats.files_seen, stats.files_staged) == (20, 20)
     kinds = Counter(r["kind"] for r in staged_records(tmp_path))
-    # 208 + 35 real + 35 derived consensus entries + 7 (metrics_consensus)
-    assert kinds == {"status": 285, "bw": 179, "vote": 10, "extra": 10, "server": 10, "reject": 4}
+    # 208 + 35 real + 35 derived consensus entries + 7 (metrics_consensus); one document
+    # record per consensus (2012-07-12 10:00, 2018-06-01 00:00, 01:00, 02:00)
+    assert kinds == {
+        "status": 285, "bw": 179, "vote": 10, "extra": 10, "server": 10, "reject": 4, "consensus": 4
+    }
+    assert stats.documents == 4
     rejects = sorted(
         (r["document"], r["line"], r["reason"])
         for r in staged_records(tmp_path)

@@ -72,7 +72,9 @@ def test_tor_data_directory(tmp_path: Path) -> None:
     staged = [
         json.loads(line) for f in tmp_path.glob("*.jsonl") for line in f.read_text().splitlines()
     ]
-    assert Counter(r["kind"] for r in staged) == {"server": 3, "status": 3, "extra": 1, "reject": 1}
+    assert Counter(r["kind"] for r in staged) == {
+        "server": 3, "status": 3, "extra": 1, "reject": 1, "consensus": 1
+    }
     # the chutney test network's consensus has an empty client-versions line: entries kept
     (reject,) = [r for r in staged if r["kind"] == "reject"]
     assert (reject["document"], reject["stage"], reject["reason"]) == (
