@@ -22,7 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
-CHARTS = 13
+CHARTS = 15  # NaaP 8, Tor 7 (churn and concentration added with the Tor network metrics)
 SECTION = re.compile(r'<section class="chart[^"]*" data-chart="([^"]+)" data-has-data="(\w+)">(.*?)</section>', re.S)
 # A drawn data mark: a marker (path.point), a bar (g.point > path), a line (path.js-line) or a
 # box (path.box) whose path has coordinates.
