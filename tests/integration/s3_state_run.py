@@ -98,9 +98,13 @@ def main(work: Path) -> dict[str, object]:
     job_id = str(client.get_job_id())
     checkpoints = f"{s.flink_checkpoint_dir}/{job_id}"
     deadline = time.monotonic() + 120
-    while not any(k.endswith("/_metadata") for k, _ in cluster.s3_objects(checkpoints, s)):
+    # Stop once a checkpoint is on S3 and has committed rows (the first checkpoint can complete
+    # before the source emitted anything, on a loaded machine: then the stop would test nothing).
+    while not (
+        committed(out) and any(k.endswith("/_metadata") for k, _ in cluster.s3_objects(checkpoints, s))
+    ):
         if time.monotonic() > deadline:
-            raise TimeoutError(f"no completed checkpoint under {checkpoints} after 120 s")
+            raise TimeoutError(f"no completed checkpoint with committed rows under {checkpoints} after 120 s")
         time.sleep(0.3)
     result["checkpoint_objects"] = len(cluster.s3_objects(checkpoints, s))
     # PyFlink 2.3's JobClient.stop_with_savepoint calls a Java signature that no longer exists
