@@ -22,9 +22,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tor"
 COLLECTOR_TREE = FIXTURES / "collector"
 GEOIP_DIR = settings_module.PROJECT_ROOT / "data" / "geoip"
 
-TOR_TABLES = (
-    "relay_snapshot",
-    "dead_letter",
+AGGREGATES = (
     "country_hour_stats",
     "asn_day_stats",
     "version_day_stats",
@@ -33,6 +31,7 @@ TOR_TABLES = (
     "relay_hour_metrics",
     "network_hour_metrics",
 )
+TOR_TABLES = ("relay_snapshot", "dead_letter", *AGGREGATES)
 
 
 @pytest.fixture(scope="session")
@@ -106,15 +105,6 @@ def reference_rows(tree: Path, geo: Any) -> dict[str, list[str]]:
     return dict(out)
 
 
-AGGREGATES = (
-    "country_hour_stats",
-    "asn_day_stats",
-    "version_day_stats",
-    "operator_day_stats",
-    "network_hour_stats",
-    "relay_hour_metrics",
-    "network_hour_metrics",
-)
 
 SNAPSHOT_JSON = """
 SELECT toString(ts) AS ts, hex(fingerprint) AS fingerprint, nickname, all_nicknames,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -46,18 +45,9 @@ def export(config: settings.Settings, out: Path) -> None:
 
 
 def main() -> int:
-    var_dir, out = Path(sys.argv[1]).resolve(), Path(sys.argv[2])
-    config = settings.load()
-    assert config.var_dir == var_dir, (config.var_dir, var_dir)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            export(config, out)
-            return 0
-        except Exception as exc:  # noqa: BLE001 - "Cannot lock file" while the worker exits
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(1)
+    from export_run import main as export_when_unlocked  # this directory: the script's own
+
+    return export_when_unlocked(export)
 
 
 if __name__ == "__main__":
