@@ -4,7 +4,7 @@
 
 Same job and input as the MiniCluster leg of ``bench.run`` (``naap`` over one time-ordered
 file, bounded), but submitted with ``flink run`` to a JobManager + TaskManager started from the
-project's flink-conf (jobs/cluster.py), so the Python workers run in their own processes as in
+project's flink-conf (jobs/ops/flink_conf.py), so the Python workers run in their own processes as in
 production. Measured: submit-to-FINISHED seconds (the cluster start is reported apart), peak RSS
 and CPU seconds of the JobManager and TaskManager process trees (JVMs and Python workers,
 /proc every 0.2 s), and the largest completed checkpoint (full state size) seen while the job
@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.run import CLK_TCK, _proc_table, _tree
-from jobs import cluster, progress, settings
+from jobs import progress, settings
+from jobs.ops import deploy, flink_dist, lifecycle, rest
 
 
 class ClusterSampler(threading.Thread):
@@ -58,7 +59,7 @@ class ClusterSampler(threading.Thread):
 
     def _checkpoints(self) -> None:
         try:
-            stats = cluster.rest_get(f"jobs/{self.job_id}/checkpoints")
+            stats = rest.rest_get(f"jobs/{self.job_id}/checkpoints")
         except Exception:  # noqa: BLE001 - not yet known, or the job just ended
             return
         counts = stats.get("counts", {})
@@ -77,22 +78,22 @@ def run(input_dir: Path, var_dir: Path, timeout_s: float) -> dict[str, Any]:
     subprocess.run([sys.executable, "-m", "jobs", "migrate"], env=env, check=True, capture_output=True)
     os.environ.update(NETPULSE_VAR_DIR=str(var_dir), NETPULSE_INPUT_PATH=str(input_dir))
     conf = settings.load()
-    result: dict[str, Any] = {"cluster_start_s": round(cluster.start_cluster(conf), 1)}
+    result: dict[str, Any] = {"cluster_start_s": round(lifecycle.start_cluster(conf), 1)}
     try:
-        daemons = cluster._daemon_pids(cluster.ClusterPaths.of(conf))
+        daemons = lifecycle._daemon_pids(flink_dist.ClusterPaths.of(conf))
         started = time.monotonic()
-        deployment = cluster.submit("naap", conf, wait=False, record=False)
+        deployment = deploy.submit("naap", conf, wait=False, record=False)
         sampler = ClusterSampler(daemons, deployment.job_id)
         sampler.start()
-        with progress.report(cluster.rest_url(), "naap", conf.progress_interval_s) as reporter:
+        with progress.report(flink_dist.rest_url(), "naap", conf.progress_interval_s) as reporter:
             if reporter is not None:
                 reporter.job_id = deployment.job_id
-            state = cluster.wait_for_state(deployment.job_id, {"FINISHED"}, timeout=timeout_s)
+            state = rest.wait_for_state(deployment.job_id, {"FINISHED"}, timeout=timeout_s)
         result["e2e_s"] = round(time.monotonic() - started, 2)
         sampler.stopped.set()
         sampler.join()
         if state != "FINISHED":
-            result["error"] = f"job ended {state}: {cluster.job_failure(deployment.job_id)[:2000]}"
+            result["error"] = f"job ended {state}: {rest.job_failure(deployment.job_id)[:2000]}"
         result.update(
             submit_s=deployment.timings_s.get("submit"),
             peak_rss_mb=round(sampler.peak_kb / 1024),
@@ -101,7 +102,7 @@ def run(input_dir: Path, var_dir: Path, timeout_s: float) -> dict[str, Any]:
             checkpoints=sampler.checkpoints,
         )
     finally:
-        cluster.stop_cluster(conf)
+        lifecycle.stop_cluster(conf)
     return result
 
 

@@ -9,7 +9,7 @@ and ``NETPULSE_S3_SECRET_KEY``, which the workers need (they write to ClickHouse
 
 A context-wide log4j2 filter drops those messages, whatever their logger and level; the
 lifecycle of Python environments is still logged by the other Beam and PyFlink messages. It is
-added to every ``log4j*.properties`` of a rendered configuration (jobs/cluster.py: the local
+added to every ``log4j*.properties`` of a rendered configuration (jobs/ops/flink_conf.py: the local
 cluster and the image) and, for local runs, to a copy of the wheel's ``log4j-cli.properties``
 that the PyFlink gateway (whose JVM hosts the MiniCluster) is pointed at through
 ``LOG4J_PROPERTIES``.
@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from jobs.ops.flink_dist import flink_home
 
 MARKER = "# netpulse: no secrets in the logs"
 # Beam's dump of a Python worker environment (its environment variables), and any message that
@@ -48,8 +50,6 @@ def protect(conf_dir: Path) -> list[Path]:
 
 def local_properties(var_dir: Path) -> Path:
     """The wheel's ``log4j-cli.properties`` with the filter, under ``var_dir/flink-log-conf``."""
-    from jobs.cluster import flink_home
-
     target = var_dir / "flink-log-conf" / LOCAL_PROPERTIES
     target.parent.mkdir(parents=True, exist_ok=True)
     source = flink_home() / "conf" / LOCAL_PROPERTIES

@@ -7,7 +7,7 @@ dependencies included, so nothing is resolved at fetch time):
     flink-kafka    Flink's Kafka SQL connector, added to every job that reads Kafka
     kafka-broker   Apache Kafka (KRaft), for tests and the local demo (jobs/kafka_broker.py)
     flink-s3       Flink's S3 filesystem plugin: checkpoints and savepoints on S3 (loaded from
-                   plugins/s3-fs-presto/, see jobs/cluster.py ensure_plugins)
+                   plugins/s3-fs-presto/, see jobs/ops/flink_conf.py ensure_plugins)
 
 Readers: scripts/setup.sh (``python -m jobs.jars fetch``), the jobs and the tests (:func:`ensure`,
 :func:`paths`), docker/flink/Dockerfile (``python -I jars.py urls flink-kafka|flink-s3``: this module

@@ -7,7 +7,7 @@ per event (BENCHMARKS.md). ``ParseGatewayEvent`` parses a line once into all of 
 
 The jar is compiled with the JDK's ``javac`` against the jars of the installed PyFlink (the
 same Flink the job runs on) and cached under ``build/java/`` by a digest of the sources, so an
-edited source builds a new jar and a release (jobs/cluster.py) builds from its own copy.
+edited source builds a new jar and a release (jobs/ops/releases.py) builds from its own copy.
 """
 
 from __future__ import annotations

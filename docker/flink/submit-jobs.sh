@@ -12,8 +12,9 @@ for job in ${jobs//,/ }; do
     fi
     savepoint="$(python - "$job" <<'PY'
 import sys
-from jobs import cluster, settings
-entries = [e for e in cluster.read_ledger(settings.load()) if e["job_name"] == sys.argv[1]]
+from jobs import settings
+from jobs.ops import ledger
+entries = [e for e in ledger.read_ledger(settings.load()) if e["job_name"] == sys.argv[1]]
 last = entries[-1] if entries else {}
 print(last.get("savepoint_taken") or "" if last.get("action") == "stop" else "")
 PY

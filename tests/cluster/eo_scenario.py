@@ -40,7 +40,9 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from jobs import cluster, sample, settings
+from jobs import sample, settings
+from jobs.ops import deploy, flink_conf, flink_dist, ledger, lifecycle, releases, rest, savepoints
+from tests import netns
 
 ROOT = Path(__file__).resolve().parents[2]
 PARTS = 4
@@ -88,8 +90,8 @@ def job_env(var_dir: Path, **extra: str) -> dict[str, str]:
 def clean_env(extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NETPULSE_")}
     env.update(PYTHONPATH=str(ROOT), **extra)
-    if cluster.NETNS_MARKER in os.environ:
-        env[cluster.NETNS_MARKER] = os.environ[cluster.NETNS_MARKER]
+    if netns.NETNS_MARKER in os.environ:
+        env[netns.NETNS_MARKER] = os.environ[netns.NETNS_MARKER]
     return env
 
 
@@ -127,13 +129,13 @@ def source_watermark(job_id: str) -> int:
     them only when the lowest of their watermarks has passed its events.
     """
     lowest = 2**63 - 1
-    sources = [v for v in cluster.job_vertices(job_id) if v["name"].startswith("Source:")]
+    sources = [v for v in rest.job_vertices(job_id) if v["name"].startswith("Source:")]
     for vertex in sources:
         base = f"jobs/{job_id}/vertices/{vertex['id']}/metrics"
-        ids = [m["id"] for m in cluster.rest_get(base) if m["id"].endswith(".currentOutputWatermark")]
+        ids = [m["id"] for m in rest.rest_get(base) if m["id"].endswith(".currentOutputWatermark")]
         if not ids:
             return -(2**63)
-        values = cluster.rest_get(f"{base}?get=" + urllib.parse.quote(",".join(ids), safe=","))
+        values = rest.rest_get(f"{base}?get=" + urllib.parse.quote(",".join(ids), safe=","))
         lowest = min(lowest, max(int(float(v["value"])) for v in values))
     return lowest if sources else -(2**63)
 
@@ -174,18 +176,18 @@ def wait_until(predicate: Any, timeout: float, what: str, step: float = 0.5) -> 
 
 def completed_checkpoints(job_id: str) -> tuple[int, int]:
     """(completed checkpoint count, trigger time in ms of the latest completed one)."""
-    data = cluster.rest_get(f"jobs/{job_id}/checkpoints")
+    data = rest.rest_get(f"jobs/{job_id}/checkpoints")
     latest = (data.get("latest") or {}).get("completed") or {}
     return int(data.get("counts", {}).get("completed", 0)), int(latest.get("trigger_timestamp") or 0)
 
 
 def num_restarts(job_id: str) -> int:
-    metrics = cluster.rest_get(f"jobs/{job_id}/metrics?get=numRestarts")
+    metrics = rest.rest_get(f"jobs/{job_id}/metrics?get=numRestarts")
     return int(float(metrics[0]["value"])) if metrics else 0
 
 
 def exceptions(job_id: str) -> list[str]:
-    data = cluster.rest_get(f"jobs/{job_id}/exceptions")
+    data = rest.rest_get(f"jobs/{job_id}/exceptions")
     return [
         str(e.get("stacktrace") or e.get("exceptionName") or "")
         for e in data.get("exceptionHistory", {}).get("entries", [])
@@ -197,9 +199,9 @@ def publish(run_var: Path, chunks: list[list[str]], index: int) -> None:
 
 
 def drain(job_id: str, s: settings.Settings, timings: dict[str, float], key: str) -> None:
-    cluster.wait_for_state(job_id, {"RUNNING"}, timeout=120)  # not while it restarts
+    rest.wait_for_state(job_id, {"RUNNING"}, timeout=120)  # not while it restarts
     started = time.monotonic()
-    cluster.stop_with_savepoint(job_id, s, drain=True, job_name=JOB)
+    savepoints.stop_with_savepoint(job_id, s, drain=True, job_name=JOB)
     timings[key] = round(time.monotonic() - started, 2)
 
 
@@ -208,26 +210,26 @@ def drain(job_id: str, s: settings.Settings, timings: dict[str, float], key: str
 # --------------------------------------------------------------------------------------------
 
 
-def run_savepoint(work: Path, target: cluster.JobTarget, chunks: list[list[str]]) -> dict[str, Any]:
+def run_savepoint(work: Path, target: releases.JobTarget, chunks: list[list[str]]) -> dict[str, Any]:
     var = work / "savepoint" / "var"
     s = settings.load(job_env(var, NETPULSE_MONITOR_INTERVAL_S="1"))
     out: dict[str, Any] = {}
     t: dict[str, float] = {}
     out["timings_s"] = t
-    first = cluster.submit(JOB, s, target=target)
+    first = deploy.submit(JOB, s, target=target)
     t["submit"], t["submit_to_running"] = first.timings_s["submit"], first.timings_s["running"]
     for i in (0, 1):
         publish(var, chunks, i)
         wait_read(first.job_id, chunks[i])
     wait_until(lambda: parquet_rows(var) > 0, 60, "first Parquet rows")
     out["parquet_rows_before_stop"] = parquet_rows(var)
-    stopped = cluster.stop(JOB, s)
+    stopped = deploy.stop(JOB, s)
     t["stop_with_savepoint"] = stopped.timings_s["stop_with_savepoint"]
     savepoint = str(stopped.savepoint_taken)
     out["savepoint"] = savepoint
-    out["savepoint_bytes"] = cluster.savepoint_size(savepoint)
+    out["savepoint_bytes"] = savepoints.savepoint_size(savepoint)
     publish(var, chunks, 2)  # arrives while the job is down
-    restored = cluster.submit(JOB, s, savepoint, target=target)
+    restored = deploy.submit(JOB, s, savepoint, target=target)
     t["restore_submit"], t["restore_to_running"] = restored.timings_s["submit"], restored.timings_s["running"]
     out["same_plan_after_restore"] = [v["id"] for v in restored.vertices] == [v["id"] for v in first.vertices]
     out["vertices"] = len(first.vertices)
@@ -235,19 +237,19 @@ def run_savepoint(work: Path, target: cluster.JobTarget, chunks: list[list[str]]
     publish(var, chunks, 3)
     wait_read(restored.job_id, chunks[3])
     drain(restored.job_id, s, t, "drain_stop")
-    out["ledger_actions"] = [e["action"] for e in cluster.read_ledger(s)]
+    out["ledger_actions"] = [e["action"] for e in ledger.read_ledger(s)]
     return out
 
 
 def run_crash(
-    work: Path, target: cluster.JobTarget, chunks: list[list[str]], cluster_settings: settings.Settings
+    work: Path, target: releases.JobTarget, chunks: list[list[str]], cluster_settings: settings.Settings
 ) -> dict[str, Any]:
     var = work / "crash" / "var"
     s = settings.load(job_env(var, NETPULSE_MONITOR_INTERVAL_S="1"))
     out: dict[str, Any] = {}
     t: dict[str, float] = {}
     out["timings_s"] = t
-    job = cluster.submit(JOB, s, target=target)
+    job = deploy.submit(JOB, s, target=target)
     t["submit"], t["submit_to_running"] = job.timings_s["submit"], job.timings_s["running"]
     publish(var, chunks, 0)
     wait_read(job.job_id, chunks[0])
@@ -260,7 +262,7 @@ def run_crash(
     publish(var, chunks, 1)
     wait_until(lambda: parquet_mtimes(var) != before, 30, "part 2 batches written", 0.1)
     written_after_checkpoint = parquet_mtimes(var)
-    pids = cluster.taskmanager_pids(cluster_settings)
+    pids = lifecycle.taskmanager_pids(cluster_settings)
     # The TaskManager dies with the Python workers it started, as a crashed container or
     # systemd unit does. (Killing the JVM alone orphans its Beam workers: they linger, and one
     # keeps the embedded database locked, so the restarted writer cannot open it.)
@@ -277,11 +279,11 @@ def run_crash(
     out["killed_python_workers"] = len(workers)
     out["writes_after_last_checkpoint"] = newest_write_ms > last_checkpoint_ms
     wait_until(lambda: all(not Path(f"/proc/{p}").exists() for p in pids + workers), 10, "TaskManager gone")
-    cluster.start_taskmanager(cluster_settings)
+    lifecycle.start_taskmanager(cluster_settings)
     t["new_taskmanager_started"] = round(time.monotonic() - killed_at, 2)
     # The JobManager notices the lost TaskManager, restarts the job on the new one.
     wait_until(lambda: num_restarts(job.job_id) >= 1, 120, "job restart")
-    state = cluster.wait_for_state(job.job_id, {"RUNNING"}, timeout=120)
+    state = rest.wait_for_state(job.job_id, {"RUNNING"}, timeout=120)
     t["kill_to_running_again"] = round(time.monotonic() - killed_at, 2)
     out["state_after_restart"] = state
     out["restarts"] = num_restarts(job.job_id)
@@ -326,16 +328,16 @@ def writer_warnings(log_dir: Path) -> list[str]:
 
 
 def run_outage(
-    work: Path, target: cluster.JobTarget, chunks: list[list[str]], cluster_settings: settings.Settings
+    work: Path, target: releases.JobTarget, chunks: list[list[str]], cluster_settings: settings.Settings
 ) -> dict[str, Any]:
     var = work / "outage" / "var"
     fault = work / "outage" / "clickhouse-down"
     s = settings.load(job_env(var, NETPULSE_MONITOR_INTERVAL_S="1", NETPULSE_FAULT_FILE=str(fault)))
-    log_dir = cluster.ClusterPaths.of(cluster_settings).log_dir
+    log_dir = flink_dist.ClusterPaths.of(cluster_settings).log_dir
     out: dict[str, Any] = {}
     t: dict[str, float] = {}
     out["timings_s"] = t
-    job = cluster.submit(JOB, s, target=target)
+    job = deploy.submit(JOB, s, target=target)
     t["submit"], t["submit_to_running"] = job.timings_s["submit"], job.timings_s["running"]
     publish(var, chunks, 0)
     wait_read(job.job_id, chunks[0])
@@ -367,7 +369,7 @@ def run_outage(
     wait_until(lambda: parquet_rows(var) > rows_before, 120, "delayed rows written after recovery")
     t["recovery_to_rows"] = round(time.monotonic() - up_at, 2)
     out["parquet_rows_after_recovery"] = parquet_rows(var)
-    cluster.wait_for_state(job.job_id, {"RUNNING"}, timeout=120)
+    rest.wait_for_state(job.job_id, {"RUNNING"}, timeout=120)
     for i in (2, 3):
         publish(var, chunks, i)
         wait_read(job.job_id, chunks[i])
@@ -380,7 +382,7 @@ def run_outage(
 def main(work: Path, runs: list[str]) -> dict[str, Any]:
     chunks = parts()
     result: dict[str, Any] = {
-        "netns": cluster.in_private_netns(),
+        "netns": netns.in_private_netns(),
         "parts": {part_name(i): [json.loads(line)["id"] for line in c] for i, c in enumerate(chunks)},
         "runs": {},
     }
@@ -410,11 +412,11 @@ def main(work: Path, runs: list[str]) -> dict[str, Any]:
         cluster_var = work / "cluster"
         cs = settings.load({"NETPULSE_VAR_DIR": str(cluster_var)})
         conf_dir = cluster_var / "test-conf"
-        cluster.render_conf(cluster_var, conf_dir, overrides=CONF_OVERRIDES)
+        flink_conf.render_conf(cluster_var, conf_dir, overrides=CONF_OVERRIDES)
         os.environ["FLINK_CONF_DIR"] = str(conf_dir)  # every CLI call (cluster and jobs) uses it
-        release = cluster.make_release(cs)  # one code version for every run
-        target = cluster.project_target(JOB, release)
-        timings["cluster_start"] = round(cluster.start_cluster(cs), 2)
+        release = releases.make_release(cs)  # one code version for every run
+        target = releases.project_target(JOB, release)
+        timings["cluster_start"] = round(lifecycle.start_cluster(cs), 2)
         try:
             for name in cluster_runs:
                 run_started = time.monotonic()
@@ -428,7 +430,7 @@ def main(work: Path, runs: list[str]) -> dict[str, Any]:
                 result["runs"][name] = out
                 procs.append((export(work / name), work / name / "export.log", f"export {name}"))
         finally:
-            timings["cluster_stop"] = round(cluster.stop_cluster(cs), 2)
+            timings["cluster_stop"] = round(lifecycle.stop_cluster(cs), 2)
             os.environ.pop("FLINK_CONF_DIR", None)
     for proc, log, what in procs:
         finish(proc, log, what)

@@ -19,13 +19,15 @@ import sys
 import time
 from pathlib import Path
 
-from jobs import cluster, settings
+from jobs import settings
+from jobs.ops import deploy, flink_dist, ledger, lifecycle, releases, rest, savepoints
+from tests import netns
 
 SAMPLE_ROOT = Path(__file__).resolve().parent / "sample_job"
 
 
-def target(out_dir: Path, variant: str) -> cluster.JobTarget:
-    return cluster.JobTarget(
+def target(out_dir: Path, variant: str) -> releases.JobTarget:
+    return releases.JobTarget(
         name="sample",
         root=SAMPLE_ROOT,
         module="cluster_sample",
@@ -64,26 +66,26 @@ def listening() -> list[str]:
 def main(work: Path) -> dict[str, object]:
     s = settings.load({"NETPULSE_VAR_DIR": str(work / "var")})
     out_dir = work / "out"
-    result: dict[str, object] = {"netns": cluster.in_private_netns()}
+    result: dict[str, object] = {"netns": netns.in_private_netns()}
     timings: dict[str, float] = {}
     result["timings_s"] = timings
-    timings["cluster_start"] = round(cluster.start_cluster(s), 2)
+    timings["cluster_start"] = round(lifecycle.start_cluster(s), 2)
     try:
-        first = cluster.submit("sample", s, target=target(out_dir, "v1"))
+        first = deploy.submit("sample", s, target=target(out_dir, "v1"))
         timings["submit"] = first.timings_s["submit"]
         timings["submit_to_running"] = first.timings_s["running"]
         result["listening_while_running"] = listening()
         wait_for_commits(out_dir, 1)
-        jobs_now = cluster.list_jobs(s)
+        jobs_now = rest.list_jobs(s)
         result["listed"] = [(j.name, j.state) for j in jobs_now if j.state == "RUNNING"]
 
-        stopped = cluster.stop("sample", s)
+        stopped = deploy.stop("sample", s)
         savepoint = str(stopped.savepoint_taken)
         timings["stop_with_savepoint"] = stopped.timings_s["stop_with_savepoint"]
-        result["savepoint_bytes"] = cluster.savepoint_size(savepoint)
+        result["savepoint_bytes"] = savepoints.savepoint_size(savepoint)
         result["rows_after_first_stop"] = len(committed(out_dir))
 
-        restored = cluster.submit("sample", s, savepoint, target=target(out_dir, "v1"))
+        restored = deploy.submit("sample", s, savepoint, target=target(out_dir, "v1"))
         timings["restore_submit"] = restored.timings_s["submit"]
         timings["restore_to_running"] = restored.timings_s["running"]
         result["same_plan_after_restore"] = [v["id"] for v in restored.vertices] == [
@@ -93,32 +95,32 @@ def main(work: Path) -> dict[str, object]:
 
         started = time.monotonic()
         try:
-            cluster.redeploy("sample", s, target=target(out_dir, "v2"))
+            deploy.redeploy("sample", s, target=target(out_dir, "v2"))
             result["incompatible_refused"] = False
-        except cluster.IncompatiblePlanError as exc:
+        except flink_dist.IncompatiblePlanError as exc:
             result["incompatible_refused"] = True
             result["refusal_message"] = str(exc)
         timings["refused_redeploy_with_rollback"] = round(time.monotonic() - started, 2)
-        running = cluster.find_running("sample")
+        running = rest.find_running("sample")
         result["running_after_refusal"] = running is not None
         wait_for_commits(out_dir, len(committed(out_dir)) + 50)
 
         # A compatible redeploy (same plan): stop with savepoint + resubmit, state carried over.
-        redeployed = cluster.redeploy("sample", s, target=target(out_dir, "v1"))
+        redeployed = deploy.redeploy("sample", s, target=target(out_dir, "v1"))
         timings["compatible_redeploy"] = redeployed.timings_s["total"]
         result["redeploy_plan_changed"] = redeployed.plan_changed
         result["redeploy_savepoint_bytes"] = redeployed.savepoint_bytes
         wait_for_commits(out_dir, len(committed(out_dir)) + 50)
 
-        final = cluster.stop("sample", s)
+        final = deploy.stop("sample", s)
         timings["final_stop_with_savepoint"] = final.timings_s["stop_with_savepoint"]
         seqs = committed(out_dir)
         result["rows"] = len(seqs)
         result["distinct_rows"] = len(set(seqs))
         result["contiguous"] = sorted(seqs) == list(range(1, len(seqs) + 1))
-        result["ledger_actions"] = [e["action"] for e in cluster.read_ledger(s)]
+        result["ledger_actions"] = [e["action"] for e in ledger.read_ledger(s)]
     finally:
-        timings["cluster_stop"] = round(cluster.stop_cluster(s), 2)
+        timings["cluster_stop"] = round(lifecycle.stop_cluster(s), 2)
         result["left_listening"] = listening()
     return result
 

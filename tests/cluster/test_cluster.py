@@ -1,4 +1,4 @@
-"""A real local standalone cluster (from the apache-flink wheel, on loopback) driven by jobs.cluster.
+"""A real local standalone cluster (from the apache-flink wheel, on loopback) driven by jobs/ops/ (the cluster commands).
 
 The scenario runs in a subprocess inside a private network namespace when ``unshare --net`` is
 permitted (root here), so nothing it opens is reachable from outside and port 8081 cannot clash
@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs import cluster
+from jobs.ops import flink_dist
 from jobs.settings import PROJECT_ROOT
+from tests import netns
 
 pytestmark = pytest.mark.slow
 
@@ -26,8 +27,8 @@ SCENARIO = Path(__file__).resolve().parent / "scenario.py"
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     work = tmp_path_factory.mktemp("cluster")
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
-    env.pop(cluster.REST_URL_ENV, None)
-    proc = cluster.run_isolated([sys.executable, str(SCENARIO), str(work)], env=env, timeout=420)
+    env.pop(flink_dist.REST_URL_ENV, None)
+    proc = netns.run_isolated([sys.executable, str(SCENARIO), str(work)], env=env, timeout=420)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         pytest.fail(
@@ -39,7 +40,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
 
 def test_runs_in_private_network_namespace_when_permitted(scenario: dict[str, object]) -> None:
-    assert scenario["netns"] == cluster.netns_available()
+    assert scenario["netns"] == netns.netns_available()
 
 
 def test_submit_list_and_stop_with_savepoint(scenario: dict[str, object]) -> None:

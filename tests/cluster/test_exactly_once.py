@@ -39,8 +39,9 @@ import oracle
 import pyarrow.parquet as pq
 import pytest
 
-from jobs import cluster
+from jobs.ops import flink_dist
 from jobs.settings import PROJECT_ROOT
+from tests import netns
 
 # Five minutes of cluster work (three cluster runs and a reference run): a long suite, run with
 # `bash scripts/test.sh -m long` (last result in docs/operations.md).
@@ -56,8 +57,8 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     work = tmp_path_factory.mktemp("exactly-once")
     env = {k: v for k, v in os.environ.items() if k != "FLINK_CONF_DIR"}
     env["PYTHONPATH"] = str(PROJECT_ROOT)
-    env.pop(cluster.REST_URL_ENV, None)
-    proc = cluster.run_isolated([sys.executable, str(SCENARIO), str(work)], env=env, timeout=900)
+    env.pop(flink_dist.REST_URL_ENV, None)
+    proc = netns.run_isolated([sys.executable, str(SCENARIO), str(work)], env=env, timeout=900)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         pytest.fail(
@@ -116,7 +117,7 @@ def assert_no_duplicates(scenario: dict[str, Any], run: str) -> None:
 
 
 def test_runs_in_private_network_namespace_when_permitted(scenario: dict[str, Any]) -> None:
-    assert scenario["netns"] == cluster.netns_available()
+    assert scenario["netns"] == netns.netns_available()
 
 
 def test_savepoint_redeploy_equals_uninterrupted_run(scenario: dict[str, Any]) -> None:

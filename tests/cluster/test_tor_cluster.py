@@ -25,8 +25,9 @@ from typing import Any
 
 import pytest
 
-from jobs import cluster
+from jobs.ops import flink_dist
 from jobs.settings import PROJECT_ROOT
+from tests import netns
 
 pytestmark = [pytest.mark.slow, pytest.mark.long]
 
@@ -44,8 +45,8 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     work = tmp_path_factory.mktemp("tor-cluster")
     env = {k: v for k, v in os.environ.items() if k != "FLINK_CONF_DIR"}
     env["PYTHONPATH"] = str(PROJECT_ROOT)
-    env.pop(cluster.REST_URL_ENV, None)
-    proc = cluster.run_isolated([sys.executable, str(SCENARIO), str(work)], env=env, timeout=900)
+    env.pop(flink_dist.REST_URL_ENV, None)
+    proc = netns.run_isolated([sys.executable, str(SCENARIO), str(work)], env=env, timeout=900)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         pytest.fail(

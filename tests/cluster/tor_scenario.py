@@ -49,7 +49,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import s3server  # noqa: E402
 
-from jobs import cluster, settings  # noqa: E402
+from jobs import settings  # noqa: E402
+from jobs.ops import deploy, flink_conf, ledger, lifecycle, rest, savepoints  # noqa: E402
+from tests import netns  # noqa: E402
 
 TREE = ROOT / "tests" / "fixtures" / "tor" / "collector"
 JOB = "tor_relays"
@@ -85,8 +87,8 @@ def drop(files: list[str], input_dir: Path) -> None:
 def clean_env(extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NETPULSE_")}
     env.update(PYTHONPATH=str(ROOT), **extra)
-    if cluster.NETNS_MARKER in os.environ:
-        env[cluster.NETNS_MARKER] = os.environ[cluster.NETNS_MARKER]
+    if netns.NETNS_MARKER in os.environ:
+        env[netns.NETNS_MARKER] = os.environ[netns.NETNS_MARKER]
     return env
 
 
@@ -134,13 +136,13 @@ def wait_until(predicate: Any, timeout: float, what: str, step: float = 0.3) -> 
 def metric_sum(job_id: str, vertex_part: str, suffix: str) -> float:
     """Sum over subtasks of the metrics ending in ``suffix`` of the vertices named ``*part*``."""
     total = 0.0
-    for vertex in cluster.job_vertices(job_id):
+    for vertex in rest.job_vertices(job_id):
         if vertex_part not in vertex["name"]:
             continue
         base = f"jobs/{job_id}/vertices/{vertex['id']}/metrics"
-        ids = [m["id"] for m in cluster.rest_get(base) if m["id"].endswith(suffix)]
+        ids = [m["id"] for m in rest.rest_get(base) if m["id"].endswith(suffix)]
         if ids:
-            values = cluster.rest_get(f"{base}?get=" + urllib.parse.quote(",".join(ids), safe=","))
+            values = rest.rest_get(f"{base}?get=" + urllib.parse.quote(",".join(ids), safe=","))
             total += sum(float(v["value"]) for v in values)
     return total
 
@@ -159,22 +161,22 @@ def staged_lines(var_dir: Path) -> int:
 def records_read(job_id: str) -> int:
     """Lines read by the job's slowest source (each scan of the staged directory reads all)."""
     counts = []
-    for vertex in cluster.job_vertices(job_id):
+    for vertex in rest.job_vertices(job_id):
         if not vertex["name"].startswith("Source:"):
             continue
         base = f"jobs/{job_id}/vertices/{vertex['id']}/metrics"
-        every = [m["id"] for m in cluster.rest_get(base)]
+        every = [m["id"] for m in rest.rest_get(base)]
         # the source operator's own output (the vertex chains it with filters)
         ids = [i for i in every if re.match(r"^\d+\.Source__.*\.numRecordsOut$", i)]
         if not ids:
             raise RuntimeError(f"no source output metric on {vertex['name']}: {sorted(every)}")
-        values = cluster.rest_get(f"{base}?get=" + urllib.parse.quote(",".join(ids), safe=","))
+        values = rest.rest_get(f"{base}?get=" + urllib.parse.quote(",".join(ids), safe=","))
         counts.append(int(sum(float(v["value"]) for v in values)))
     return min(counts) if counts else 0
 
 
 def completed_checkpoints(job_id: str) -> int:
-    data = cluster.rest_get(f"jobs/{job_id}/checkpoints")
+    data = rest.rest_get(f"jobs/{job_id}/checkpoints")
     return int(data.get("counts", {}).get("completed", 0))
 
 
@@ -217,17 +219,17 @@ def run_watched(work: Path) -> dict[str, Any]:
     }
     s = settings.load(env)
     conf_dir = var / "test-conf"
-    cluster.render_conf(var, conf_dir, overrides={**cluster.state_overrides(s), **CONF_OVERRIDES})
+    flink_conf.render_conf(var, conf_dir, overrides={**flink_conf.state_overrides(s), **CONF_OVERRIDES})
     os.environ["FLINK_CONF_DIR"] = str(conf_dir)  # every CLI call (cluster and job) uses it
     migrate_log = run_dir / "migrate.log"
     finish(python(["-m", "jobs", "migrate"], env, migrate_log), migrate_log, "migrate")
     collector_log = run_dir / "collector.log"
     collector = python(["-m", "jobs", "tor-collect", str(input_dir), "--watch"], env, collector_log)
     first, second, third = groups()
-    t["cluster_start"] = round(cluster.start_cluster(s), 2)
+    t["cluster_start"] = round(lifecycle.start_cluster(s), 2)
     try:
         drop(first, input_dir)
-        job = cluster.submit(JOB, s)
+        job = deploy.submit(JOB, s)
         t["submit"], t["submit_to_running"] = job.timings_s["submit"], job.timings_s["running"]
         # Group 1 staged and read in full before the 2018 consensuses arrive.
         wait_until(lambda: len(list((var / "tor" / "staged").glob("[!.]*.jsonl"))) >= len(first),
@@ -244,19 +246,19 @@ def run_watched(work: Path) -> dict[str, Any]:
         wait_until(lambda: completed_checkpoints(job.job_id) >= 1, 60, "a completed checkpoint")
         out["checkpoints_completed"] = completed_checkpoints(job.job_id)
         out["checkpoint_objects_on_s3"] = len(
-            cluster.s3_objects(f"s3://{BUCKET}/checkpoints/{job.job_id}", s)
+            savepoints.s3_objects(f"s3://{BUCKET}/checkpoints/{job.job_id}", s)
         )
-        stopped = cluster.stop(JOB, s)
+        stopped = deploy.stop(JOB, s)
         t["stop_with_savepoint"] = stopped.timings_s["stop_with_savepoint"]
         savepoint = str(stopped.savepoint_taken)
         out["savepoint"] = savepoint
-        out["savepoint_bytes"] = cluster.savepoint_size(savepoint, s)
+        out["savepoint_bytes"] = savepoints.savepoint_size(savepoint, s)
         out["savepoint_has_metadata"] = any(
-            key.endswith("/_metadata") for key, _ in cluster.s3_objects(savepoint, s)
+            key.endswith("/_metadata") for key, _ in savepoints.s3_objects(savepoint, s)
         )
         # The job is down: the next hour arrives and is staged by the collector meanwhile.
         drop(third, input_dir)
-        restored = cluster.submit(JOB, s, savepoint)
+        restored = deploy.submit(JOB, s, savepoint)
         t["restore_submit"] = restored.timings_s["submit"]
         t["restore_to_running"] = restored.timings_s["running"]
         out["same_plan_after_restore"] = [v["id"] for v in restored.vertices] == [
@@ -266,22 +268,22 @@ def run_watched(work: Path) -> dict[str, Any]:
             lambda: rows_written(restored.job_id) >= ROWS_0100, 90, "01:00 rows after restore"
         )
         out["rows_after_restore"] = rows_written(restored.job_id)
-        redeployed = cluster.redeploy(JOB, s)
+        redeployed = deploy.redeploy(JOB, s)
         t["redeploy_total"] = redeployed.timings_s["total"]
         out["redeploy_plan_changed"] = redeployed.plan_changed
         out["redeploy_savepoint"] = redeployed.savepoint_taken
         out["redeploy_savepoint_bytes"] = redeployed.savepoint_bytes
         drain_started = time.monotonic()
-        cluster.stop_with_savepoint(redeployed.job_id, s, drain=True, job_name=JOB)
+        savepoints.stop_with_savepoint(redeployed.job_id, s, drain=True, job_name=JOB)
         t["drain_stop"] = round(time.monotonic() - drain_started, 2)
-        out["ledger_actions"] = [e["action"] for e in cluster.read_ledger(s)]
+        out["ledger_actions"] = [e["action"] for e in ledger.read_ledger(s)]
         out["savepoints_on_s3"] = sorted(
-            {key.split("/")[2] for key, _ in cluster.s3_objects(f"s3://{BUCKET}/savepoints", s)}
+            {key.split("/")[2] for key, _ in savepoints.s3_objects(f"s3://{BUCKET}/savepoints", s)}
         )
     finally:
         collector.terminate()
         collector.wait(timeout=30)
-        t["cluster_stop"] = round(cluster.stop_cluster(s), 2)
+        t["cluster_stop"] = round(lifecycle.stop_cluster(s), 2)
         os.environ.pop("FLINK_CONF_DIR", None)
         s3.stop()
     export(run_dir, env)
@@ -289,7 +291,7 @@ def run_watched(work: Path) -> dict[str, Any]:
 
 
 def main(work: Path, runs: list[str]) -> dict[str, Any]:
-    result: dict[str, Any] = {"netns": cluster.in_private_netns(), "runs": {}}
+    result: dict[str, Any] = {"netns": netns.in_private_netns(), "runs": {}}
     started = time.monotonic()
     # One Flink at a time on this machine: the reference first, then the cluster.
     if "reference" in runs:

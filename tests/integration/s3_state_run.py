@@ -5,7 +5,7 @@ the S3 server (endpoint, credentials, ``NETPULSE_FLINK_CHECKPOINT_DIR`` and
 ``NETPULSE_FLINK_SAVEPOINT_DIR`` = s3://). Prints ``RESULT <json>``.
 
 Run in a process of its own: Flink finds the S3 filesystem plugin in ``FLINK_PLUGINS_DIR``
-(``jobs.cluster.ensure_plugins``: the locked jar), read from the environment of the JVM that
+(``jobs.ops.flink_conf.ensure_plugins``: the locked jar), read from the environment of the JVM that
 PyFlink starts, and PyFlink keeps that variable only when ``FLINK_HOME`` is set too; the
 MiniCluster does not load plugins by itself (``init_filesystems``). The job is Java only (datagen
 sequence 1..N at a fixed rate -> JSON files committed on checkpoint, exactly once): it runs
@@ -22,7 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-from jobs import cluster, settings
+from jobs import settings
+from jobs.ops import flink_conf, flink_dist, savepoints
 
 ROWS = 500
 SOURCE = f"""
@@ -62,7 +63,7 @@ def init_filesystems(s: settings.Settings) -> None:
 
     jvm = get_gateway().jvm
     conf = jvm.org.apache.flink.configuration.Configuration()
-    for key, value in cluster.state_overrides(s).items():
+    for key, value in flink_conf.state_overrides(s).items():
         conf.setString(key, str(value).lower() if isinstance(value, bool) else str(value))
     plugins = jvm.org.apache.flink.core.plugin.PluginUtils.createPluginManagerFromRootFolder(conf)
     jvm.org.apache.flink.core.fs.FileSystem.initialize(conf, plugins)
@@ -73,7 +74,7 @@ def table_env(s: settings.Settings, restore: str | None) -> object:
 
     t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     config = t_env.get_config()
-    for key, value in cluster.state_overrides(s).items():
+    for key, value in flink_conf.state_overrides(s).items():
         config.set(key, str(value).lower() if isinstance(value, bool) else str(value))
     config.set("execution.checkpointing.interval", "500 ms")
     config.set("pipeline.name", "s3-state")
@@ -84,9 +85,9 @@ def table_env(s: settings.Settings, restore: str | None) -> object:
 
 def main(work: Path) -> dict[str, object]:
     s = settings.load()
-    plugins = cluster.ensure_plugins(s)
+    plugins = flink_conf.ensure_plugins(s)
     os.environ["FLINK_PLUGINS_DIR"] = str(plugins)
-    os.environ["FLINK_HOME"] = str(cluster.flink_home())  # else PyFlink resets the plugins dir
+    os.environ["FLINK_HOME"] = str(flink_dist.flink_home())  # else PyFlink resets the plugins dir
     out = work / "out"
     result: dict[str, object] = {}
     started = time.monotonic()
@@ -101,12 +102,12 @@ def main(work: Path) -> dict[str, object]:
     # Stop once a checkpoint is on S3 and has committed rows (the first checkpoint can complete
     # before the source emitted anything, on a loaded machine: then the stop would test nothing).
     while not (
-        committed(out) and any(k.endswith("/_metadata") for k, _ in cluster.s3_objects(checkpoints, s))
+        committed(out) and any(k.endswith("/_metadata") for k, _ in savepoints.s3_objects(checkpoints, s))
     ):
         if time.monotonic() > deadline:
             raise TimeoutError(f"no completed checkpoint with committed rows under {checkpoints} after 120 s")
         time.sleep(0.3)
-    result["checkpoint_objects"] = len(cluster.s3_objects(checkpoints, s))
+    result["checkpoint_objects"] = len(savepoints.s3_objects(checkpoints, s))
     # PyFlink 2.3's JobClient.stop_with_savepoint calls a Java signature that no longer exists
     # (2.x takes a SavepointFormatType): call the Java client directly.
     from pyflink.java_gateway import get_gateway
@@ -116,7 +117,7 @@ def main(work: Path) -> dict[str, object]:
         client._j_job_client.stopWithSavepoint(False, s.flink_savepoint_dir, canonical).get()  # noqa: SLF001
     )
     result["savepoint"] = savepoint
-    result["savepoint_objects"] = len(cluster.s3_objects(savepoint, s))
+    result["savepoint_objects"] = len(savepoints.s3_objects(savepoint, s))
     result["rows_at_stop"] = len(committed(out))
     t_env = table_env(s, savepoint)
     t_env.execute_sql(SOURCE)

@@ -224,12 +224,13 @@ def _substituted(value: str) -> str:
 
 
 def test_flink_properties_are_the_rendering_of_the_jobs_s3_settings(compose: dict[str, Any]) -> None:
-    """The stack's S3 state keys are what jobs.cluster renders for a local cluster from the
+    """The stack's S3 state keys are what jobs.ops.flink_conf renders for a local cluster from the
     same NETPULSE_* settings (the rendering tests/cluster/test_tor_cluster.py runs on S3)."""
-    from jobs import cluster, settings
+    from jobs import settings
+    from jobs.ops import flink_conf
 
     env = {k: _substituted(str(v)) for k, v in compose["x-netpulse-env"].items()}
-    rendered = cluster.state_overrides(settings.load(env))
+    rendered = flink_conf.state_overrides(settings.load(env))
     props = {
         k: _substituted(v)
         for k, v in (
@@ -243,12 +244,13 @@ def test_flink_properties_are_the_rendering_of_the_jobs_s3_settings(compose: dic
 
 
 def test_dockerfile_installs_the_s3_plugin_from_jars_lock() -> None:
-    from jobs import cluster, jars
+    from jobs import jars
+    from jobs.ops import flink_conf
 
     text = DOCKERFILE.read_text()
-    assert f"fetch {cluster.S3_PLUGIN_SET} /opt/flink/plugins/{cluster.S3_PLUGIN_DIR}" in text
+    assert f"fetch {flink_conf.S3_PLUGIN_SET} /opt/flink/plugins/{flink_conf.S3_PLUGIN_DIR}" in text
     assert "/opt/flink/opt/" not in text  # not the base image's unpinned copy
-    plugin = jars.get(cluster.S3_PLUGIN_SET).jar("org.apache.flink:flink-s3-fs-presto")
+    plugin = jars.get(flink_conf.S3_PLUGIN_SET).jar("org.apache.flink:flink-s3-fs-presto")
     from importlib.metadata import version
 
     assert plugin.version == version("apache-flink"), "the plugin must match the Flink version"

@@ -1,4 +1,4 @@
-"""flink-conf/config.yaml and its rendering into a runnable conf dir (jobs.cluster.render_conf)."""
+"""flink-conf/config.yaml and its rendering into a runnable conf dir (jobs.ops.flink_conf.render_conf)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from jobs import cluster
+from jobs.ops import flink_conf, flink_dist, savepoints
 
 VAR = Path("/srv/netpulse/var")
 PY = "/opt/venv/bin/python"
@@ -15,14 +15,14 @@ PY = "/opt/venv/bin/python"
 
 @pytest.fixture(scope="module")
 def conf() -> dict[str, object]:
-    return cluster.load_conf(VAR, python=PY)
+    return flink_conf.load_conf(VAR, python=PY)
 
 
 def test_template_is_valid_yaml_with_tokens_only_where_expected() -> None:
-    text = cluster.CONF_TEMPLATE.read_text()
+    text = flink_conf.CONF_TEMPLATE.read_text()
     tree = yaml.safe_load(text.replace("@VAR_DIR@", "/x").replace("@PYTHON@", "/py"))
     assert isinstance(tree, dict)
-    assert "flink-conf.yaml" not in str(cluster.CONF_TEMPLATE)  # Flink 2.x reads only config.yaml
+    assert "flink-conf.yaml" not in str(flink_conf.CONF_TEMPLATE)  # Flink 2.x reads only config.yaml
 
 
 def test_everything_binds_loopback(conf: dict[str, object]) -> None:
@@ -78,20 +78,20 @@ def test_java17_flags_are_kept(conf: dict[str, object]) -> None:
 
 
 def test_relative_var_dir_is_refused() -> None:
-    with pytest.raises(cluster.ClusterError, match="relative"):
-        cluster.load_conf(Path("var"), python=PY)
+    with pytest.raises(flink_dist.ClusterError, match="relative"):
+        flink_conf.load_conf(Path("var"), python=PY)
 
 
 def test_unknown_token_is_refused(tmp_path: Path) -> None:
     template = tmp_path / "config.yaml"
     template.write_text("a: '@NOPE@'\n")
-    with pytest.raises(cluster.ClusterError, match="@NOPE@"):
-        cluster.load_conf(VAR, python=PY, template=template)
+    with pytest.raises(flink_dist.ClusterError, match="@NOPE@"):
+        flink_conf.load_conf(VAR, python=PY, template=template)
 
 
 def test_render_writes_a_complete_conf_dir(tmp_path: Path) -> None:
     var = tmp_path / "var"
-    out = cluster.render_conf(var, tmp_path / "conf", python=PY, overrides={"rest.port": 18081})
+    out = flink_conf.render_conf(var, tmp_path / "conf", python=PY, overrides={"rest.port": 18081})
     rendered = yaml.safe_load(out.read_text())
     assert rendered["rest.port"] == 18081
     assert rendered["execution.checkpointing.dir"] == f"file://{var}/flink-checkpoints"
@@ -134,11 +134,11 @@ def test_secret_filter_is_added_once_and_matches_the_environment_dump(tmp_path: 
 
 
 def test_config_only_render_for_the_image(tmp_path: Path) -> None:
-    out = cluster.render_conf(VAR, tmp_path, python=PY, logging_files=False)
+    out = flink_conf.render_conf(VAR, tmp_path, python=PY, logging_files=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
     # The image's own log files, already in the directory, get the secret filter.
     (tmp_path / "log4j-console.properties").write_text("rootLogger.level = INFO\n")
-    cluster.render_conf(VAR, tmp_path, python=PY, logging_files=False)
+    flink_conf.render_conf(VAR, tmp_path, python=PY, logging_files=False)
     assert "filter.netpulse_secrets" in (tmp_path / "log4j-console.properties").read_text()
 
 
@@ -146,7 +146,7 @@ def test_config_only_render_for_the_image(tmp_path: Path) -> None:
 def test_flink_itself_reads_the_rendered_config(tmp_path: Path) -> None:
     from pyflink.java_gateway import get_gateway
 
-    cluster.render_conf(tmp_path / "var", tmp_path / "conf", python=PY, logging_files=False)
+    flink_conf.render_conf(tmp_path / "var", tmp_path / "conf", python=PY, logging_files=False)
     jvm = get_gateway().jvm
     loaded = jvm.org.apache.flink.configuration.GlobalConfiguration.loadConfiguration(
         str(tmp_path / "conf")
@@ -171,8 +171,8 @@ def test_state_on_s3_is_rendered_with_endpoint_path_style_and_credentials(tmp_pa
     from jobs import settings
 
     s = settings.load({"NETPULSE_VAR_DIR": str(tmp_path / "var"), **S3_ENV})
-    out = cluster.render_conf(
-        tmp_path / "var", tmp_path / "conf", python=PY, overrides=cluster.state_overrides(s),
+    out = flink_conf.render_conf(
+        tmp_path / "var", tmp_path / "conf", python=PY, overrides=flink_conf.state_overrides(s),
         logging_files=False,
     )
     rendered = yaml.safe_load(out.read_text())
@@ -183,15 +183,15 @@ def test_state_on_s3_is_rendered_with_endpoint_path_style_and_credentials(tmp_pa
     assert (rendered["s3.access-key"], rendered["s3.secret-key"]) == ("key", "secret")
     assert out.stat().st_mode & 0o077 == 0  # credentials: readable by the owner only
     # The savepoints `stop` takes go under the S3 savepoint dir, one folder per job.
-    assert cluster._savepoint_uri(tmp_path / "tor_relays", s) == "s3://state/savepoints/tor_relays"  # noqa: SLF001
+    assert savepoints._savepoint_uri(tmp_path / "tor_relays", s) == "s3://state/savepoints/tor_relays"  # noqa: SLF001
 
 
 def test_local_state_renders_nothing_and_savepoints_stay_under_var(tmp_path: Path) -> None:
     from jobs import settings
 
     s = settings.load({"NETPULSE_VAR_DIR": str(tmp_path / "var")})
-    assert cluster.state_overrides(s) == {}
-    assert cluster._savepoint_uri(tmp_path / "naap", s) == f"file://{tmp_path}/naap"  # noqa: SLF001
+    assert flink_conf.state_overrides(s) == {}
+    assert savepoints._savepoint_uri(tmp_path / "naap", s) == f"file://{tmp_path}/naap"  # noqa: SLF001
 
 
 def test_state_dir_that_is_neither_s3_nor_file_is_refused() -> None:
@@ -206,17 +206,17 @@ def test_plugins_dir_holds_the_locked_s3_plugin_and_the_bundled_plugins(
 ) -> None:
     from jobs import jars, settings
 
-    monkeypatch.delenv(cluster.FLINK_HOME_ENV, raising=False)
-    locked = jars.paths(cluster.S3_PLUGIN_SET)
+    monkeypatch.delenv(flink_dist.FLINK_HOME_ENV, raising=False)
+    locked = jars.paths(flink_conf.S3_PLUGIN_SET)
     if not all(p.exists() for p in locked):
         pytest.skip("the flink-s3 jar set is not fetched (python -m jobs.jars fetch flink-s3)")
     s = settings.load({"NETPULSE_VAR_DIR": str(tmp_path / "var"), **S3_ENV})
-    root = cluster.ensure_plugins(s)
+    root = flink_conf.ensure_plugins(s)
     assert root == tmp_path / "var" / "flink-plugins"
-    plugin = sorted((root / cluster.S3_PLUGIN_DIR).iterdir())
+    plugin = sorted((root / flink_conf.S3_PLUGIN_DIR).iterdir())
     assert [p.name for p in plugin] == [p.name for p in locked]
-    assert jars.sha256_of(plugin[0]) == jars.get(cluster.S3_PLUGIN_SET).jars[0].sha256
-    bundled = sorted(p.name for p in (cluster.flink_home() / "plugins").iterdir() if p.is_dir())
+    assert jars.sha256_of(plugin[0]) == jars.get(flink_conf.S3_PLUGIN_SET).jars[0].sha256
+    bundled = sorted(p.name for p in (flink_dist.flink_home() / "plugins").iterdir() if p.is_dir())
     assert set(bundled) <= {p.name for p in root.iterdir()}
-    env = cluster.flink_env(s)
+    env = flink_conf.flink_env(s)
     assert env["FLINK_PLUGINS_DIR"] == str(root)

@@ -6,7 +6,7 @@ Run by tests/reliability/test_security.py inside a private network namespace whe
     python tests/reliability/security_scenario.py <work_dir>
 
 Services: the seaweedfs S3 server (tests/s3server.py), the Kafka broker (jobs/kafka_broker.py),
-a standalone Flink cluster (jobs/cluster.py) running the sample job (a Python UDF, so Python
+a standalone Flink cluster (jobs/ops/) running the sample job (a Python UDF, so Python
 workers start), and a local MiniCluster job built by ``runtime.create_environment`` (as every
 job is) with a Python UDF. The
 ClickHouse password and the S3 secret key are planted as ``NETPULSE_*`` settings with values
@@ -35,7 +35,9 @@ sys.path.insert(0, str(ROOT / "tests" / "cluster"))
 import s3server  # noqa: E402
 import scenario as cluster_scenario  # noqa: E402
 
-from jobs import cluster, kafka_broker, settings  # noqa: E402
+from jobs import kafka_broker, settings  # noqa: E402
+from jobs.ops import deploy, lifecycle  # noqa: E402
+from tests import netns  # noqa: E402
 
 
 def process_kind(pid: int) -> str:
@@ -156,7 +158,7 @@ with env.execute_sql("SELECT add_one(x) FROM (VALUES (1), (2)) AS t(x)").collect
 def control_leaks(directory: Path, secret: str) -> int:
     """Lines holding ``secret`` in the log of a local job run with the wheel's own log
     configuration (no filter): shows the leak the filter prevents is real."""
-    from jobs.cluster import flink_home
+    from jobs.ops.flink_dist import flink_home
 
     directory.mkdir(parents=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("NETPULSE_")}
@@ -170,25 +172,25 @@ def main(work: Path) -> dict[str, Any]:
     planted = {"NETPULSE_CLICKHOUSE_PASSWORD": "planted-ch-" + secrets.token_hex(8),
                "NETPULSE_S3_SECRET_KEY": "planted-s3-" + secrets.token_hex(8)}
     values = list(planted.values())
-    result: dict[str, Any] = {"netns": cluster.in_private_netns(), "secret_names": sorted(planted)}
+    result: dict[str, Any] = {"netns": netns.in_private_netns(), "secret_names": sorted(planted)}
     sampler = Sampler()
     s3 = s3server.start(work / "s3")
     broker = kafka_broker.start(work / "kafka")
     env_holds: dict[str, bool] = {}
     try:
-        # A standalone cluster whose processes carry the planted secrets (cluster.flink_env
+        # A standalone cluster whose processes carry the planted secrets (flink_conf.flink_env
         # passes every setting as a NETPULSE_* variable), running a job with a Python UDF.
         s = settings.load({"NETPULSE_VAR_DIR": str(work / "var"), **planted})
-        cluster.start_cluster(s)
+        lifecycle.start_cluster(s)
         try:
             out_dir = work / "out"
-            cluster.submit("sample", s, target=cluster_scenario.target(out_dir, "v1"))
+            deploy.submit("sample", s, target=cluster_scenario.target(out_dir, "v1"))
             cluster_scenario.wait_for_commits(out_dir, 5)
             env_holds["flink-taskmanager"] = any(environ_holds(p, values) for p in pids_of("flink-taskmanager"))
             env_holds["python-worker"] = any(environ_holds(p, values) for p in pids_of("python-worker"))
-            cluster.stop("sample", s)  # closes the Python environment: Beam's dump would come now
+            deploy.stop("sample", s)  # closes the Python environment: Beam's dump would come now
         finally:
-            cluster.stop_cluster(s)
+            lifecycle.stop_cluster(s)
         # A local MiniCluster job built by the jobs' own entry point (runtime.create_environment:
         # log configuration, loopback binds) with a Python UDF, the secrets in its environment.
         local = work / "local"

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from jobs import cluster
 from jobs.settings import PROJECT_ROOT
+from tests import netns
 
 # A cluster, a broker, an S3 server and two local jobs: minutes of work, so a long test (the
 # filter itself is checked in the default run by tests/integration/test_flink_conf.py).
@@ -42,7 +42,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     work = tmp_path_factory.mktemp("security")
     env = {k: v for k, v in os.environ.items() if not k.startswith("NETPULSE_") and k != "FLINK_CONF_DIR"}
     env["PYTHONPATH"] = str(PROJECT_ROOT)
-    proc = cluster.run_isolated([sys.executable, str(SCENARIO), str(work)], env=env, timeout=900)
+    proc = netns.run_isolated([sys.executable, str(SCENARIO), str(work)], env=env, timeout=900)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         pytest.fail(f"scenario failed (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
@@ -52,7 +52,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def test_every_service_binds_loopback(scenario: dict[str, Any], record_property: Any) -> None:
-    assert scenario["netns"] == cluster.netns_available()
+    assert scenario["netns"] == netns.netns_available()
     listening = [tuple(entry) for entry in scenario["listening"]]
     kinds = {kind for _, _, kind in listening}
     # Everything was seen listening: the check below is not vacuous.

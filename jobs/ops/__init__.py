@@ -1,0 +1,1 @@
+"""Operations tooling: the local Flink cluster, releases, deploys and their ledger."""
