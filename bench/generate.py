@@ -246,6 +246,29 @@ def read_manifest(out_dir: Path | str) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def dataset(
+    root: Path, size: int, seed: int, streams: int, per_file: int
+) -> tuple[Path, dict[str, Any]]:
+    """The generated files for this size, generated once and cached."""
+    out = root / "data" / f"s{seed}-n{size}-k{streams}-f{per_file}-v{GENERATOR_VERSION}"
+    manifest = read_manifest(out)
+    if (
+        manifest
+        and manifest.get("events") == size
+        and manifest.get("generator_version") == GENERATOR_VERSION
+    ):
+        print(
+            f"using cached {out} ({manifest['bytes'] / 1e6:,.0f} MB, avg line {manifest['avg_line_bytes']} bytes)"
+        )
+        return out, manifest
+    print(f"generating {size:,} events into {out} ...", flush=True)
+    manifest = generate(out, size, seed=seed, streams=streams, per_file=per_file)
+    print(
+        f"  {manifest['seconds']} s, {manifest['bytes'] / 1e6:,.0f} MB, avg line {manifest['avg_line_bytes']} bytes"
+    )
+    return out, manifest
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.generate", description=__doc__.splitlines()[0]

@@ -35,7 +35,8 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from bench import generate
-from bench.run import PROJECT_ROOT, dataset
+from bench.generate import dataset
+from jobs.settings import PROJECT_ROOT
 
 SLICE_S = 0.25
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import generate
+from bench.generate import dataset
 from bench.report import LEG_NAMES, latency_markdown, machine, markdown
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -146,29 +147,6 @@ def run_measured(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, An
 
 
 # -- legs ------------------------------------------------------------------------------------------
-def dataset(
-    root: Path, size: int, seed: int, streams: int, per_file: int
-) -> tuple[Path, dict[str, Any]]:
-    """The generated files for this size, generated once and cached."""
-    out = root / "data" / f"s{seed}-n{size}-k{streams}-f{per_file}-v{generate.GENERATOR_VERSION}"
-    manifest = generate.read_manifest(out)
-    if (
-        manifest
-        and manifest.get("events") == size
-        and manifest.get("generator_version") == generate.GENERATOR_VERSION
-    ):
-        print(
-            f"using cached {out} ({manifest['bytes'] / 1e6:,.0f} MB, avg line {manifest['avg_line_bytes']} bytes)"
-        )
-        return out, manifest
-    print(f"generating {size:,} events into {out} ...", flush=True)
-    manifest = generate.generate(out, size, seed=seed, streams=streams, per_file=per_file)
-    print(
-        f"  {manifest['seconds']} s, {manifest['bytes'] / 1e6:,.0f} MB, avg line {manifest['avg_line_bytes']} bytes"
-    )
-    return out, manifest
-
-
 def _load() -> float:
     return os.getloadavg()[0]
 

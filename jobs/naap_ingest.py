@@ -29,6 +29,7 @@ from jobs import sql
 from jobs.envelopes import dead_letter_row
 from jobs.settings import Settings
 from jobs.sinks import BufferedWriter, terminate
+from jobs.streams import by_kind
 from udfs.capabilities import capabilities_udtf
 from udfs.scd import OrchestratorVersions
 
@@ -202,8 +203,6 @@ def stream_outputs() -> list[str]:
 
 def attach_streams(out: Any, settings: Settings, pipeline: str) -> None:
     """DataStream part: orchestrator_metadata versions (SCD2) in keyed state, then written."""
-    from jobs.runtime import by_kind
-
     versions = (
         by_kind(out, "scd", pipeline)
         .key_by(lambda row: row[1], key_type=Types.STRING())

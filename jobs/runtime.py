@@ -37,6 +37,7 @@ from jobs import (
 from jobs.envelopes import dead_letter_row
 from jobs.settings import Settings
 from jobs.sinks import BatchWriter, BufferedWriter, terminate
+from jobs.streams import by_kind
 
 log = logging.getLogger("netpulse.runtime")
 
@@ -216,11 +217,6 @@ def _write_as_it_goes(env: Any, t_env: Any, settings: Settings, pipeline: str) -
     for name in PIPELINES[pipeline]:
         if hasattr(JOBS[name], "attach_streams"):
             JOBS[name].attach_streams(out, settings, pipeline)
-
-
-def by_kind(stream: Any, kind: str, pipeline: str) -> Any:
-    """The rows of one kind of the single table-to-stream conversion (see build)."""
-    return stream.filter(lambda row: row[0] == kind).uid(f"{pipeline}-split-{kind}").name(f"split {kind}")
 
 
 def run(settings: Settings, pipeline: str = "naap", wait: bool = True) -> Any:
