@@ -1,9 +1,13 @@
+import ast
+import dataclasses
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from jobs import settings
+from jobs.settings import PROJECT_ROOT, Settings
 
 
 def test_defaults_are_embedded_under_var(tmp_path: Path) -> None:
@@ -43,3 +47,49 @@ def test_automatic_parallelism_uses_the_cores_for_bounded_runs_only() -> None:
     watched = settings.load({"NETPULSE_MONITOR_INTERVAL_S": "5"})
     assert not watched.is_batch and watched.effective_parallelism == 1
     assert settings.load({"NETPULSE_PARALLELISM": "3"}).effective_parallelism == 3
+
+
+def _settings_section() -> str:
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    return readme.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _mentioned_variables() -> dict[str, set[str]]:
+    """NETPULSE_* name -> the files of jobs/, udfs/, bench/, scripts/ and the stack naming it."""
+    found: dict[str, set[str]] = {}
+    paths = [
+        *(p for d in ("jobs", "udfs", "bench", "scripts", "docker") for p in (PROJECT_ROOT / d).rglob("*")),
+        PROJECT_ROOT / "docker-compose.yml",
+        PROJECT_ROOT / ".env.example",
+    ]
+    for path in paths:
+        if path.is_file() and path.suffix in (".py", ".sh", ".yml", ".yaml", ".example", ""):
+            for name in re.findall(r"NETPULSE_([A-Z0-9_]*[A-Z0-9])", path.read_text(errors="replace")):
+                found.setdefault(name, set()).add(str(path.relative_to(PROJECT_ROOT)))
+    return found
+
+
+def test_every_variable_is_listed_in_the_readme() -> None:
+    section = _settings_section()
+    listed = set(re.findall(r"`([A-Z0-9_]+)`", section))
+    mentioned = _mentioned_variables()
+    missing = {name: sorted(files) for name, files in mentioned.items() if name not in listed}
+    assert missing == {}, "document these NETPULSE_* variables in README.md, ## Settings"
+    fields = {f.name.upper() for f in dataclasses.fields(Settings) if f.name not in ("extra", "token_salt")}
+    assert fields - listed == set()
+
+
+def test_only_the_settings_module_reads_the_variables() -> None:
+    """No module but jobs/settings.py takes a NETPULSE_* value from the environment."""
+    readers = []
+    for package in ("jobs", "udfs"):
+        for path in sorted((PROJECT_ROOT / package).rglob("*.py")):
+            if path.name == "settings.py" and path.parent.name == "jobs":
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                # os.environ[...] / os.environ.get(...) / os.getenv(...) with a NETPULSE_ literal
+                if isinstance(node, ast.Subscript | ast.Call):
+                    text = ast.unparse(node)
+                    if ("environ" in text or "getenv" in text) and "'NETPULSE_" in text:
+                        readers.append(f"{path.relative_to(PROJECT_ROOT)}: {text}")
+    assert readers == []
