@@ -140,20 +140,6 @@ def source_options(
     return options
 
 
-def source_ddl(
-    table: str, settings: Settings, extra_properties: Mapping[str, str] | None = None
-) -> str:
-    """``CREATE TEMPORARY TABLE <table>`` for the Kafka source (columns + options)."""
-    options = source_options(settings, extra_properties)
-    with_clause = ",\n".join(f"  '{k}' = '{_sql_str(v)}'" for k, v in options.items())
-    columns = ",\n".join(f"  {c}" for c in KAFKA_SOURCE_COLUMNS)
-    return f"CREATE TEMPORARY TABLE {table} (\n{columns}\n) WITH (\n{with_clause}\n)"
-
-
-def _sql_str(value: str) -> str:
-    return value.replace("'", "''")
-
-
 # --------------------------------------------------------------------------------------------
 # Publishing sample events (replay of fixtures into a real broker)
 # --------------------------------------------------------------------------------------------

@@ -105,11 +105,6 @@ def default_input(settings: Settings) -> Path:
     return BUNDLED_INPUT
 
 
-def _literal(value: object) -> str:
-    """A Flink SQL string literal (single quotes doubled)."""
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def source_ddl(settings: Settings, path: Path, *, batch: bool = False) -> str:
     """The staged JSON-lines directory, read raw so that no line vanishes unseen.
 
@@ -121,7 +116,7 @@ def source_ddl(settings: Settings, path: Path, *, batch: bool = False) -> str:
     Batch: no rowtime (BATCH mode fires a key's timers at the end of its input, in order).
     """
     monitor = (
-        f",\n    'source.monitor-interval' = {_literal(f'{settings.monitor_interval_s} s')}"
+        f",\n    'source.monitor-interval' = {sql.literal(f'{settings.monitor_interval_s} s')}"
         if settings.monitor_interval_s > 0 and not batch
         else ""
     )
@@ -140,7 +135,7 @@ CREATE TEMPORARY TABLE tor_staged (
     kind AS JSON_VALUE(line, '$.kind'){rowtime}
 ) WITH (
     'connector' = 'filesystem',
-    'path' = {_literal(path)},
+    'path' = {sql.literal(str(path))},
     'format' = 'raw'{monitor}
 )"""
 

@@ -83,12 +83,16 @@ def test_bad_settings_name_the_variable(changes: dict[str, str], variable: str) 
 
 
 def test_ddl_has_raw_line_and_position_metadata() -> None:
-    ddl = kafka.source_ddl("kafka_events", _settings(kafka_group_id="it's"))
+    """The DDL production runs (jobs/sources.py): a quote and a semicolon stay inside the literal."""
+    from jobs import sources
+
+    group = "it's'; DROP TABLE naap.raw_events; --"
+    ddl = sources.kafka_source_ddl(_settings(kafka_group_id=group), "kafka_events")
     assert ddl.startswith("CREATE TEMPORARY TABLE kafka_events (")
     assert "line STRING" in ddl
     for key in ("topic", "partition", "offset"):
         assert f"METADATA FROM '{key}' VIRTUAL" in ddl
-    assert "'properties.group.id' = 'it''s'" in ddl  # quotes escaped
+    assert "'properties.group.id' = 'it''s''; DROP TABLE naap.raw_events; --'" in ddl
 
 
 def test_connector_pin_comes_from_jars_lock() -> None:

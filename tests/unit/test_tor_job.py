@@ -48,6 +48,10 @@ def test_source_ddl_escapes_the_path(tmp_path: Path) -> None:
     settings = settings_module.load({"NETPULSE_VAR_DIR": str(tmp_path)})
     ddl = tor_relays.source_ddl(settings, Path("/data/o'hara/staged"), batch=True)
     assert "'path' = '/data/o''hara/staged'" in ddl
+    # a quote and a semicolon in a staged path stay inside the one literal
+    ddl = tor_relays.source_ddl(settings, Path("/data/x'; DROP TABLE tor.relay_snapshot; --/staged"), batch=True)
+    assert "'path' = '/data/x''; DROP TABLE tor.relay_snapshot; --/staged'," in ddl
+    assert ddl.count("'") % 2 == 0
     assert "WATERMARK" not in ddl and "monitor-interval" not in ddl
     streaming = settings.replace(monitor_interval_s=5)
     ddl = tor_relays.source_ddl(streaming, Path("/x"))
