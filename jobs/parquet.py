@@ -6,10 +6,10 @@ Layout (seeds/000, "Schema for MinIO/S3"):
 
 Each schema mirrors its ClickHouse table (column names and types, plus the MATERIALIZED date
 column), so a directory of files loads straight back: ``INSERT INTO naap.raw_events SELECT *
-EXCEPT (event_date) FROM file('.../raw_events/**/*.parquet')`` (or ``s3(...)``). A file name is a function of the table, the
-partition and the event-time batch, so a batch re-written after a restart replaces the same
-file with the same rows (exactly-once files). Local files are written to a hidden temporary
-name and renamed; S3 puts are atomic.
+EXCEPT (event_date) FROM file('.../raw_events/**/*.parquet')`` (or ``s3(...)``). A file name
+is a function of the table, the partition and the event-time batch, so a batch re-written after
+a restart replaces the same file with the same rows (exactly-once files). Local files are
+written to a hidden temporary name and renamed; S3 puts are atomic.
 """
 
 from __future__ import annotations
@@ -124,19 +124,23 @@ class ParquetSink:
         return None, url.rstrip("/")
 
     def _suffix(self, target: str) -> str:
-        """A replay in replace mode (NETPULSE token salt set) writes calculated_metrics under its
-        own file names: its rows must not overwrite a live file that also holds metrics the
-        replay does not rewrite (``delete_metrics`` took the rewritten ones out beforehand).
-        The raw archive keeps its names (a replay rewrites the same events)."""
+        """A replay in replace mode (NETPULSE token salt set) writes calculated_metrics under its own names.
+
+        Its rows must not overwrite a live file that also holds metrics the replay does not
+        rewrite (``delete_metrics`` took the rewritten ones out beforehand).
+        The raw archive keeps its names (a replay rewrites the same events).
+        """
         salt = self.settings.token_salt
         if target != "naap.calculated_metrics" or not salt:
             return ""
         return "-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in salt).strip("-")
 
     def delete_metrics(self, days: list[Any], names: set[str]) -> int:
-        """Remove the rows of metrics ``names`` from the calculated_metrics files of ``days``
-        (a replay in replace mode, before it writes them again); returns the files changed.
-        A file left empty is deleted; the others are rewritten (local: temporary name, rename)."""
+        """Remove the rows of metrics ``names`` from the calculated_metrics files of ``days``.
+
+        A replay in replace mode does so before it writes them again; returns the files changed.
+        A file left empty is deleted; the others are rewritten (local: temporary name, rename).
+        """
         from pyarrow import fs as pafs
 
         filesystem, root = self._filesystem()
@@ -147,7 +151,11 @@ class ParquetSink:
                 f"{root}/calculated_metrics/metric_date={day.isoformat()}", recursive=True, allow_not_found=True
             )
             for info in filesystem.get_file_info(selector):
-                if info.type != pafs.FileType.File or not info.base_name.endswith(".parquet") or info.base_name.startswith("."):
+                if (
+                    info.type != pafs.FileType.File
+                    or not info.base_name.endswith(".parquet")
+                    or info.base_name.startswith(".")
+                ):
                     continue
                 table = pq.read_table(info.path, filesystem=filesystem, partitioning=None)
                 keep = pc.invert(pc.is_in(table.column("metric_name"), value_set=pa.array(sorted(names))))

@@ -157,8 +157,13 @@ def _stage(env: Any, t_env: Any, settings: Settings, pipeline: str, outputs: lis
     rows = [
         f"SELECT {line('target', staging.batch_id('rt'), 'row_json')} AS line FROM {output}" for output in outputs
     ] + [
-        f"SELECT {line(sql.literal('naap.dead_letter'), sql.literal('source-rejects'), dead_letter_row(settings, pipeline, 'line_copy'))} "
-        "AS line FROM source_rejects",
+        "SELECT "
+        + line(
+            sql.literal("naap.dead_letter"),
+            sql.literal("source-rejects"),
+            dead_letter_row(settings, pipeline, "line_copy"),
+        )
+        + " AS line FROM source_rejects",
     ]
     for name in PIPELINES[pipeline]:
         for select in getattr(JOBS[name], "stream_outputs", lambda: [])():
@@ -178,7 +183,9 @@ def _write_as_it_goes(env: Any, t_env: Any, settings: Settings, pipeline: str) -
     sql.view(t_env, "sink_rows_tables", f"SELECT * FROM sink_rows WHERE target <> '{METRICS_TABLE}'")
     sql.view(t_env, "sink_rows_metrics", f"SELECT * FROM sink_rows WHERE target = '{METRICS_TABLE}'")
     batches_sql = (
-        BATCHES.format(rows="sink_rows_tables", interval=settings.batch_interval_s, window=sql.seconds(settings.batch_interval_s))
+        BATCHES.format(
+            rows="sink_rows_tables", interval=settings.batch_interval_s, window=sql.seconds(settings.batch_interval_s)
+        )
         + " UNION ALL "
         + BATCHES.format(
             rows="sink_rows_metrics",
@@ -242,8 +249,10 @@ def run(settings: Settings, pipeline: str = "naap", wait: bool = True) -> Any:
 
 
 def execute(env: Any, name: str, settings: Settings, staged: bool = False) -> Any:
-    """Run a built environment to the end of its input, printing progress lines (progress.py)
-    every NETPULSE_PROGRESS_INTERVAL_S seconds; returns the JobExecutionResult."""
+    """Run a built environment to the end of its input; returns the JobExecutionResult.
+
+    Prints progress lines (progress.py) every NETPULSE_PROGRESS_INTERVAL_S seconds.
+    """
     return progress.execute(env, name, settings, REST_URLS.get(id(env)), staged)
 
 

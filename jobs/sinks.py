@@ -132,7 +132,9 @@ class ClickHouseWriter:
             }
         missing = sorted(set(json.loads(first_line)) - columns)
         if missing:
-            log.warning("%s has no column(s) %s yet: those values are skipped until a migration adds them", target, missing)
+            log.warning(
+                "%s has no column(s) %s yet: those values are skipped until a migration adds them", target, missing
+            )
 
     def insert(self, target: str, lines: list[str], token: str | None, arrow: Any = None) -> None:
         """Insert ``lines`` (JSONEachRow) into ``target``; retry, then raise.
@@ -180,9 +182,12 @@ class ClickHouseWriter:
 
 
 class BatchSink:
-    """Writes one batch of one table: a ClickHouse insert with its deduplication token, and
-    for the lake's tables (PARQUET_TABLES) the batch's Parquet files. Used by the streaming
-    writer operator (BatchWriter) and by the bulk load of bounded runs (jobs/staging.py)."""
+    """Writes one batch of one table.
+
+    A ClickHouse insert with its deduplication token, and for the lake's tables (PARQUET_TABLES)
+    the batch's Parquet files. Used by the streaming writer operator (BatchWriter) and by the
+    bulk load of bounded runs (jobs/staging.py).
+    """
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -232,7 +237,7 @@ class BatchWriter(MapFunction):
         self.batches_counter = group.counter("batches_written")
 
     def map(self, value: Any) -> int:
-        assert self.sink is not None
+        assert self.sink is not None  # noqa: S101 - set in open()
         target = value[1]
         count = self.sink.write(target, value[2], value[3].split("\n"))
         (self.rejects_counter if is_dead_letter(target) else self.rows_counter).inc(count)
@@ -285,7 +290,7 @@ class BufferedWriter(KeyedProcessFunction):
     def _flush(self, target: str) -> Any:
         rows = list(self.buffer.get())
         if rows:
-            assert self.writer is not None
+            assert self.writer is not None  # noqa: S101 - set in open()
             self.writer.insert(target, rows, None)
             if not is_dead_letter(target):
                 self.rows_counter.inc(len(rows))

@@ -103,7 +103,8 @@ def _committed(directory: Path) -> list[Path]:
 def _bucket(root: Path) -> Path:
     """First pass: the staged lines into one file per (target, batch) under root/batches.
 
-    Streams: memory holds one line at a time, whatever the size of the run."""
+    Streams: memory holds one line at a time, whatever the size of the run.
+    """
     out = root / "batches"
     handles: dict[tuple[str, str], Any] = {}
     try:
