@@ -185,6 +185,7 @@ CALCULATED_METRICS = [
 
 
 def ms_text(ms: int) -> str:
+    """Epoch milliseconds as ``YYYY-MM-DD HH:MM:SS.mmm`` (UTC), the pipeline's late-reject detail."""
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
@@ -195,10 +196,12 @@ def cpu_s() -> float:
 
 
 def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def input_files(input_dir: Path) -> list[Path]:
+    """The generated event files of ``input_dir`` in name order; exits when there are none."""
     files = sorted(Path(input_dir).glob(FILE_PATTERN))
     if not files:
         raise SystemExit(
@@ -231,6 +234,7 @@ def row_counts(client: Any) -> dict[str, int]:
 
 
 def parquet_rows(parquet_dir: Path) -> int:
+    """Rows in the calculated_metrics Parquet files under ``parquet_dir``."""
     files = sorted(Path(parquet_dir).glob("calculated_metrics/**/*.parquet"))
     return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
@@ -295,6 +299,7 @@ class BatchTable:
 
 
 def live_columns(client: Any, table: str) -> set[str]:
+    """The columns of ``db.table`` that an insert may set (not MATERIALIZED or ALIAS)."""
     db, name = table.split(".")
     rows = client.query(
         "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String} "
@@ -305,6 +310,7 @@ def live_columns(client: Any, table: str) -> set[str]:
 
 
 def as_str(value: Any) -> str:
+    """A JSON string value, or '' for anything else (Flink's JSON_VALUE on a non-string)."""
     return value if type(value) is str else ""
 
 
@@ -337,7 +343,7 @@ def is_bad(value: Any) -> bool:
 
 
 def write_parquet(table: pa.Table, parquet_root: Path, tag: str) -> None:
-    """calculated_metrics/metric_date=YYYY-MM-DD/metric_category=<c>/part-<tag>.parquet"""
+    """Write ``calculated_metrics/metric_date=YYYY-MM-DD/metric_category=<c>/part-<tag>.parquet``."""
     import pyarrow.compute as pc
 
     if table.num_rows == 0:

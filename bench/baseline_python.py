@@ -35,6 +35,7 @@ from jobs.sources import MIN_EVENT_MS
 
 
 def run_python(files: list[Path], settings: Settings, client: Any) -> dict[str, Any]:
+    """Baseline (a): read, classify, deduplicate, write and compute metrics in one process."""
     from udfs.capabilities import explode  # the pipeline's own pure parser (no JVM)
 
     loads = json.loads
@@ -179,7 +180,7 @@ def run_python(files: list[Path], settings: Settings, client: Any) -> dict[str, 
                     continue
                 if plausible > max_seen:
                     max_seen = plausible
-                assert ms is not None  # accepted lines have a plausible envelope time
+                assert ms is not None  # noqa: S101 - accepted lines have a plausible envelope time
                 # ---- deduplication per event-time batch window ----
                 dedup_key = event_id or sha256(line.encode()).hexdigest()
                 window = ms // batch_ms

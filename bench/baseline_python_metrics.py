@@ -26,6 +26,7 @@ def metric_row(
     value: float,
     metadata: dict[str, Any],
 ) -> tuple[Any, ...]:
+    """One naap.calculated_metrics row of metric ``m`` in the table's column order."""
     return (
         ts,
         start,
@@ -102,6 +103,7 @@ def _sessions(edges: list[tuple[Any, ...]], gap_ms: int) -> list[list[tuple[Any,
 def latency_metrics(
     edges_by_request: dict[str, list[tuple[Any, ...]]], gap_ms: int, emit: Any
 ) -> None:
+    """Emit the latency metrics of every request session and orchestrator attempt."""
     for request_id, edges in edges_by_request.items():
         edges.sort(key=lambda e: e[0])
         for session in _sessions(edges, gap_ms):
@@ -230,6 +232,7 @@ def _python_session(
 def window_metrics(
     samples_by_stream: dict[str, list[tuple[Any, ...]]], minimum: int, emit: Any
 ) -> None:
+    """Emit the per-stream 5-minute window metrics (jitter, fps mean, sample count)."""
     for stream_id, samples in samples_by_stream.items():
         positives = [s[0] for s in samples if s[1] > 0]
         first_positive = min(positives) if positives else None

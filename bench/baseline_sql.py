@@ -140,18 +140,25 @@ def _sql_latency_selects(gap_ms: int) -> list[str]:
             evidence = " AND receive_relay IS NOT NULL"
         table = "bench.request_edges" if m.scope == catalog.REQUEST_SCOPE else "bench.attempt_edges"
         selects.append(
-            f"SELECT fromUnixTimestamp64Milli(assumeNotNull({s}), 'UTC'), fromUnixTimestamp64Milli(assumeNotNull({s}), 'UTC'), "
-            f"fromUnixTimestamp64Milli(assumeNotNull({e}), 'UTC'), stream_id, request_id, gateway, orchestrator_address, "
+            f"SELECT fromUnixTimestamp64Milli(assumeNotNull({s}), 'UTC'), "
+            f"fromUnixTimestamp64Milli(assumeNotNull({s}), 'UTC'), "
+            f"fromUnixTimestamp64Milli(assumeNotNull({e}), 'UTC'), "
+            f"stream_id, request_id, gateway, orchestrator_address, "
             f"orchestrator_url, NULL, '', pipeline, pipeline, '{m.name}', '{m.category}', {m.version}, "
             f"toFloat64({e} - {s}), '{m.unit}', {_sql_json(pairs)} "
             f"FROM {table} WHERE {s} IS NOT NULL AND {e} IS NOT NULL AND {e} >= {s}{evidence}"
         )
-    for scope, table in ((catalog.REQUEST_SCOPE, "bench.request_edges"), (catalog.ATTEMPT_SCOPE, "bench.attempt_edges")):
+    scopes = ((catalog.REQUEST_SCOPE, "bench.request_edges"), (catalog.ATTEMPT_SCOPE, "bench.attempt_edges"))
+    for scope, table in scopes:
         metrics = sorted((m for m in catalog.LATENCIES if m.scope == scope), key=lambda m: m.name)
         reasons = []
         for m in metrics:
             s, e = f"`{m.start_edge}`", f"`{m.end_edge}`"
-            clock = f"{s} IS NOT NULL AND {e} IS NOT NULL AND receive_relay IS NULL, 'no_runner_clock', " if m.is_cross_host else ""
+            clock = (
+                f"{s} IS NOT NULL AND {e} IS NOT NULL AND receive_relay IS NULL, 'no_runner_clock', "
+                if m.is_cross_host
+                else ""
+            )
             reasons.append(
                 f"multiIf({s} IS NULL AND {e} IS NOT NULL, 'missing_edge:{m.start_edge}', "
                 f"{e} IS NULL AND {s} IS NOT NULL, 'missing_edge:{m.end_edge}', {clock}"
@@ -166,7 +173,8 @@ def _sql_latency_selects(gap_ms: int) -> list[str]:
             f"fromUnixTimestamp64Milli(session_end, 'UTC'), stream_id, request_id, gateway, orchestrator_address, "
             f"orchestrator_url, NULL, '', pipeline, pipeline, '{m.name}', '{m.category}', {m.version}, "
             f"toFloat64(length(reasons)), '{m.unit}', "
-            f"concat('{{', arrayStringConcat(arrayMap(r -> concat('\"', r.1, '\":\"', r.2, '\"'), reasons), ','), '}}') "
+            f"concat('{{', arrayStringConcat(arrayMap(r -> concat('\"', r.1, '\":\"', r.2, '\"'), reasons), ','), "
+            f"'}}') "
             f"FROM (SELECT *, arrayFilter(r -> r.2 != '', [{pairs}]) AS reasons FROM {table}) "
             f"WHERE length(reasons) > 0"
         )
@@ -177,7 +185,8 @@ def _sql_window_selects(minimum: int) -> list[str]:
     status = f"multiIf(n = 0, 'warmup_only', n < {minimum}, 'too_few_samples', mean_fps <= 0, 'zero_mean', 'ok')"
     meta = (
         "concat('{\"sample_count\":', toString(n), ',\"warmup_sample_count\":', toString(warmup_count), "
-        "',\"mean_fps\":', if(n = 0, 'null', toString(mean_fps)), ',\"stddev_fps\":', if(n = 0, 'null', toString(stddev_fps)), "
+        "',\"mean_fps\":', if(n = 0, 'null', toString(mean_fps)), "
+        "',\"stddev_fps\":', if(n = 0, 'null', toString(stddev_fps)), "
         "',\"sum_fps\":', toString(sum_fps), ',\"sum_sq_fps\":', toString(sum_sq_fps), "
         "',\"orchestrator_count\":', toString(orchestrator_count), ',\"jitter\":\"', jitter_status, '\"}')"
     )
@@ -215,14 +224,15 @@ SQL_STAGING = [
     "CREATE TABLE bench.announcements AS naap.orchestrator_metadata ENGINE = Memory",
     """CREATE TABLE bench.status (event_id String, dedup_key String, envelope_ms Int64, event_ts DateTime64(3, 'UTC'),
         rt Int64, gateway String, source_position String, line String, stream_id String, request_id String,
-        raw_request_id String, orchestrator_address String, orchestrator_url String, pipeline String, pipeline_id String, fps Float64,
+        raw_request_id String, orchestrator_address String, orchestrator_url String, pipeline String,
+        pipeline_id String, fps Float64,
         input_fps Float64, state String, restart_count Int64, last_error Nullable(String),
         last_error_time Nullable(Int64), prompt Nullable(String), width Int64, height Int64, params_hash String,
         start_time Nullable(Int64)) ENGINE = Memory""",
     """CREATE TABLE bench.trace (event_id String, dedup_key String, envelope_ms Int64, event_ts DateTime64(3, 'UTC'),
         rt Int64, gateway String, source_position String, line String, stream_id String, request_id String,
-        raw_request_id String, orchestrator_address String, orchestrator_url String, pipeline_id String, pipeline String,
-        trace_type String, edge_ms Int64, from_envelope Bool, message String) ENGINE = Memory""",
+        raw_request_id String, orchestrator_address String, orchestrator_url String, pipeline_id String,
+        pipeline String, trace_type String, edge_ms Int64, from_envelope Bool, message String) ENGINE = Memory""",
     """CREATE TABLE bench.ingest (event_id String, dedup_key String, event_ts DateTime64(3, 'UTC'), gateway String,
         source_position String, line String, stream_id String, request_id String, raw_request_id String,
         orchestrator_address String, orchestrator_url String, pipeline_id String, has_stats Bool,
@@ -257,6 +267,7 @@ def _attempt_edges_ddl() -> str:
 
 
 def run_sql(files: list[Path], settings: Settings, client: Any) -> dict[str, Any]:
+    """Baseline (b): the whole run as ClickHouse SQL statements in the embedded engine."""
     input_dir = files[0].parent
     profile: dict[str, float] = {}
     cpu_profile: dict[str, float] = {}
@@ -304,7 +315,8 @@ def run_sql(files: list[Path], settings: Settings, client: Any) -> dict[str, Any
             '{JOB_INGEST}', 'parse', reason, '', event_id, event_type, event_ts, source_position,
             substringUTF8(line, 1, {cap}), lengthUTF8(line), lengthUTF8(line) > {cap}
         FROM (
-            SELECT event_id, 'ai_stream_status' AS event_type, event_ts, source_position, line, 'missing_stream_id' AS reason
+            SELECT event_id, 'ai_stream_status' AS event_type, event_ts, source_position, line,
+                'missing_stream_id' AS reason
             FROM bench.status WHERE stream_id = '' AND request_id = ''
             UNION ALL
             SELECT event_id, 'stream_trace', event_ts, source_position, line, 'missing_trace_type'

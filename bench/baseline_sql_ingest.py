@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-_ENVELOPE = "Tuple(id Nullable(String), type Nullable(String), gateway Nullable(String), timestamp Nullable(String), data Nullable(String))"
+_ENVELOPE = (
+    "Tuple(id Nullable(String), type Nullable(String), gateway Nullable(String), timestamp Nullable(String), "
+    "data Nullable(String))"
+)
 
 # grain: one row per input line, with its envelope fields and source reject reason
 SQL_LINES = """
@@ -101,7 +104,8 @@ UNION ALL
 SELECT event_id, dedup_key, event_ts, event_type, ifNull(x.stream_id, ''), coalesce(x.request_id, x.requestID, ''),
     gateway, lower(ifNull(x.orchestrator_info.address, '')), ifNull(x.orchestrator_info.url, ''), line, source_position
 FROM (
-    SELECT *, JSONExtract(data, 'Tuple(stream_id Nullable(String), request_id Nullable(String), requestID Nullable(String),
+    SELECT *, JSONExtract(data, 'Tuple(stream_id Nullable(String), request_id Nullable(String),
+        requestID Nullable(String),
         orchestrator_info Tuple(address Nullable(String), url Nullable(String)))') AS x
     FROM bench.accepted WHERE event_type NOT IN ('ai_stream_status', 'stream_trace', 'stream_ingest_metrics')
 )
@@ -119,7 +123,8 @@ SELECT event_id, dedup_key, envelope_ms, event_ts, rt, gateway, source_position,
     ifNull(d.inference_status.last_params.height, 0), d.inference_status.last_params_hash, d.start_time
 FROM (
     SELECT *, JSONExtract(data, 'Tuple(stream_id String, request_id Nullable(String), requestID Nullable(String),
-        pipeline String, pipeline_id String, state String, start_time Nullable(Int64), orchestrator_info Tuple(address String, url String),
+        pipeline String, pipeline_id String, state String, start_time Nullable(Int64),
+        orchestrator_info Tuple(address String, url String),
         inference_status Tuple(fps Nullable(Float64), restart_count Nullable(Int64), last_error Nullable(String),
             last_error_time Nullable(Int64), last_params_hash String,
             last_params Tuple(width Nullable(Int64), height Nullable(Int64), prompt Nullable(String))),
@@ -185,7 +190,8 @@ SELECT event_id, dedup_key, envelope_ms, event_ts, rt, gateway, source_position,
     d.type, if(ifNull(d.timestamp, 0) > 0, d.timestamp, envelope_ms), NOT (ifNull(d.timestamp, 0) > 0), d.message
 FROM (
     SELECT *, JSONExtract(data, 'Tuple(stream_id String, request_id Nullable(String), requestID Nullable(String),
-        pipeline_id String, pipeline String, type String, timestamp Nullable(Int64), message String, orchestrator_info Tuple(address String, url String))') AS d
+        pipeline_id String, pipeline String, type String, timestamp Nullable(Int64), message String,
+        orchestrator_info Tuple(address String, url String))') AS d
     FROM bench.accepted WHERE event_type = 'stream_trace'
 )
 """
@@ -218,17 +224,21 @@ FROM (
             hardware Array(Tuple(pipeline String, model_id String, gpu_info Map(String, Tuple(id String, name String,
                 major Int64, minor Int64, memory_free Int64, memory_total Int64)))))') AS o,
         lower(o.address) AS address,
-        arrayFlatten(arrayMap(c -> mapKeys(c.models), mapValues(o.capabilities.constraints.PerCapability))) AS model_keys,
-        arrayFlatten(arrayMap(c -> mapValues(c.models), mapValues(o.capabilities.constraints.PerCapability))) AS model_values,
+        arrayFlatten(arrayMap(c -> mapKeys(c.models), mapValues(o.capabilities.constraints.PerCapability)))
+            AS model_keys,
+        arrayFlatten(arrayMap(c -> mapValues(c.models), mapValues(o.capabilities.constraints.PerCapability)))
+            AS model_values,
         arrayFilter(p -> p.pricePerUnit IS NOT NULL, o.capabilities_prices) AS valid_prices,
         arrayMap(p -> p.constraint, valid_prices) AS price_models,
-        arrayMap(p -> assumeNotNull(p.pricePerUnit) / if(p.pixelsPerUnit = 0, 1, p.pixelsPerUnit), valid_prices) AS prices,
+        arrayMap(p -> assumeNotNull(p.pricePerUnit) / if(p.pixelsPerUnit = 0, 1, p.pixelsPerUnit), valid_prices)
+            AS prices,
         arrayFlatten(arrayMap(h -> arrayMap(k -> (h.pipeline, h.model_id, h.gpu_info[k].id, h.gpu_info[k].name,
             greatest(h.gpu_info[k].major, 0), greatest(h.gpu_info[k].minor, 0),
             toUInt64(greatest(h.gpu_info[k].memory_free, 0)), toUInt64(greatest(h.gpu_info[k].memory_total, 0))),
             arraySort(k -> toInt64OrDefault(k, toInt64(1073741824)), mapKeys(h.gpu_info))), o.hardware)) AS gpus,
         arraySort(arrayDistinct(arrayFilter(p -> p != '', arrayMap(x -> x.1, gpus)))) AS pipelines,
-        arraySort(arrayDistinct(arrayConcat(model_keys, arrayFilter(m -> m != '', arrayMap(x -> x.2, gpus))))) AS model_ids,
+        arraySort(arrayDistinct(arrayConcat(model_keys, arrayFilter(m -> m != '', arrayMap(x -> x.2, gpus)))))
+            AS model_ids,
         arrayJoin(if(empty(gpus), [('', '', '', '', 0, 0, toUInt64(0), toUInt64(0))], gpus)) AS g,
         if(has(model_keys, g.2), model_values[indexOf(model_keys, g.2)], ('', 0, 0)) AS m
     FROM (

@@ -116,6 +116,7 @@ def run(impl: str, input_dir: Path, var_dir: Path) -> dict[str, Any]:
 
 
 def print_result(r: dict[str, Any]) -> None:
+    """Print one baseline's figures: rate, wall time, memory, profile and rows per table."""
     name = {"python": "(a) careful Python", "sql": "(b) ClickHouse SQL batch"}.get(
         r["impl"], r["impl"]
     )
@@ -132,6 +133,7 @@ def print_result(r: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.baselines``: run one baseline, or print a database's row counts."""
     parser = argparse.ArgumentParser(
         prog="python -m bench.baselines", description=__doc__.splitlines()[0]
     )

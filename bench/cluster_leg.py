@@ -74,6 +74,7 @@ class ClusterSampler(threading.Thread):
 
 
 def run(input_dir: Path, var_dir: Path, timeout_s: float) -> dict[str, Any]:
+    """Run the naap job on the standalone cluster over ``input_dir``; returns the leg's figures."""
     env = dict(os.environ, NETPULSE_VAR_DIR=str(var_dir), NETPULSE_INPUT_PATH=str(input_dir))
     subprocess.run([sys.executable, "-m", "jobs", "migrate"], env=env, check=True, capture_output=True)
     os.environ.update(NETPULSE_VAR_DIR=str(var_dir), NETPULSE_INPUT_PATH=str(input_dir))
@@ -107,6 +108,7 @@ def run(input_dir: Path, var_dir: Path, timeout_s: float) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.cluster_leg``: one cluster leg, figures to ``--json``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", type=Path, required=True, help="directory of the input file(s)")
     parser.add_argument("--var", type=Path, required=True, help="var directory of the run")

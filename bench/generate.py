@@ -242,6 +242,7 @@ def generate(
 
 
 def read_manifest(out_dir: Path | str) -> dict[str, Any] | None:
+    """The manifest of a generated directory, or None when it has none."""
     path = Path(out_dir) / MANIFEST
     return json.loads(path.read_text()) if path.exists() else None
 
@@ -270,6 +271,7 @@ def dataset(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.generate``: write a data set and print its manifest figures."""
     parser = argparse.ArgumentParser(
         prog="python -m bench.generate", description=__doc__.splitlines()[0]
     )

@@ -94,6 +94,8 @@ def _eip55_like(hex40: str) -> str:
 
 @dataclass
 class Orchestrator:
+    """One orchestrator node: addresses, URI, models, GPUs, price and versions."""
+
     address: str  # on-chain, mixed case
     local: str  # the node's hot key, mixed case (as in network_capabilities)
     local_lc: str  # lower case (as in stream events)
@@ -109,6 +111,8 @@ class Orchestrator:
 
 @dataclass
 class Gateway:
+    """One gateway: its name, whether it sends upgraded envelopes, its payment sender."""
+
     name: str
     upgraded: bool
     sender: str
@@ -117,6 +121,8 @@ class Gateway:
 
 @dataclass
 class Stats:
+    """What a generation wrote: lines, bytes, event types, faults and session scenarios."""
+
     lines: int = 0
     bytes: int = 0
     by_type: Counter[str] = field(default_factory=Counter)
@@ -130,7 +136,7 @@ class World:
     """Entities and per-line builders; every random choice goes through one seeded RNG."""
 
     def __init__(self, seed: int, streams: int, start_ms: int) -> None:
-        self.rng = random.Random(seed)
+        self.rng = random.Random(seed)  # noqa: S311 - seeded for reproducible data, not secrets
         self.start_ms = start_ms
         rng = self.rng
         self.gateways = [
@@ -249,8 +255,11 @@ class World:
 
     # -- delivery faults ---------------------------------------------------------------------
     def malformed(self, line: str, now_ms: int) -> str:
-        """A broken line; any timestamp in it is the current time (a future one would move the
-        watermark and make the following events late)."""
+        """A broken line.
+
+        Any timestamp in it is the current time (a future one would move the watermark and make
+        the following events late).
+        """
         rng = self.rng
         r = rng.random()
         if r < 0.5:
@@ -271,8 +280,10 @@ class World:
         )
 
     def late_copy(self, etype: str, line: str, ts_shift: int) -> str:
-        """The same kind of event, re-stamped 1-6 h in the past with a new id (a gateway that
-        buffered while disconnected)."""
+        """The same kind of event, re-stamped 1-6 h in the past with a new id.
+
+        As a gateway sends it that buffered while disconnected.
+        """
         event = json.loads(line)
         event["id"] = self.uuid()
         ts = int(event["timestamp"]) - ts_shift
@@ -282,5 +293,6 @@ class World:
 
 
 def b36(rng: random.Random, n: int) -> str:
+    """``n`` random base-36 characters (stream id parts)."""
     alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
     return "".join(rng.choice(alphabet) for _ in range(n))

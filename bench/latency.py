@@ -74,8 +74,9 @@ WINDOW_MS = 300_000  # the jitter windows
 def window_latencies(
     parquet: Path, published: list[tuple[float, int]], lateness_ms: int, stopped_at: float | None = None
 ) -> tuple[list[float], int]:
-    """Seconds from each jitter window's close to the first Parquet file holding its rows, in
-    the order the windows closed; and how many closed windows were never written.
+    """Seconds from each jitter window's close to the first Parquet file holding its rows.
+
+    In the order the windows closed; and how many closed windows were never written.
 
     Every 5-minute boundary the watermark passed during the feed closed a window (200 streams
     are always active). A closed window with no file by ``stopped_at`` counts with latency
@@ -85,7 +86,8 @@ def window_latencies(
     written: dict[int, float] = {}
     for path in parquet.glob("calculated_metrics/**/*.parquet"):
         table = pq.read_table(path, columns=["metric_name", "window_end"])
-        for name, end in zip(table.column("metric_name").to_pylist(), table.column("window_end").to_pylist(), strict=True):
+        names, ends = table.column("metric_name").to_pylist(), table.column("window_end").to_pylist()
+        for name, end in zip(names, ends, strict=True):
             if name == "status_sample_count":
                 end_ms = int(end.timestamp() * 1000)
                 written[end_ms] = min(written.get(end_ms, float("inf")), path.stat().st_mtime)
@@ -115,6 +117,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run(rate: int, seconds: float, events: int, root: Path) -> dict[str, Any]:
+    """One streaming latency leg: feed ``rate`` events/s for ``seconds``; returns its figures."""
     data, _ = dataset(root, events, 42, generate.DEFAULT_STREAMS, generate.DEFAULT_PER_FILE)
     lines: list[str] = []
     for part in sorted(data.glob(generate.FILE_PATTERN)):
@@ -140,7 +143,9 @@ def run(rate: int, seconds: float, events: int, root: Path) -> dict[str, Any]:
         NETPULSE_MONITOR_INTERVAL_S="1",
         NETPULSE_ALLOWED_LATENESS_S=str(lateness_s),
     )
-    subprocess.run([sys.executable, "-m", "jobs", "migrate"], env=env, check=True, capture_output=True, cwd=PROJECT_ROOT)
+    subprocess.run(
+        [sys.executable, "-m", "jobs", "migrate"], env=env, check=True, capture_output=True, cwd=PROJECT_ROOT
+    )
     log = open(var / "job.log", "w")
     job = subprocess.Popen([sys.executable, "-m", "jobs", "run", "naap"], env=env, stdout=log, stderr=subprocess.STDOUT,
                            cwd=PROJECT_ROOT, start_new_session=True)
@@ -172,6 +177,7 @@ def run(rate: int, seconds: float, events: int, root: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.latency``: one latency leg, figures printed and written to ``--json``."""
     parser = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=int, default=20_000, help="events per second fed")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long to feed")

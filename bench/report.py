@@ -16,6 +16,7 @@ LEG_NAMES = {
 
 
 def machine() -> dict[str, Any]:
+    """The machine the figures come from: CPU model, cores, memory, Python and load."""
     cpu = ""
     try:
         cpu = next(
@@ -59,8 +60,10 @@ def _ratio(rate: dict[str, Any], a: str, b: str) -> str:
 
 
 def markdown(results: list[dict[str, Any]]) -> str:
+    """The benchmark table (one row per size and leg) as Markdown."""
     lines = [
-        "| events | leg | end-to-end s | events/s | peak RSS MB (tree) | CPU s | largest checkpoint MB | rows vs (a) | load before |",
+        "| events | leg | end-to-end s | events/s | peak RSS MB (tree) | CPU s | largest checkpoint MB "
+        "| rows vs (a) | load before |",
         "|---:|---|---:|---:|---:|---:|---:|---|---:|",
     ]
     for r in results:
@@ -72,12 +75,15 @@ def markdown(results: list[dict[str, Any]]) -> str:
                 )
                 continue
             lines.append(
-                f"| {r['size']:,} | {LEG_NAMES[leg]} | {x['e2e_s']:.1f} | {x['events_per_s']:,} | {x['peak_rss_mb']:,} | "
-                f"{x['cpu_s']:.0f} | {_checkpoint_mb(x)} | {_rows_check(x, r['legs'].get('python'))} | {x['load_before']:.1f} |"
+                f"| {r['size']:,} | {LEG_NAMES[leg]} | {x['e2e_s']:.1f} | {x['events_per_s']:,} "
+                f"| {x['peak_rss_mb']:,} | "
+                f"{x['cpu_s']:.0f} | {_checkpoint_mb(x)} | {_rows_check(x, r['legs'].get('python'))} "
+                f"| {x['load_before']:.1f} |"
             )
     lines += [
         "",
-        "| events | batch / (a) | batch / (b) | batch / streaming | streaming / (a) | streaming / (b) | cluster / (a) | cluster / (b) | (b) / (a) |",
+        "| events | batch / (a) | batch / (b) | batch / streaming | streaming / (a) | streaming / (b) "
+        "| cluster / (a) | cluster / (b) | (b) / (a) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
@@ -85,13 +91,16 @@ def markdown(results: list[dict[str, Any]]) -> str:
 
         lines.append(
             f"| {r['size']:,} | {_ratio(rate, 'batch', 'python')} | {_ratio(rate, 'batch', 'sql')} "
-            f"| {_ratio(rate, 'batch', 'pipeline')} | {_ratio(rate, 'pipeline', 'python')} | {_ratio(rate, 'pipeline', 'sql')} "
-            f"| {_ratio(rate, 'cluster', 'python')} | {_ratio(rate, 'cluster', 'sql')} | {_ratio(rate, 'sql', 'python')} |"
+            f"| {_ratio(rate, 'batch', 'pipeline')} | {_ratio(rate, 'pipeline', 'python')} "
+            f"| {_ratio(rate, 'pipeline', 'sql')} "
+            f"| {_ratio(rate, 'cluster', 'python')} | {_ratio(rate, 'cluster', 'sql')} "
+            f"| {_ratio(rate, 'sql', 'python')} |"
         )
     return "\n".join(lines)
 
 
 def latency_markdown(rows: list[dict[str, Any]]) -> str:
+    """The streaming latency table (one row per feed rate) as Markdown."""
     lines = [
         "| feed events/s | seconds | windows | never written | p50 s | p95 s | p99 s | mean, 1st / 2nd half |",
         "|---:|---:|---:|---:|---:|---:|---:|---|",
@@ -99,6 +108,7 @@ def latency_markdown(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         lines.append(
             f"| {r['rate']:,} | {r['seconds']:.0f} | {r['windows']} | {r['never_written']} | {r.get('p50_s', '-')} | "
-            f"{r.get('p95_s', '-')} | {r.get('p99_s', '-')} | {r.get('first_half_mean_s', '-')} / {r.get('second_half_mean_s', '-')} s |"
+            f"{r.get('p95_s', '-')} | {r.get('p99_s', '-')} | "
+            f"{r.get('first_half_mean_s', '-')} / {r.get('second_half_mean_s', '-')} s |"
         )
     return "\n".join(lines)

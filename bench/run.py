@@ -51,7 +51,7 @@ SQL_MAX_EVENTS = 2_000_000  # (b) keeps all input in Memory tables (see BENCHMAR
 
 # -- process tree sampling ----------------------------------------------------------------------------
 def _proc_table() -> dict[int, tuple[int, int, int]]:
-    """pid -> (ppid, rss_kb, cpu_ticks) for every process."""
+    """Pid -> (ppid, rss_kb, cpu_ticks) for every process."""
     table = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -121,7 +121,8 @@ def _copy_output(stream: Any, out: Any, label: str) -> None:
 def run_measured(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, Any]:
     """Run ``cmd``; return wall seconds, exit code, peak tree RSS (MB) and CPU seconds.
 
-    Its output goes to ``log``; its progress lines are shown on stderr as it runs."""
+    Its output goes to ``log``; its progress lines are shown on stderr as it runs.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:
         started = time.perf_counter()
@@ -152,6 +153,7 @@ def _load() -> float:
 
 
 def run_baseline(impl: str, data: Path, var: Path, logs: Path) -> dict[str, Any]:
+    """Run one baseline in its own measured process; returns its figures."""
     result_file = logs / f"{impl}.json"
     result_file.unlink(missing_ok=True)
     cmd = [
@@ -248,8 +250,10 @@ def run_cluster(data: Path, var: Path, logs: Path, events: int) -> dict[str, Any
 
 
 def run_pipeline(data: Path, var: Path, logs: Path, events: int, mode: str = "streaming") -> dict[str, Any]:
-    """The naap pipeline on the MiniCluster: ``batch`` over the files as they are, ``streaming``
-    over one time-ordered file."""
+    """The naap pipeline on the MiniCluster.
+
+    ``batch`` over the files as they are, ``streaming`` over one time-ordered file.
+    """
     source = files_input(data, var) if mode == "batch" else single_input(data, var)
     env = dict(os.environ, NETPULSE_VAR_DIR=str(var), NETPULSE_INPUT_PATH=str(source), NETPULSE_RUNTIME_MODE=mode)
     name = "pipeline" if mode == "streaming" else "batch"
@@ -275,6 +279,7 @@ def run_pipeline(data: Path, var: Path, logs: Path, events: int, mode: str = "st
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.run``: generate, run the baselines and the pipeline, print the tables."""
     parser = argparse.ArgumentParser(
         prog="python -m bench.run", description=__doc__.splitlines()[0]
     )
@@ -328,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  failed: {x['error']}")
             else:
                 print(
-                    f"  {x['e2e_s']} s, {x['events_per_s']:,} events/s, peak RSS {x['peak_rss_mb']:,} MB, CPU {x['cpu_s']} s"
+                    f"  {x['e2e_s']} s, {x['events_per_s']:,} events/s, peak RSS {x['peak_rss_mb']:,} MB, "
+                    f"CPU {x['cpu_s']} s"
                 )
         results.append(entry)
     table = markdown(results)

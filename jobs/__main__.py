@@ -78,7 +78,9 @@ def _demo(settings: settings_module.Settings, fresh: bool, source: str = "files"
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
-    parser = argparse.ArgumentParser(prog="netpulse", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="netpulse", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the main job on the bundled sample events")
     demo.add_argument("--keep", action="store_true", help="keep earlier var/ outputs")

@@ -39,7 +39,9 @@ NO_ORCHESTRATORS = "gateway_no_orchestrators_available"
 SWAP = "orchestrator_swap"
 CLOSED = "gateway_ingest_stream_closed"
 
-EDGES = (REQUEST, SEND_INGEST, RUNNER_RECEIVE, RUNNER_SEND, FIRST_PROCESSED, FEW_PROCESSED, NO_ORCHESTRATORS, SWAP, CLOSED)
+EDGES = (
+    REQUEST, SEND_INGEST, RUNNER_RECEIVE, RUNNER_SEND, FIRST_PROCESSED, FEW_PROCESSED, NO_ORCHESTRATORS, SWAP, CLOSED
+)
 RUNNER_EDGES = (RUNNER_RECEIVE, RUNNER_SEND)
 
 # Kinds of moment an edge marks
@@ -167,7 +169,8 @@ REMOVED = {
         f"`{RUNNER_SEND}` minus `{RUNNER_RECEIVE}` compares the START of the first output segment with the "
         "END of the first input segment: the runner decodes while the input segment still arrives, so the "
         "difference is negative whenever the input segment lasts longer than the time to first output "
-        "(4 of the 5 bundled requests: -1.4 s to -2.2 s; -5.9 s seen in other real sessions). No event marks the end of the first output "
+        "(4 of the 5 bundled requests: -1.4 s to -2.2 s; -5.9 s seen in other real sessions). "
+        "No event marks the end of the first output "
         "segment on the runner, so the runner's processing time cannot be measured from these events"
     ),
     "runner_to_gateway_latency": (

@@ -10,9 +10,9 @@ Writes:   two views for the jobs (over one planned stream, see register):
 Time:     event time = envelope ``timestamp``; watermark = max seen - allowed lateness.
           An event at or before the watermark is ``late``: routed, never dropped silently.
 State:    the deduplication window (``dedup_window_s``), then released.
-Rejects:  decode (payload_too_large, malformed_json, duplicate_key, invalid_utf8), validate (not_an_object, missing_type,
-          invalid_timestamp, timestamp_out_of_range, timestamp_in_future, missing_data, invalid_data,
-          unknown_event_type), late (late).
+Rejects:  decode (payload_too_large, malformed_json, duplicate_key, invalid_utf8), validate
+          (not_an_object, missing_type, invalid_timestamp, timestamp_out_of_range,
+          timestamp_in_future, missing_data, invalid_data, unknown_event_type), late (late).
 
 Duplicates: a redelivered event carries the same envelope (same ``id`` and ``timestamp``), so
 it falls into the same deduplication window as the first delivery and is folded there. An
@@ -174,8 +174,10 @@ def _delivery_order(settings: Settings) -> str:
 
 
 def _line_copy(settings: Settings) -> tuple[str, str]:
-    """SQL of ``line_copy`` (1 for the first of identical rejected lines of one source
-    position, 2 for the next, ...) and the columns it needs from the inner select.
+    """SQL of ``line_copy`` and the columns it needs from the inner select.
+
+    ``line_copy`` is 1 for the first of identical rejected lines of one source position, 2 for
+    the next, ...
 
     A file's source_position is its path (Flink's file source exposes no line offset), so
     without it identical bad lines of one file would share one reject_key and fold into one
@@ -259,8 +261,10 @@ def register(t_env: Any, settings: Settings, source: str = SOURCE_TABLE) -> None
 
 
 def dead_letter_row(settings: Settings, job: str, line_copy: str | None = None) -> str:
-    """SQL turning a reject view (stage, reason, detail, event_id, event_type, event_ms,
-    source_position, line) into JSONEachRow rows of naap.dead_letter.
+    """SQL turning a reject view into JSONEachRow rows of naap.dead_letter.
+
+    The view's columns: stage, reason, detail, event_id, event_type, event_ms, source_position,
+    line.
 
     ``line_copy``: SQL of the copy number of identical rejected lines of one position (source
     rejects, see ``_line_copy``); a copy after the first adds its number to the reject_key, so
@@ -269,7 +273,8 @@ def dead_letter_row(settings: Settings, job: str, line_copy: str | None = None) 
     cap = settings.dlq_payload_cap_chars
     copy = f", CASE WHEN {line_copy} > 1 THEN CAST({line_copy} AS STRING) END" if line_copy else ""
     return f"""JSON_OBJECT(
-        'reject_key' VALUE SHA256(CONCAT_WS('|', '{job}', stage, reason, source_position, event_id, detail, line{copy})),
+        'reject_key' VALUE SHA256(CONCAT_WS('|', '{job}', stage, reason, source_position, event_id, detail,
+            line{copy})),
         'job' VALUE '{job}',
         'stage' VALUE stage,
         'reason' VALUE reason,

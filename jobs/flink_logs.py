@@ -25,7 +25,7 @@ from jobs.ops.flink_dist import flink_home
 MARKER = "# netpulse: no secrets in the logs"
 # Beam's dump of a Python worker environment (its environment variables), and any message that
 # names a NETPULSE secret variable. No backslashes: a .properties file would drop them.
-SECRET_MESSAGES = r"(?s).*(beam:env:process|NETPULSE_[A-Z0-9_]*(PASSWORD|SECRET)).*"
+SECRET_MESSAGES = r"(?s).*(beam:env:process|NETPULSE_[A-Z0-9_]*(PASSWORD|SECRET)).*"  # noqa: S105 - a pattern
 FILTER = f"""
 {MARKER} (jobs/flink_logs.py): Beam logs each Python worker environment whole, environment
 # variables and their values included (DefaultJobBundleFactory, "Closing environment ...").

@@ -148,7 +148,8 @@ GROUP BY t, flag ORDER BY t"""
 
 # grain: one row per (UTC day, release series x.y.z): relays, mean over the day's consensuses
 TOR_VERSIONS = """SELECT toDateTime(v.day) AS t,
-    if(v.version = '', 'unknown', arrayStringConcat(arraySlice(splitByChar('.', toString(v.version)), 1, 3), '.')) AS series,
+    if(v.version = '', 'unknown',
+       arrayStringConcat(arraySlice(splitByChar('.', toString(v.version)), 1, 3), '.')) AS series,
     sum(v.relays) / any(h.consensuses) AS relays
 FROM tor.version_day_stats AS v
 INNER JOIN (SELECT toDate(ts) AS day, uniqExact(ts) AS consensuses FROM tor.network_hour_stats
@@ -192,7 +193,11 @@ LINES = {"drawStyle": "line", "lineWidth": 2, "showPoints": "always", "pointSize
 HOURLY = {**LINES, "insertNulls": HOUR_MS}
 POINTS = {"drawStyle": "points", "pointSize": 7, "showPoints": "always"}
 BARS = {"drawStyle": "bars", "fillOpacity": 80, "lineWidth": 1, "stacking": {"mode": "normal", "group": "A"}}
-HBAR = {"orientation": "horizontal", "showValue": "auto", "legend": {"showLegend": True, "displayMode": "list", "placement": "bottom"}}
+HBAR = {
+    "orientation": "horizontal",
+    "showValue": "auto",
+    "legend": {"showLegend": True, "displayMode": "list", "placement": "bottom"},
+}
 
 NAAP_PANELS = (
     Panel("latency_distribution", "Prompt to first frame: latency per orchestrator", "barchart",
@@ -250,6 +255,7 @@ def panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
 
 
 def row_json(title: str, panel_id: int, y: int) -> dict[str, Any]:
+    """A collapsible row panel titled ``title`` at height ``y`` of the dashboard."""
     return {"id": panel_id, "type": "row", "title": title, "collapsed": False,
             "gridPos": {"x": 0, "y": y, "w": 24, "h": 1}, "panels": []}
 

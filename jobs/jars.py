@@ -120,6 +120,7 @@ def get(name: str, manifest: Path = MANIFEST) -> JarSet:
 
 
 def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -128,6 +129,7 @@ def sha256_of(path: Path) -> str:
 
 
 def set_dir(name: str, jars_dir: Path = JARS_DIR) -> Path:
+    """The folder of jar set ``name`` under ``jars_dir``."""
     return jars_dir / name
 
 
@@ -156,7 +158,8 @@ def _pom(coordinates: Iterable[str], exclude_all: bool) -> str:
         else ""
     )
     deps = "\n".join(
-        f"    <dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version>{exclusions}</dependency>"
+        f"    <dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version>"
+        f"{exclusions}</dependency>"
         for g, a, v in (c.split(":") for c in coordinates)
     )
     return f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -202,7 +205,13 @@ def fetch(names: Sequence[str] | None = None, jars_dir: Path = JARS_DIR, manifes
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="netpulse-jars-") as tmp:
             (Path(tmp) / "pom.xml").write_text(_pom((j.coordinate for j in jar_set.jars), exclude_all=True))
-            _mvn(Path(tmp), "dependency:copy-dependencies", f"-DoutputDirectory={directory}", "-DincludeScope=runtime", "-Dmdep.overWriteReleases=true")
+            _mvn(
+                Path(tmp),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={directory}",
+                "-DincludeScope=runtime",
+                "-Dmdep.overWriteReleases=true",
+            )
         problems = _problems(jar_set, directory)
         if problems:
             for jar in jar_set.jars:

@@ -214,6 +214,8 @@ def publish(
         bootstrap: ``host:port`` of the broker.
         topic: target topic (must exist, see :func:`ensure_topic`).
         key_field: JSON field used as the record key (None: unkeyed).
+        key: the record key of a line, instead of ``key_field`` (None: unkeyed).
+        partition: the partition of a line (None: the producer's partitioner).
         timeout: seconds to wait for every acknowledgement.
         config: extra producer settings (security, linger ...).
 

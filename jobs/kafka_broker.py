@@ -129,8 +129,10 @@ def _tail(path: Path, chars: int = 4000) -> str:
 
 
 def _cluster_id() -> str:
-    """A random KRaft cluster id (22 URL-safe base64 characters) that does not start with '-':
-    the storage tool's argument parser reads such a value as an option and fails (seen in CI)."""
+    """A random KRaft cluster id (22 URL-safe base64 characters) that does not start with '-'.
+
+    The storage tool's argument parser reads such a value as an option and fails (seen in CI).
+    """
     while True:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         if not cluster_id.startswith("-"):
@@ -197,7 +199,7 @@ def _wait_ready(broker: Broker, timeout: float) -> None:
             metadata = admin.list_topics(timeout=1)
             if metadata.brokers:
                 return
-        except Exception:  # KafkaException while the listener is not up yet
+        except Exception:  # noqa: S110 - KafkaException while the listener is not up yet
             pass
         if time.monotonic() > deadline:
             raise BrokerError(

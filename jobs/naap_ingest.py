@@ -212,4 +212,9 @@ def attach_streams(out: Any, settings: Settings, pipeline: str) -> None:
         .key_by(lambda row: row[0], key_type=Types.STRING())
         .process(BufferedWriter(settings), output_type=Types.INT())
     )
-    terminate(versions, f"{pipeline}-orchestrator-metadata-writer", "orchestrator_metadata writer", settings.writer_parallelism)
+    terminate(
+        versions,
+        f"{pipeline}-orchestrator-metadata-writer",
+        "orchestrator_metadata writer",
+        settings.writer_parallelism,
+    )

@@ -176,8 +176,11 @@ def _source(metric: catalog.Metric) -> str:
 
 
 def _latency_metadata(metric: catalog.Metric) -> str:
-    """JSON_OBJECT of a latency row's metadata: both edges with clock and moment, the scope,
-    swaps, and for a cross-host metric the clock-offset evidence."""
+    """JSON_OBJECT of a latency row's metadata.
+
+    Both edges with clock and moment, the scope, swaps, and for a cross-host metric the
+    clock-offset evidence.
+    """
     start, end = catalog.EDGE_INFO[metric.start_edge], catalog.EDGE_INFO[metric.end_edge]
     pairs = [
         f"'start_edge' VALUE '{start.name}'", f"'end_edge' VALUE '{end.name}'",

@@ -59,9 +59,11 @@ def rest_options(settings: Settings, port: int) -> dict[str, str]:
 
 
 def configure(env: Any, settings: Settings) -> str | None:
-    """Bind the local cluster's REST endpoint to 127.0.0.1 on a free port (when progress is on
-    and ``env`` runs locally); returns its URL. A cluster submission is left alone: there the
-    REST options name the cluster the client talks to."""
+    """Bind the local cluster's REST endpoint to 127.0.0.1 on a free port; returns its URL.
+
+    Only when progress is on and ``env`` runs locally. A cluster submission is left alone: there the
+    REST options name the cluster the client talks to.
+    """
     if settings.progress_interval_s <= 0 or not runs_locally(env):
         return None
     from pyflink.common import Configuration
@@ -110,7 +112,7 @@ class Reporter(threading.Thread):
         while not self.stopped.wait(self.interval_s):
             try:
                 line = self.line()
-            except Exception:  # noqa: BLE001 - the cluster is starting or gone: try again
+            except Exception:  # noqa: BLE001, S112 - the cluster is starting or gone: try again
                 continue
             if line:
                 print(line, file=self.out, flush=True)
@@ -194,7 +196,10 @@ class Reporter(threading.Thread):
             rate = (totals["events"] - self._last_poll[1]) / (now - self._last_poll[0])
         self._last_poll = (now, totals["events"])
         self.last = totals
-        head = f"progress {self.job_name} {now - self.started_at:.0f} s: {totals['events']:,} events read ({rate:,.0f}/s), "
+        head = (
+            f"progress {self.job_name} {now - self.started_at:.0f} s: "
+            f"{totals['events']:,} events read ({rate:,.0f}/s), "
+        )
         if self.staged:
             return head + f"{totals['staged']:,} rows staged for the load"
         return head + (
@@ -236,7 +241,8 @@ def runs_locally(env: Any) -> bool:
     """Whether ``env`` executes on a MiniCluster in this process and waits for the job.
 
     Under ``flink run -d`` (a cluster submission) the target is remote and detached: waiting
-    for the result there would hold the client until a streaming job ends, i.e. forever."""
+    for the result there would hold the client until a streaming job ends, i.e. forever.
+    """
     conf = env._j_stream_execution_environment.getConfiguration().toMap()
     return conf.get("execution.target", "local") == "local" and conf.get("execution.attached", "true") == "true"
 
@@ -244,7 +250,8 @@ def runs_locally(env: Any) -> bool:
 def execute(env: Any, job_name: str, settings: Settings, rest_url: str | None, staged: bool = False) -> Any:
     """``env.execute(job_name)`` with progress lines while it runs; returns the JobExecutionResult.
 
-    Only a local, attached run reports (``runs_locally``); anything else is ``env.execute``."""
+    Only a local, attached run reports (``runs_locally``); anything else is ``env.execute``.
+    """
     if not rest_url or settings.progress_interval_s <= 0 or not runs_locally(env):
         return env.execute(job_name)
     client = env.execute_async(job_name)

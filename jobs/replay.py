@@ -52,6 +52,8 @@ TYPED_TABLES = {
 
 @dataclass(frozen=True)
 class ReplayPlan:
+    """What a replay reprocesses: a date range and, optionally, some event types only."""
+
     date_from: dt.date
     date_to: dt.date
     event_types: tuple[str, ...] | None  # None: every type
@@ -100,9 +102,11 @@ def read_archive(settings: Settings, archive_url: str, plan: ReplayPlan, progres
 
 
 def _metrics_of(event_types: Iterable[str] | None) -> list[str]:
-    """The metric names a replay of these types rewrites: the catalog's metrics derived from
-    them, and the metrics the catalog no longer defines (catalog.REMOVED, all from stream_trace),
-    whose old rows the recomputed range must not keep."""
+    """The metric names a replay of these types rewrites.
+
+    The catalog's metrics derived from them, and the metrics the catalog no longer defines
+    (catalog.REMOVED, all from stream_trace), whose old rows the recomputed range must not keep.
+    """
     types = None if event_types is None else set(event_types)
     names = [m.name for m in catalog.CATALOG if types is None or m.source_type in types]
     if types is None or "stream_trace" in types:
@@ -126,7 +130,9 @@ def delete_range(settings: Settings, plan: ReplayPlan) -> None:
     if metrics:
         # every version: the range is recomputed at the catalog's current versions
         names = ", ".join(f"'{m}'" for m in metrics)
-        statements.append(f"ALTER TABLE naap.calculated_metrics DELETE WHERE metric_date {span} AND metric_name IN ({names})")
+        statements.append(
+            f"ALTER TABLE naap.calculated_metrics DELETE WHERE metric_date {span} AND metric_name IN ({names})"
+        )
     with clickhouse.lock():
         for statement in statements:
             client.command(statement, settings={"mutations_sync": 2})
@@ -173,6 +179,7 @@ def replay(
 
 
 def range_counts(settings: Settings, plan: ReplayPlan) -> dict[str, int]:
+    """Rows per NaaP table in the plan's date range (before and after a replay)."""
     client = clickhouse.connect(settings)
     span = f"BETWEEN '{plan.date_from.isoformat()}' AND '{plan.date_to.isoformat()}'"
     queries = {
@@ -187,6 +194,7 @@ def range_counts(settings: Settings, plan: ReplayPlan) -> dict[str, int]:
 
 
 def parse_date(text: str) -> dt.date:
+    """A ``YYYY-MM-DD`` command-line date; exits naming the value otherwise."""
     try:
         return dt.date.fromisoformat(text)
     except ValueError:

@@ -63,7 +63,10 @@ def chart_html(chart: Chart) -> str:
     else:
         body = chart.figure.to_html(full_html=False, include_plotlyjs=False, div_id=f"plot-{chart.key}",
                                     config=PLOT_CONFIG, default_width="100%")
-    return f'<section class="{classes}" data-chart="{chart.key}" data-has-data="{chart.figure is not None}">{head}{body}</section>'
+    return (
+        f'<section class="{classes}" data-chart="{chart.key}" data-has-data="{chart.figure is not None}">'
+        f"{head}{body}</section>"
+    )
 
 
 def _fact(value: str, label: str) -> str:

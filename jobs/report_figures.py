@@ -262,7 +262,8 @@ def sample_counts(rows: Rows, bucket_s: int) -> Chart:
     fig.update_layout(barmode="stack", xaxis=time_axis(xs),
                       yaxis={"title": {"text": f"samples per {describe_bucket(bucket_s)}"}})
     windows = sum(r["windows"] for r in rows)
-    return Chart("sample_counts", title, f"{windows:,} stream windows (5 min), summed per {describe_bucket(bucket_s)}", fig)
+    caption = f"{windows:,} stream windows (5 min), summed per {describe_bucket(bucket_s)}"
+    return Chart("sample_counts", title, caption, fig)
 
 
 def jitter_status(rows: Rows) -> Chart:

@@ -138,8 +138,12 @@ def versions(rows: Rows) -> Chart:
         fig.add_trace(go.Bar(x=[p["day"] for p in points], y=[p["relays"] for p in points], name=name,
                              marker={"color": colors[name]}, width=bar_width_ms(DAY),
                              hovertemplate="%{y:,.1f} relays<extra>" + name + "</extra>"))
-    days = [dt.datetime.combine(r["day"], dt.time()) if isinstance(r["day"], dt.date) and not isinstance(r["day"], dt.datetime)
-            else r["day"] for r in rows]
+    days = [
+        dt.datetime.combine(r["day"], dt.time())
+        if isinstance(r["day"], dt.date) and not isinstance(r["day"], dt.datetime)
+        else r["day"]
+        for r in rows
+    ]
     fig.update_layout(barmode="stack", xaxis=time_axis(days, "day (UTC)", DAY),
                       yaxis={"title": {"text": "relays (mean over the day's consensuses)"}})
     return Chart("tor_versions", title, "release series x.y.z (alpha and rc releases included)", fig)

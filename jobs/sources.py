@@ -54,7 +54,8 @@ def _columns(settings: Settings, position_column: str) -> str:
         f"THEN {_ENVELOPE_MS} ELSE 0 END"
     )
     # BATCH mode has no watermark: it sorts and sees the whole input, nothing is late.
-    watermark = "" if settings.is_batch else f",\n    WATERMARK FOR ts AS ts - {sql.seconds(settings.allowed_lateness_s)}"
+    lateness = sql.seconds(settings.allowed_lateness_s)
+    watermark = "" if settings.is_batch else f",\n    WATERMARK FOR ts AS ts - {lateness}"
     proctime = ",\n    pt AS PROCTIME()" if counts_line_copies(settings) and not settings.is_batch else ""
     return f"""
     line STRING,

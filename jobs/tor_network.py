@@ -68,9 +68,11 @@ def _dumps(value: Any) -> str:
 
 
 def consensus_copies(record: dict[str, Any]) -> list[tuple[int, str]]:
-    """(hour key in ms, payload) per copy of a consensus record: its own hour and the next
-    WINDOW_CONSENSUSES - 1 intervals (the hour after it reads it as its previous consensus
-    when its valid-after equals this fresh-until; every hour of the window counts it present)."""
+    """(hour key in ms, payload) per copy of a consensus record.
+
+    Its own hour and the next WINDOW_CONSENSUSES - 1 intervals (the hour after it reads it as its previous consensus
+    when its valid-after equals this fresh-until; every hour of the window counts it present).
+    """
     valid_after = int(record["valid_after"])
     interval = max(int(record["fresh_until"]) - valid_after, 1)
     payload = _dumps({"consensus": record})
@@ -132,11 +134,14 @@ def relay_metric_values(hour: int, rows: list[dict[str, Any]]) -> list[list[Any]
 
 
 def network_metric_values(hour: int, rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """Rows of tor.network_hour_metrics for one hour, in the table's column order."""
     ts = _time(hour)
     return [[ts] + [r[c] for c in NETWORK_METRICS_COLUMNS[1:]] for r in rows]
 
 
-def write_hour(settings: Settings, hour: int, relay_rows: list[dict[str, Any]], network_rows: list[dict[str, Any]]) -> None:
+def write_hour(
+    settings: Settings, hour: int, relay_rows: list[dict[str, Any]], network_rows: list[dict[str, Any]]
+) -> None:
     """One insert per table for the hour, each with a token derived from its sorted rows."""
     batch = f"{_time(hour):%Y%m%d-%H%M%S}"
     for table, columns, rows, values in (

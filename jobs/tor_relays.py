@@ -98,8 +98,11 @@ def staging_dir(settings: Settings) -> Path:
 
 
 def default_input(settings: Settings) -> Path:
-    """The tree ``run tor_relays`` reads: NETPULSE_INPUT_PATH when it is set to somewhere other
-    than its default (var/input, where the NaaP events go), else the bundled Tor documents."""
+    """The tree ``run tor_relays`` reads.
+
+    NETPULSE_INPUT_PATH when it is set to somewhere other than its default (var/input, where the
+    NaaP events go), else the bundled Tor documents.
+    """
     if settings.input_path != (settings.var_dir / "input").resolve():
         return settings.input_path
     return BUNDLED_INPUT

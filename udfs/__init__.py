@@ -1,0 +1,1 @@
+"""Pure, typed parsing functions and the thin PyFlink wrappers over them."""

@@ -72,7 +72,7 @@ def _str(value: Any) -> str:
 
 
 def _models(capabilities: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """model id -> its constraint entry (warm, capacity, capacityInUse, runnerVersion)."""
+    """Model id -> its constraint entry (warm, capacity, capacityInUse, runnerVersion)."""
     constraints = capabilities.get("constraints")
     per_capability = constraints.get("PerCapability") if isinstance(constraints, dict) else None
     models: dict[str, dict[str, Any]] = {}
@@ -87,7 +87,7 @@ def _models(capabilities: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _prices(orchestrator: dict[str, Any], rejects: list[Reject], address: str) -> dict[str, float]:
-    """model id (price constraint) -> price per pixel."""
+    """Model id (price constraint) -> price per pixel."""
     prices: dict[str, float] = {}
     listed = orchestrator.get("capabilities_prices")
     if listed is not None and not isinstance(listed, list):
@@ -271,6 +271,8 @@ def capability_outputs(
     data: str, event_id: str, event_ms: int, gateway: str, source_position: str, job: str, cap: int
 ) -> Iterator[tuple[str, str]]:
     """(target table, JSONEachRow line) pairs for one event: metadata rows, then rejects."""
+    rows: list[dict[str, Any]]
+    rejects: list[Reject]
     try:
         decoded = json.loads(data)
     except (TypeError, ValueError) as exc:

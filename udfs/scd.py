@@ -65,8 +65,10 @@ def advance(current: dict[str, Any] | None, row: dict[str, Any]) -> tuple[dict[s
 def apply(
     current: dict[str, Any] | None, rows: list[dict[str, Any]]
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    """Apply a key's announcements in event-time order (ties by content: the order in which
-    they arrived never matters). Returns the new current version and the rows to write."""
+    """Apply a key's announcements in event-time order; returns the new current version and the rows to write.
+
+    Ties are ordered by content: the order in which they arrived never matters.
+    """
     emitted: list[dict[str, Any]] = []
     for row in sorted(rows, key=lambda r: (r["last_seen"], json.dumps(r, sort_keys=True))):
         current, out = advance(current, row)
@@ -87,7 +89,7 @@ class OrchestratorVersions:
         from pyflink.datastream import KeyedProcessFunction, RuntimeContext
         from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
 
-        class _Versions(KeyedProcessFunction):
+        class _Versions(KeyedProcessFunction):  # type: ignore[misc]  # PyFlink ships no type hints
             def open(self, runtime_context: RuntimeContext) -> None:
                 self.current = runtime_context.get_state(ValueStateDescriptor("current", Types.STRING()))
                 self.pending = runtime_context.get_list_state(ListStateDescriptor("pending", Types.STRING()))

@@ -63,7 +63,8 @@ def position_factors(cls: str, weights: dict[str, int]) -> tuple[int, int, int]:
 
 
 def has_position_weights(weights: dict[str, int] | None) -> bool:
-    return bool(weights) and all(k in weights for k in POSITION_WEIGHTS)
+    """True when a consensus footer carries every bandwidth weight the position shares need."""
+    return weights is not None and bool(weights) and all(k in weights for k in POSITION_WEIGHTS)
 
 
 def _share(part: int, total: int) -> float | None:
@@ -153,7 +154,7 @@ def flag_churn(current: list[dict[str, Any]], previous: list[dict[str, Any]]) ->
 
 
 def extended_families(relays: list[dict[str, Any]]) -> dict[str, str]:
-    """fingerprint -> family key for relays in a family; relays in none are absent.
+    """Fingerprint -> family key for relays in a family; relays in none are absent.
 
     Effective family: two relays that each list the other in their descriptor's ``family``
     line (a one-sided claim does not count: anyone can name any relay). Extended family: the

@@ -48,7 +48,7 @@ def git_describe(root: Path = PROJECT_ROOT) -> str:
     """``git describe --always --dirty`` of the work tree, or '' outside a git checkout."""
     try:
         proc = subprocess.run(
-            ["git", "-C", str(root), "describe", "--always", "--dirty"],
+            ["git", "-C", str(root), "describe", "--always", "--dirty"],  # noqa: S607 - git from PATH
             capture_output=True,
             text=True,
             timeout=10,
