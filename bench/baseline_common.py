@@ -14,8 +14,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench.generate import FILE_PATTERN
-from jobs import clickhouse, migrate, summary
+from jobs import clickhouse, summary
 from jobs import settings as settings_module
+from jobs.ops import migrate
 from jobs.settings import Settings
 
 JOB_SOURCE = "naap"  # source rejects carry the pipeline name (jobs/runtime.py)

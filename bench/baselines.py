@@ -5,7 +5,7 @@
     python -m bench.baselines --counts --var DIR          # rows per table of any run's database
 
 Both start from an empty ``--var`` directory, create the embedded ClickHouse database with the
-project's migrator (``jobs.migrate``, naap files only) and produce what ``python -m jobs run
+project's migrator (``jobs.ops.migrate``, naap files only) and produce what ``python -m jobs run
 naap`` produces (jobs/envelopes.py, naap_ingest.py, naap_metrics.py, catalog.py, parquet.py):
 
 * naap.dead_letter: source rejects of the same classes (decode: payload_too_large,

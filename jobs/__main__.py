@@ -33,7 +33,8 @@ from jobs import settings as settings_module
 
 
 def _demo(settings: settings_module.Settings, fresh: bool, source: str = "files") -> int:
-    from jobs import migrate, runtime, sample, summary
+    from jobs import runtime, sample, summary
+    from jobs.ops import migrate
 
     if fresh:
         for sub in ("clickhouse", "parquet"):
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         return _demo(settings, fresh=not args.keep, source=args.source)
     if args.command == "migrate":
-        from jobs import migrate
+        from jobs.ops import migrate
 
         try:
             applied = migrate.migrate(settings, until=args.until)
@@ -143,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"applied {name}")
         return 0
     if args.command == "run":
-        from jobs import runtime, tor_relays
+        from jobs import runtime
+        from jobs.tor import relays as tor_relays
 
         if args.pipeline == tor_relays.NAME:
             # No summary here: on a cluster this process is the submitting client, and the
@@ -180,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "tor-collect":
         import threading
 
-        from jobs import tor_collect, tor_relays
+        from jobs.tor import collect as tor_collect
+        from jobs.tor import relays as tor_relays
 
         staged = tor_relays.staging_dir(settings)
         print(f"staged {args.input} into {staged}: {tor_collect.collect(Path(args.input), staged)}")
@@ -191,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
         return 0
     if args.command == "tor":
-        from jobs import tor_relays
+        from jobs.tor import relays as tor_relays
 
         tor_relays.run(settings, args.input or tor_relays.BUNDLED_INPUT)
         tor_relays.print_summary(settings)
@@ -204,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         print(catalog.tor_markdown_table())
         return 0
     if args.command == "list":
-        from jobs import runtime, tor_relays
+        from jobs import runtime
+        from jobs.tor import relays as tor_relays
 
         for name, jobs in runtime.PIPELINES.items():
             print(f"{name:<14} {' + '.join(jobs)}")

@@ -8,7 +8,7 @@ standalone cluster's REST address). One line every NETPULSE_PROGRESS_INTERVAL_S 
     progress naap 35 s: 120,400 events read (3,440/s), 96,212 rows written (310 batches), 17 rejects
 
 * events read: the records the source vertices (``Source: ...``) emitted (their ``read-records``);
-* rows written: the writers' ``netpulse.rows_written`` counters (jobs/sinks.py, jobs/tor_writer.py),
+* rows written: the writers' ``netpulse.rows_written`` counters (jobs/sinks.py, jobs/tor/writer.py),
   dead-letter rows excluded; batches: the records into the batch writers (naap: one per table
   and batch window; tor: one per relay-hour row), kept after the writer finished;
 * rejects: the records into the dead-letter writers (source rejects: decode, validate, late)

@@ -37,8 +37,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from jobs import catalog, clickhouse, migrate, runtime, sample
+from jobs import catalog, clickhouse, runtime, sample
 from jobs.envelopes import KNOWN_EVENT_TYPES
+from jobs.ops import migrate
 from jobs.parquet import ParquetSink
 from jobs.settings import Settings
 

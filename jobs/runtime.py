@@ -24,7 +24,6 @@ from pyflink.table import StreamTableEnvironment
 
 from jobs import (
     envelopes,
-    flink_logs,
     java_udfs,
     kafka,
     naap_ingest,
@@ -35,6 +34,7 @@ from jobs import (
     staging,
 )
 from jobs.envelopes import dead_letter_row
+from jobs.ops import flink_logs
 from jobs.settings import Settings
 from jobs.sinks import BatchWriter, BufferedWriter, terminate
 from jobs.streams import by_kind

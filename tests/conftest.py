@@ -48,7 +48,7 @@ def chdb_settings(tmp_path_factory: pytest.TempPathFactory) -> settings.Settings
 
 @pytest.fixture(scope="session")
 def migrated(chdb_settings: settings.Settings) -> settings.Settings:
-    from jobs import migrate
+    from jobs.ops import migrate
 
     migrate.migrate(chdb_settings)
     return chdb_settings

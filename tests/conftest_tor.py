@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from jobs import clickhouse, migrate
+from jobs import clickhouse
 from jobs import settings as settings_module
+from jobs.ops import migrate
 from jobs.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tor"
@@ -86,7 +87,7 @@ def reference_rows(tree: Path, geo: Any) -> dict[str, list[str]]:
     import json
     from collections import defaultdict
 
-    from jobs.tor_collect import _input_files
+    from jobs.tor.collect import _input_files
     from udfs.tor_parse import parse_any
     from udfs.tor_state import RelayState, add_record, emit_due
 
@@ -155,11 +156,11 @@ def canonical_outputs(settings: Settings) -> dict[str, list[str]]:
 def reference_payloads(tree: Path, geo: Any) -> dict[int, list[str]]:
     """The inputs of the job's metrics stage, computed without Flink along the job's path:
     relay states (udfs.tor_state) emit compact records, which are copied with the consensus
-    records to hour keys (jobs.tor_network); hour key (epoch seconds) -> payloads."""
+    records to hour keys (jobs.tor.network); hour key (epoch seconds) -> payloads."""
     from collections import defaultdict
 
-    from jobs.tor_collect import _input_files
-    from jobs.tor_network import consensus_copies, relay_copies
+    from jobs.tor.collect import _input_files
+    from jobs.tor.network import consensus_copies, relay_copies
     from udfs.tor_parse import parse_any
     from udfs.tor_state import RelayState, add_record, emit_due_with_network
 
@@ -186,7 +187,7 @@ def reference_payloads(tree: Path, geo: Any) -> dict[int, list[str]]:
 def reference_metrics(tree: Path, geo: Any) -> dict[int, tuple[list[dict], list[dict]]]:
     """tor metrics without Flink (``reference_payloads`` computed per key like the job):
     hour (epoch seconds) -> (relay rows, network rows), for the hours with a consensus."""
-    from jobs.tor_network import compute_hour
+    from jobs.tor.network import compute_hour
 
     out = {}
     for hour, payloads in sorted(reference_payloads(tree, geo).items()):

@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobs import clickhouse, migrate, runtime, sample, settings
+from jobs import clickhouse, runtime, sample, settings
+from jobs.ops import migrate
 
 STATUS = "ai_stream_status"
 # the job that writes ai_stream_status (the naap pipeline runs it together with naap_metrics,

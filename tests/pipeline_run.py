@@ -16,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from jobs import clickhouse, migrate, runtime, sample, settings
+from jobs import clickhouse, runtime, sample, settings
+from jobs.ops import migrate
 
 EXPORT_TABLES = {
     "raw_events": "",

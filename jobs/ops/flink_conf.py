@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from jobs import flink_logs
 from jobs import settings as settings_module
+from jobs.ops import flink_logs
 from jobs.ops.flink_dist import ClusterError, ClusterPaths, flink_home, python_executable
 from jobs.settings import PROJECT_ROOT, Settings
 

@@ -27,7 +27,7 @@ MARKER = "# netpulse: no secrets in the logs"
 # names a NETPULSE secret variable. No backslashes: a .properties file would drop them.
 SECRET_MESSAGES = r"(?s).*(beam:env:process|NETPULSE_[A-Z0-9_]*(PASSWORD|SECRET)).*"  # noqa: S105 - a pattern
 FILTER = f"""
-{MARKER} (jobs/flink_logs.py): Beam logs each Python worker environment whole, environment
+{MARKER} (jobs/ops/flink_logs.py): Beam logs each Python worker environment whole, environment
 # variables and their values included (DefaultJobBundleFactory, "Closing environment ...").
 filter.netpulse_secrets.type = RegexFilter
 filter.netpulse_secrets.regex = {SECRET_MESSAGES}

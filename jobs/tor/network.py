@@ -31,7 +31,7 @@ from typing import Any
 
 from jobs.settings import Settings
 from jobs.sinks import batch_token
-from jobs.tor_writer import insert_rows
+from jobs.tor.writer import insert_rows
 from udfs.tor_metrics import WINDOW_CONSENSUSES, hour_metrics
 
 NET = "net"  # the relay operator's output tag of records for this stage

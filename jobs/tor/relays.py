@@ -1,6 +1,6 @@
 """tor_relays: Tor directory documents into the tor.relay_snapshot time series.
 
-Reads:    staged JSON-lines files (jobs/tor_collect.py turns a CollecTor tree or a tor data
+Reads:    staged JSON-lines files (jobs/tor/collect.py turns a CollecTor tree or a tor data
           directory of consensuses, votes, server / extra-info descriptors and bandwidth files
           into one record per router entry / descriptor / measurement, parsed with stem). With
           NETPULSE_MONITOR_INTERVAL_S > 0 the collector re-scans the input tree and the Flink
@@ -11,7 +11,7 @@ Computes: per fingerprint (Python KeyedProcessFunction, keyed state): the latest
           that hour's votes (flags_by_auth), first_seen, all_nicknames, last_restarted and
           last_ip_change (definitions: udfs/tor_state.py); country and AS of the address from
           the offline DB-IP Lite databases (udfs/tor_geoip.py), with the database name and date.
-          Per consensus hour (jobs/tor_network.py, udfs/tor_metrics.py; catalog:
+          Per consensus hour (jobs/tor/network.py, udfs/tor_metrics.py; catalog:
           jobs/catalog.py TOR_*): Onionoo's consensus weight fraction and guard / middle /
           exit probabilities from the bandwidth-weights footer, flag churn against the
           previous consensus, weight concentration by AS / country / family / contact, and
@@ -60,16 +60,10 @@ from pyflink.datastream.state import ValueStateDescriptor
 from jobs import sql
 from jobs.settings import PROJECT_ROOT, Settings
 from jobs.sinks import BufferedWriter, terminate
-from jobs.tor_collect import collect
-from jobs.tor_network import NET, consensus_copies, relay_copies, write_hour_metrics
-from jobs.tor_summary import format_summary, network_summary, print_summary
-from jobs.tor_writer import (
-    HOUR_WAIT_MS,
-    SNAPSHOT_COLUMNS,
-    SNAPSHOT_TABLE,
-    HourBatchWriter,
-    insert_snapshots,
-)
+from jobs.tor.collect import collect
+from jobs.tor.network import NET, consensus_copies, relay_copies, write_hour_metrics
+from jobs.tor.summary import format_summary, network_summary, print_summary
+from jobs.tor.writer import HOUR_WAIT_MS, SNAPSHOT_COLUMNS, SNAPSHOT_TABLE, HourBatchWriter, insert_snapshots
 from udfs.tor_geoip import GeoIP
 from udfs.tor_state import RelayState, add_record, emit_due_with_network
 
@@ -197,7 +191,7 @@ SELECT '{DEAD_LETTER_TABLE}' AS target, JSON_OBJECT(
     'doc_type' VALUE 'staged-jsonl',
     'line' VALUE 0,
     'reason' VALUE reason,
-    'detail' VALUE 'a staged line must be a JSON record written by jobs/tor_collect.py',
+    'detail' VALUE 'a staged line must be a JSON record written by jobs/tor/collect.py',
     'excerpt' VALUE SUBSTRING(line, 1, 4096)
 ) AS row_json
 FROM (SELECT line, source_position, {_DECODE_REASON} AS reason FROM tor_staged)
@@ -260,7 +254,7 @@ def build(
     sql.view(t_env, "tor_rejects", f"{COLLECTOR_REJECTS} UNION ALL {DECODE_REJECTS}")
     writers = settings.writer_parallelism
     # One keyed writer for every hourly output: relay_snapshot rows keyed by (table, hour),
-    # network-metric inputs by ('net', hour), handled by jobs.tor_network.
+    # network-metric inputs by ('net', hour), handled by jobs.tor.network.
     hourly = (
         t_env.to_data_stream(t_env.from_path("tor_records"))
         .key_by(lambda row: row[1], key_type=Types.STRING())
@@ -342,7 +336,8 @@ def run(
         FileNotFoundError: the input tree or the GeoIP databases are missing (the message
             names the install command).
     """
-    from jobs import migrate, runtime  # the runtime pulls in every NaaP job: import on use
+    from jobs import runtime  # the runtime pulls in every NaaP job: import on use
+    from jobs.ops import migrate
 
     # settings.geoip_dir is absolute: a job submitted from a release copy (var/releases/) reads
     # the databases installed in the checkout, not a data/ folder the release does not have.

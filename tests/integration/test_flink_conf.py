@@ -114,7 +114,7 @@ def test_render_writes_a_complete_conf_dir(tmp_path: Path) -> None:
 def test_secret_filter_is_added_once_and_matches_the_environment_dump(tmp_path: Path) -> None:
     import re
 
-    from jobs import flink_logs
+    from jobs.ops import flink_logs
 
     (tmp_path / "log4j.properties").write_text("rootLogger.level = INFO\n")
     (tmp_path / "log4j-console.properties").write_text("rootLogger.level = INFO\n")

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from jobs import clickhouse, migrate
+from jobs import clickhouse
+from jobs.ops import migrate
 from jobs.settings import Settings
 from jobs.sinks import ClickHouseWriter
 

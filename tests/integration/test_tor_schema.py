@@ -21,9 +21,11 @@ from conftest_tor import (  # noqa: E402,F401 - fixtures
     truncate_tor,
 )
 
-from jobs import clickhouse, migrate, tor_relays  # noqa: E402
+from jobs import clickhouse  # noqa: E402
+from jobs.ops import migrate  # noqa: E402
 from jobs.settings import Settings  # noqa: E402
 from jobs.sinks import ClickHouseWriter, batch_token  # noqa: E402
+from jobs.tor import relays as tor_relays  # noqa: E402
 from udfs.tor_geoip import GeoIP  # noqa: E402
 
 AGGREGATES = (
@@ -160,8 +162,8 @@ def test_hour_writer_skips_relays_already_written(
     tor_settings: Settings, loaded: dict[str, list[str]]
 ) -> None:
     """A re-run recomputes an hour (values may differ, e.g. a newly joined descriptor): only
-    relays the hour does not have yet are written (jobs/tor_writer.py)."""
-    from jobs.tor_writer import existing_fingerprints, new_rows
+    relays the hour does not have yet are written (jobs/tor/writer.py)."""
+    from jobs.tor.writer import existing_fingerprints, new_rows
 
     hour = "2018-06-01 01:00:00"
     hour_ms = 1527814800 * 1000

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from conftest import ROOT
 
-from jobs import clickhouse, migrate
+from jobs import clickhouse
+from jobs.ops import migrate
 from jobs.settings import Settings
 
 PHASES = (

@@ -34,8 +34,9 @@ from conftest_tor import (  # noqa: E402,F401 - fixtures
     truncate_tor,
 )
 
-from jobs import clickhouse, tor_relays  # noqa: E402
+from jobs import clickhouse  # noqa: E402
 from jobs.settings import Settings  # noqa: E402
+from jobs.tor import relays as tor_relays  # noqa: E402
 from udfs.tor_geoip import GeoIP  # noqa: E402
 
 pytestmark = pytest.mark.slow

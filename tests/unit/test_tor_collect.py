@@ -1,4 +1,4 @@
-"""jobs/tor_collect.py: staging a CollecTor tree as JSON lines, once per content."""
+"""jobs/tor/collect.py: staging a CollecTor tree as JSON lines, once per content."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conftest_tor import COLLECTOR_TREE  # noqa: E402
 
-from jobs.tor_collect import collect  # noqa: E402
+from jobs.tor.collect import collect  # noqa: E402
 
 
 def staged_records(staging: Path) -> list[dict]:

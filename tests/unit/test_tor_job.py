@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from jobs import __main__ as cli
-from jobs import tor_relays
+from jobs.tor import relays as tor_relays
 
 
 def test_list_names_tor_relays(capsys: pytest.CaptureFixture[str]) -> None:

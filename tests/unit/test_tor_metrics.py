@@ -1,5 +1,5 @@
 # ruff: noqa: F811 - pytest fixtures imported from conftest_tor are parameters here
-"""Tor metrics (udfs/tor_metrics.py, jobs/tor_network.py) on the real fixture consensuses.
+"""Tor metrics (udfs/tor_metrics.py, jobs/tor/network.py) on the real fixture consensuses.
 
 The job's path (stem parsing, relay state, copies to hour keys, per-hour computation; run
 here without Flink by conftest_tor.reference_metrics) is compared with a hand computation that
@@ -31,7 +31,7 @@ from conftest_tor import (  # noqa: E402,F401 - fixtures
     reference_payloads,
 )
 
-from jobs.tor_network import compute_hour  # noqa: E402
+from jobs.tor.network import compute_hour  # noqa: E402
 from udfs.tor_geoip import GeoIP  # noqa: E402
 from udfs.tor_metrics import concentration, extended_families, uptime_groups  # noqa: E402
 

@@ -1,0 +1,1 @@
+"""The Tor relay time series: collect CollecTor documents, run the relay job, write, summarize."""
