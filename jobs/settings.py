@@ -44,7 +44,7 @@ class Settings:
             savepoints. Empty (default): ``file://`` under ``var_dir``; ``s3://bucket/prefix``
             in production (rendered into the cluster's config.yaml with the ``s3_*`` settings;
             the S3 filesystem plugin of jars.lock is installed into the cluster's plugins/).
-        geoip_dir: the offline GeoIP databases of the Tor job (``python -m jobs.tor_geoip
+        geoip_dir: the offline GeoIP databases of the Tor job (``python -m jobs.tor.geoip_install
             install``); an absolute path, so a job submitted from a release copy finds them.
         allowed_lateness_s: the watermark delay; an event older than the watermark is ``late``.
         batch_interval_s: event-time width of one sink batch of the event tables (one ClickHouse

@@ -74,5 +74,5 @@ echo "setup: Java functions: $(.venv/bin/python -m jobs.java_udfs)"
 
 if ! ls data/geoip/*.mmdb >/dev/null 2>&1; then
   echo "setup: installing the offline GeoIP databases (DB-IP Lite, CC BY 4.0) into data/geoip/"
-  .venv/bin/python -m jobs.tor_geoip install
+  .venv/bin/python -m jobs.tor.geoip_install install
 fi

@@ -62,8 +62,8 @@ def tor_settings(
 
 @pytest.fixture(scope="session")
 def geoip_dir() -> Path:
-    """The installed DB-IP Lite databases (installed on first use: `python -m jobs.tor_geoip install`)."""
-    from jobs import tor_geoip
+    """The installed DB-IP Lite databases (installed on first use: `python -m jobs.tor.geoip_install install`)."""
+    from jobs.tor import geoip_install as tor_geoip
 
     try:
         tor_geoip.install(GEOIP_DIR)

@@ -43,7 +43,7 @@ class GeoIP:
             if not (self.directory / name).is_file():
                 raise FileNotFoundError(
                     f"GeoIP database {self.directory / name} is missing; install it with "
-                    "`python -m jobs.tor_geoip install` (no license key needed)"
+                    "`python -m jobs.tor.geoip_install install` (no license key needed)"
                 )
         self._country: Any = maxminddb.open_database(str(self.directory / COUNTRY_FILE))
         self._asn: Any = maxminddb.open_database(str(self.directory / ASN_FILE))

