@@ -99,6 +99,13 @@ class Metric:
     end_edge: str = ""
     source_type: str = "stream_trace"  # the event type it is derived from (replays use this)
     scope: str = REQUEST_SCOPE  # latencies: per request session, or per orchestrator attempt
+    # every event type the metric combines (replays of any of them recompute it from all of
+    # them: jobs/replay.py); empty = source_type alone
+    source_types: tuple[str, ...] = ()
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return self.source_types or (self.source_type,)
 
     @property
     def is_cross_host(self) -> bool:
@@ -211,7 +218,145 @@ SAMPLE_COUNT = Metric(
     source_type="ai_stream_status",
 )
 
-CATALOG = (*LATENCIES, TRACE_LATENCY_REJECTS, JITTER, FPS_MEAN, SAMPLE_COUNT)
+# --- Hourly analytics (jobs/naap_analytics.py) -----------------------------------------------
+# All per event-time hour (envelope time), window = the hour. They are computed in the same
+# job, in Flink SQL (no Python per row but the capacity table function over the rare
+# network_capabilities events), in both runtime modes.
+_HOUR = "hour"
+_REQUEST_TYPES = ("stream_trace", "ai_stream_status", "ai_stream_events")
+_DEMAND_GRAIN = "gateway x pipeline x hour"
+_DEMAND_NOTE = (
+    ". A request counts in the hour of each of its edges (a request at 23:59:58 served at 00:00:03 is "
+    "requested in one hour and served in the next); its pipeline is the `pipeline` of its status "
+    "samples or ai_stream_events (trace edges carry none), '' when it has neither; metadata: every "
+    "count of the group (requested, no_orchestrator, served, requested_and_served, unmet, "
+    "unmet_no_orchestrator, served_ms)"
+)
+_SCORECARD_GRAIN = "orchestrator x pipeline x hour"
+_SCORECARD_NOTE = (
+    ". Metadata of both scorecard rows: every component, its counts and the quality inputs (ptff/playable "
+    "mean, sum and count, fps mean, sum and count) that naap.orchestrator_scorecard places against the "
+    "pipeline's previous 7 days. Orchestrator = the key the stream events carry (local key; "
+    "calculated_metrics_enriched maps it to the on-chain address and, when the announcement lists one GPU, "
+    "the GPU); pipeline as the demand metrics"
+)
+_CAPACITY_GRAIN = "orchestrator x pipeline x model x hour"
+_CAPACITY_NOTE = (
+    ". From the model constraints of `network_capabilities` (one row per orchestrator x model per "
+    "announcement, every gateway's announcements counted): `capacity` is the FREE capacity and "
+    "`capacityInUse` the capacity in use (go-livepeer omits either when 0; on the bundled announcements "
+    "their sum equals the GPUs listed for the model, e.g. 16 + 9 = 25), so available = capacity, total = "
+    "capacity + capacityInUse. orchestrator_address = the on-chain address (metadata: local_address), "
+    "pipeline = the hardware entries' pipeline ('' for models without hardware entries, e.g. LLM runners), "
+    "model_id = the model"
+)
+ANALYTICS = (
+    Metric(
+        "orchestrator_coverage", "scorecard", "ratio", 1, _SCORECARD_GRAIN,
+        "share of the hour with samples: minutes of the hour holding at least one `ai_stream_status` "
+        "sample naming the orchestrator (any of its streams; concurrent streams count a minute once) / 60"
+        + _SCORECARD_NOTE, source_type="ai_stream_status", source_types=_REQUEST_TYPES,
+    ),
+    Metric(
+        "orchestrator_reliability", "scorecard", "ratio", 1, _SCORECARD_GRAIN,
+        "0.4 startup success + 0.2 no-swap rate + 0.4 output viability, over the components the hour has "
+        "evidence for (weights renormalised: an hour of a stream that started earlier has no startup). "
+        "Per attempt (request x orchestrator) in the hour: startup success = attempts with a "
+        "`gateway_receive_first_processed_segment` from the orchestrator / attempts with any startup edge "
+        "or `orchestrator_swap` of it; no-swap rate = 1 - attempts with an `orchestrator_swap` leaving it / "
+        "attempts with any trace edge; output viability = 5-minute slots (envelope time) of the attempts' "
+        "status samples with fps > 0 (mean fps > 0, warm-up included) / slots with samples"
+        + _SCORECARD_NOTE, source_type="stream_trace", source_types=_REQUEST_TYPES,
+    ),
+    Metric(
+        "orchestrator_score", "scorecard", "score", 1, _SCORECARD_GRAIN,
+        "computed at query time by the ClickHouse view `naap.orchestrator_scorecard` from the two rows above "
+        "(the 7-day cohort needs history a streaming job would hold for 7 days per pipeline; the view reads "
+        "it from calculated_metrics, so a replay recomputes it too): 100 x coverage x (0.7 reliability + "
+        "0.3 quality), quality = 0.6 (0.6 ptff + 0.4 playable) + 0.4 fps. ptff/playable = the hour's mean "
+        "prompt-to-first-frame / prompt-to-playable of its attempts without a swap before the edge (the "
+        "catalog's request latencies, swaps excluded so an orchestrator is not charged for a predecessor), "
+        "scored 1 at the cohort p50 and 0 at p90; fps = mean non-warm-up output fps, 0 at p10 and 1 at p50 "
+        "(linear between, clamped). Cohort = the same pipeline's orchestrator-hours of the 7 whole UTC days "
+        "before the hour's day (a coarser step than a sliding 7x24 h window: one cohort per pipeline and "
+        "day), quantiles of their means weighted by sample counts. Shrinkage: each quality score becomes "
+        "(n s + 3 x 0.5) / (n + 3) with n the hour's samples; with no sample, or a cohort of fewer than 3 "
+        "samples, it is 0.5 (neutral). The view's columns carry every component, count and cohort quantile",
+        source_type="stream_trace", source_types=_REQUEST_TYPES,
+    ),
+    Metric(
+        "demand_requested_sessions", "demand", "count", 1, _DEMAND_GRAIN,
+        "requests with a `gateway_receive_stream_request` edge in the hour" + _DEMAND_NOTE,
+        source_type="stream_trace", source_types=_REQUEST_TYPES,
+    ),
+    Metric(
+        "demand_no_orchestrator_sessions", "demand", "count", 1, _DEMAND_GRAIN,
+        "requests with a `gateway_no_orchestrators_available` edge in the hour (also after a swap)"
+        + _DEMAND_NOTE, source_type="stream_trace", source_types=_REQUEST_TYPES,
+    ),
+    Metric(
+        "demand_served_sessions", "demand", "count", 1, _DEMAND_GRAIN,
+        "requests with a `gateway_receive_first_processed_segment` edge in the hour" + _DEMAND_NOTE,
+        source_type="stream_trace", source_types=_REQUEST_TYPES,
+    ),
+    Metric(
+        "demand_served_minutes", "demand", "min", 1, _DEMAND_GRAIN,
+        "sum over requests of the time between their first and last evidence of output in the hour "
+        "(first/few processed segment edges, status samples with fps > 0): at most one status interval "
+        "(~10 s) per request-hour below the true output time" + _DEMAND_NOTE,
+        source_type="stream_trace", source_types=_REQUEST_TYPES,
+    ),
+    Metric(
+        "demand_effective_success_rate", "demand", "ratio", 1, _DEMAND_GRAIN,
+        "requests of the hour (stream request edge) that reached a first processed segment in the same "
+        "hour / requests of the hour; no row when no request started" + _DEMAND_NOTE,
+        source_type="stream_trace", source_types=_REQUEST_TYPES,
+    ),
+    Metric(
+        "unmet_demand_sessions", "demand", "count", 1, _DEMAND_GRAIN,
+        "requests of the hour that reached no first processed segment in the hour (metadata "
+        "`unmet_no_orchestrator`: those of them with a `gateway_no_orchestrators_available` edge; the rest "
+        "ended or timed out otherwise)" + _DEMAND_NOTE,
+        source_type="stream_trace", source_types=_REQUEST_TYPES,
+    ),
+    Metric(
+        "capacity_total", "capacity", "count", 1, _CAPACITY_GRAIN,
+        "largest total capacity (available + in use) announced in the hour" + _CAPACITY_NOTE,
+        source_type="network_capabilities",
+    ),
+    Metric(
+        "capacity_available", "capacity", "count", 1, _CAPACITY_GRAIN,
+        "mean available (free) capacity over the hour's announcements (metadata: min, max, sum)"
+        + _CAPACITY_NOTE, source_type="network_capabilities",
+    ),
+    Metric(
+        "capacity_swing", "capacity", "ratio", 1, _CAPACITY_GRAIN,
+        "(max - min available capacity) / max total capacity over the hour's announcements: how much the free "
+        "capacity moved (not swaps); no row when the total is 0" + _CAPACITY_NOTE,
+        source_type="network_capabilities",
+    ),
+    Metric(
+        "model_warm_share", "capacity", "ratio", 1, _CAPACITY_GRAIN,
+        "share of the hour's announcements in which the model was warm (loaded); a sum over models gives "
+        "an orchestrator's warm models" + _CAPACITY_NOTE, source_type="network_capabilities",
+    ),
+    Metric(
+        "price_per_unit", "capacity", "wei/pixel", 1, _CAPACITY_GRAIN,
+        "highest `pricePerUnit / pixelsPerUnit` announced for the model in the hour (metadata: lowest); no "
+        "row without a price" + _CAPACITY_NOTE, source_type="network_capabilities",
+    ),
+    Metric(
+        "gpu_count", "capacity", "count", 1, _CAPACITY_GRAIN,
+        "GPU inventory: most GPUs (`gpu_info` entries over the model's hardware entries) in one "
+        "announcement of the hour (metadata: fewest, GPU names). Counted per announcement, not as distinct "
+        "GPU ids: GPU ids churn (a runner restart or a re-seated card reports another id), so distinct ids "
+        "over time overstate the inventory" + _CAPACITY_NOTE, source_type="network_capabilities",
+    ),
+)
+# computed by the ClickHouse view, not by the job
+QUERY_TIME = ("orchestrator_score",)
+
+CATALOG = (*LATENCIES, TRACE_LATENCY_REJECTS, JITTER, FPS_MEAN, SAMPLE_COUNT, *ANALYTICS)
 BY_NAME = {m.name: m for m in CATALOG}
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs import catalog, sql
+from jobs import catalog, naap_analytics, sql
 from jobs.settings import Settings
 
 NAME = "naap_metrics"
@@ -396,4 +396,6 @@ def build(t_env: Any, settings: Settings) -> list[str]:
             ]
         ),
     )
-    return ["naap_metrics_latencies", "naap_metrics_latency_rejects", "naap_metrics_windows"]
+    # the hourly analytics (scorecards, demand vs supply, capacity) read status_warmup
+    analytics = naap_analytics.build(t_env, settings)
+    return ["naap_metrics_latencies", "naap_metrics_latency_rejects", "naap_metrics_windows", *analytics]

@@ -77,9 +77,14 @@ LAYOUTS: dict[str, tuple[str, pa.Schema, str, str]] = {
 DATE_COLUMN = {"naap.raw_events": "event_date", "naap.calculated_metrics": "metric_date"}
 
 
-def parse_rows(lines: list[str], schema: pa.Schema) -> pa.Table:
-    """JSONEachRow lines -> an Arrow table of ``schema`` (timestamps as 'YYYY-MM-DD hh:mm:ss.fff')."""
-    text = ("\n".join(lines) + "\n").encode()
+def parse_rows(lines: list[str], schema: pa.Schema, text: bytes | None = None) -> pa.Table:
+    """JSONEachRow lines -> an Arrow table of ``schema`` (timestamps as 'YYYY-MM-DD hh:mm:ss.fff').
+
+    ``text``, when the caller already holds it, is ``lines`` joined by newlines and encoded
+    (one line per row, newline-terminated): it saves joining the batch a second time.
+    """
+    if text is None:
+        text = encode_lines(lines)
     read = pajson.read_json(
         io.BytesIO(text),
         parse_options=pajson.ParseOptions(explicit_schema=_text_timestamps(schema), unexpected_field_behavior="ignore"),
@@ -91,6 +96,11 @@ def parse_rows(lines: list[str], schema: pa.Schema) -> pa.Table:
             column = pc.assume_timezone(column.cast(pa.timestamp("ms")), "UTC")
         columns.append(column.cast(field.type))
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def encode_lines(lines: list[str]) -> bytes:
+    """``lines`` as JSONEachRow bytes: newline-joined and newline-terminated."""
+    return ("\n".join(lines) + "\n").encode()
 
 
 def _text_timestamps(schema: pa.Schema) -> pa.Schema:
@@ -173,24 +183,38 @@ class ParquetSink:
                     pq.write_table(kept, info.path, filesystem=filesystem)
         return changed
 
-    def parse(self, target: str, lines: list[str]) -> pa.Table:
+    def parse(self, target: str, lines: list[str], text: bytes | None = None) -> pa.Table:
         """A batch of ``target`` rows (JSONEachRow) as an Arrow table of its Parquet schema."""
-        return parse_rows(lines, LAYOUTS[target][1])
+        return parse_rows(lines, LAYOUTS[target][1], text)
 
     def write(self, target: str, batch_id: str, table: pa.Table) -> list[str]:
-        """Write one parsed batch; returns the paths written (one per partition)."""
+        """Write one parsed batch; returns the paths written (one per partition).
+
+        One sort of the batch by (date, partition value, time, first column) makes every
+        partition a contiguous slice, written in that order.
+        """
         prefix, _, time_column, second = LAYOUTS[target]
-        dates = pc.strftime(table.column(time_column), format="%Y-%m-%d")
-        date_type = pa.date32()
-        table = table.append_column(DATE_COLUMN[target], pc.cast(table.column(time_column), date_type))
+        date_column = DATE_COLUMN[target]
+        table = table.append_column(date_column, pc.cast(table.column(time_column), pa.date32()))
+        order = [date_column, second, time_column, table.column_names[0]]
+        table = table.take(pc.sort_indices(table, sort_keys=[(name, "ascending") for name in order]))
+        groups = table.select([date_column, second]).group_by([date_column, second], use_threads=False)
+        counts = groups.aggregate([([], "count_all")])
         fs, root = self._filesystem()
         written = []
-        keys = sorted(set(zip(dates.to_pylist(), table.column(second).to_pylist(), strict=True)))
-        for day, value in keys:
-            mask = pc.and_(pc.equal(dates, day), pc.equal(table.column(second), value))
-            part = table.filter(mask)
-            part = part.sort_by([(time_column, "ascending"), (part.column_names[0], "ascending")])
-            rel = f"{prefix}/{DATE_COLUMN[target]}={day}/{second}={value}/part-{batch_id}{self._suffix(target)}.parquet"
+        offset = 0
+        for day, value, count in zip(
+            counts.column(date_column).to_pylist(),
+            counts.column(second).to_pylist(),
+            counts.column("count_all").to_pylist(),
+            strict=True,
+        ):
+            part = table.slice(offset, count)
+            offset += count
+            rel = (
+                f"{prefix}/{date_column}={day.isoformat()}/{second}={value}"
+                f"/part-{batch_id}{self._suffix(target)}.parquet"
+            )
             path = f"{root}/{rel}"
             if fs is None:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)

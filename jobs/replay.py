@@ -68,6 +68,9 @@ class ReplayPlan:
             )
         if self.date_from > self.date_to:
             raise ValueError(f"--from {self.date_from} is after --to {self.date_to}")
+        if self.event_types:
+            # frozen dataclass: the completed set replaces the one given
+            object.__setattr__(self, "event_types", complete_types(self.event_types))
 
     def partition_filter(self) -> Any:
         expr = (pc.field("event_date") >= pc.scalar(self.date_from)) & (
@@ -102,6 +105,25 @@ def read_archive(settings: Settings, archive_url: str, plan: ReplayPlan, progres
     return [raw for _, _, raw in lines]
 
 
+def complete_types(event_types: Iterable[str]) -> tuple[str, ...]:
+    """The chosen types plus every type combined with one of them by a metric of the catalog.
+
+    A metric that combines several event types (the hourly analytics: trace edges, status
+    samples and ai_stream_events of a request) computed from only some of them would be wrong,
+    so replaying any of its types replays all of them (and recomputes their tables and metrics).
+    """
+    types = set(event_types)
+    grown = True
+    while grown:
+        grown = False
+        for metric in catalog.CATALOG:
+            inputs = set(metric.inputs)
+            if inputs & types and not inputs <= types:
+                types |= inputs
+                grown = True
+    return tuple(t for t in KNOWN_EVENT_TYPES if t in types)
+
+
 def _metrics_of(event_types: Iterable[str] | None) -> list[str]:
     """The metric names a replay of these types rewrites.
 
@@ -109,7 +131,7 @@ def _metrics_of(event_types: Iterable[str] | None) -> list[str]:
     (catalog.REMOVED, all from stream_trace), whose old rows the recomputed range must not keep.
     """
     types = None if event_types is None else set(event_types)
-    names = [m.name for m in catalog.CATALOG if types is None or m.source_type in types]
+    names = [m.name for m in catalog.CATALOG if types is None or set(m.inputs) & types]
     if types is None or "stream_trace" in types:
         names += list(catalog.REMOVED)
     return names

@@ -32,7 +32,7 @@ from pyflink.datastream import KeyedProcessFunction, MapFunction, RuntimeContext
 from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
 
 from jobs import clickhouse
-from jobs.parquet import ParquetSink, parse_rows
+from jobs.parquet import ParquetSink, encode_lines, parse_rows
 from jobs.settings import Settings
 
 log = logging.getLogger("netpulse.sinks")
@@ -72,8 +72,12 @@ def is_dead_letter(target: str) -> bool:
 
 def batch_token(target: str, batch_id: str, lines: list[str]) -> str:
     """Deterministic insert deduplication token for one batch (order-independent)."""
-    digest = hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()[:32]
-    return f"{target}/{batch_id}/{len(lines)}/{digest}"
+    return _token(target, batch_id, len(lines), "\n".join(sorted(lines)).encode())
+
+
+def _token(target: str, batch_id: str, rows: int, sorted_text: bytes | memoryview) -> str:
+    """The token of a batch of ``rows`` rows whose sorted lines, newline-joined, are ``sorted_text``."""
+    return f"{target}/{batch_id}/{rows}/{hashlib.sha256(sorted_text).hexdigest()[:32]}"
 
 
 class ClickHouseWriter:
@@ -88,7 +92,7 @@ class ClickHouseWriter:
         self._checked: set[str] = set()
         self._schemas: dict[str, tuple[Any, bool]] = {}  # target: (schema, a key is missing)
 
-    def arrow_rows(self, target: str, lines: list[str]) -> Any:
+    def arrow_rows(self, target: str, lines: list[str], text: bytes | None = None) -> Any:
         """``lines`` (JSONEachRow) as an Arrow table of the columns the table has, or None.
 
         The schema is the table's own (``SELECT * LIMIT 0`` over Arrow), restricted to the keys
@@ -114,7 +118,7 @@ class ClickHouseWriter:
             cached = (schema, len(schema) < len(keys))
             self._schemas[target] = cached
         try:
-            return parse_rows(lines, cached[0])
+            return parse_rows(lines, cached[0], text)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             log.warning("%s: batch not readable as Arrow (%s); inserting it as JSON text", target, exc)
             return None
@@ -197,14 +201,23 @@ class BatchSink:
         self.rows = 0
         self.batches = 0
 
-    def write(self, target: str, batch_id: str, lines: list[str]) -> int:
-        """Write ``lines`` (JSONEachRow) as batch ``batch_id`` of ``target``; returns the row count."""
-        token = self.settings.token_salt + batch_token(target, batch_id, lines)
+    def write(self, target: str, batch_id: str, lines: list[str], presorted: bool = False) -> int:
+        """Write ``lines`` (JSONEachRow) as batch ``batch_id`` of ``target``; returns the row count.
+
+        ``presorted``: the lines are in sorted order already (the bulk load sorts every batch),
+        so the token's digest is taken over the very text the Arrow reader parses.
+        """
         started = time.perf_counter()
-        if target in PARQUET_TABLES:
-            arrow = self.parquet.parse(target, lines)
+        text = encode_lines(lines)
+        if presorted:
+            digest = _token(target, batch_id, len(lines), memoryview(text)[:-1])
         else:
-            arrow = self.clickhouse.arrow_rows(target, lines)
+            digest = batch_token(target, batch_id, lines)
+        token = self.settings.token_salt + digest
+        if target in PARQUET_TABLES:
+            arrow = self.parquet.parse(target, lines, text)
+        else:
+            arrow = self.clickhouse.arrow_rows(target, lines, text)
         self.clickhouse.insert(target, lines, token, arrow)
         written = time.perf_counter()
         if target in PARQUET_TABLES and arrow is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -108,20 +109,28 @@ def test_render_writes_a_complete_conf_dir(tmp_path: Path) -> None:
         assert (var / sub).is_dir()
     # Every log configuration drops Beam's dumps of the workers' environment (secrets).
     for path in (tmp_path / "conf").glob("log4j*.properties"):
-        assert path.read_text().count("filter.netpulse_secrets.type = RegexFilter") == 1, path
+        text = path.read_text()
+        appenders = set(re.findall(r"^appender\.(\w+)\.type", text, re.M))
+        assert appenders, path
+        for name in appenders:
+            assert text.count(f"appender.{name}.filter.netpulse_secrets.type = RegexFilter") == 1, path
+        # not context-wide: such a filter runs on every logging call, disabled ones included
+        assert not re.search(r"^filter\.", text, re.M), path
 
 
 def test_secret_filter_is_added_once_and_matches_the_environment_dump(tmp_path: Path) -> None:
-    import re
-
     from jobs.ops import flink_logs
 
-    (tmp_path / "log4j.properties").write_text("rootLogger.level = INFO\n")
-    (tmp_path / "log4j-console.properties").write_text("rootLogger.level = INFO\n")
+    base = "rootLogger.level = INFO\nappender.main.name = MainAppender\nappender.main.type = RollingFile\n"
+    (tmp_path / "log4j.properties").write_text(base)
+    (tmp_path / "log4j-console.properties").write_text(base + "appender.console.type = CONSOLE\n")
     assert len(flink_logs.protect(tmp_path)) == 2
     flink_logs.protect(tmp_path)  # a second render does not add it twice
     text = (tmp_path / "log4j.properties").read_text()
-    assert text.count(flink_logs.MARKER) == 1 and text.startswith("rootLogger.level = INFO\n")
+    assert text.count(flink_logs.MARKER) == 1 and text.startswith(base)
+    assert text.count("appender.main.filter.netpulse_secrets.regex = ") == 1
+    console = (tmp_path / "log4j-console.properties").read_text()
+    assert "appender.console.filter.netpulse_secrets.onMatch = DENY" in console
     # A .properties file drops backslashes: the pattern must not need any.
     assert "\\" not in flink_logs.SECRET_MESSAGES
     # Java's Pattern and Python's re agree on this pattern; Beam's message, as logged.
@@ -137,9 +146,9 @@ def test_config_only_render_for_the_image(tmp_path: Path) -> None:
     out = flink_conf.render_conf(VAR, tmp_path, python=PY, logging_files=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
     # The image's own log files, already in the directory, get the secret filter.
-    (tmp_path / "log4j-console.properties").write_text("rootLogger.level = INFO\n")
+    (tmp_path / "log4j-console.properties").write_text("rootLogger.level = INFO\nappender.console.type = CONSOLE\n")
     flink_conf.render_conf(VAR, tmp_path, python=PY, logging_files=False)
-    assert "filter.netpulse_secrets" in (tmp_path / "log4j-console.properties").read_text()
+    assert "appender.console.filter.netpulse_secrets" in (tmp_path / "log4j-console.properties").read_text()
 
 
 @pytest.mark.slow

@@ -239,7 +239,9 @@ def test_local_parquet_equals_clickhouse_rows(runs) -> None:  # type: ignore[no-
     root = runs["p1"].var_dir / "parquet" / "calculated_metrics"
     files = sorted(root.rglob("*.parquet"))
     assert files and all(f.parent.name.startswith("metric_category=") and f.parent.parent.name.startswith("metric_date=") for f in files)
-    assert {f.parent.name for f in files} == {"metric_category=performance", "metric_category=data_quality"}
+    categories = {r["metric_category"] for r in _metrics(runs["p1"])}
+    assert categories == {"performance", "data_quality", "scorecard", "demand", "capacity"}
+    assert {f.parent.name for f in files} == {f"metric_category={c}" for c in categories}
     table = ds.dataset(str(root), format="parquet", partitioning=None).to_table()
     assert _comparable(_parquet_rows(table)) == _comparable(_metrics(runs["p1"]))
 

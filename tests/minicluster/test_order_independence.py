@@ -59,11 +59,12 @@ LATE_DATE = "2026-02-05"  # the late event's day: no other input falls on it
 
 def _without_late(rows: list[dict]) -> list[dict]:
     """p1's rows less those of the event that the streaming reference calls late (its raw,
-    status and metric rows, and its own 5-minute aggregate row)."""
+    status and metric rows, and the aggregate rows of its 5-minute window and its hour)."""
     return [
         r for r in rows
         if r.get("event_id") != LATE_EVENT and r.get("stream_id") != LATE_STREAM
         and r.get("metric_date") != LATE_DATE
+        and not str(r.get("metric_timestamp") or "").startswith(LATE_DATE)
     ]
 
 

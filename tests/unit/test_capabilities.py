@@ -114,3 +114,33 @@ def test_mutated_real_announcements_never_raise() -> None:
         for target, line in capability_outputs(json.dumps(data), "id", 1771936670203, "gw", "f", "job", 100):
             assert target in ("naap.orchestrator_metadata", "naap.dead_letter")
             json.loads(line, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+
+
+def test_capacity_facts_of_a_real_announcement() -> None:
+    """Free vs in-use capacity per orchestrator x model (udfs.capabilities.capacity_facts), by hand
+    from the 2026-02-25 announcement of gateway cloud-spe-ai-batch-tester-mdw."""
+    import json as _json
+
+    from udfs.capabilities import capacity_facts
+
+    path = next((ROOT / "tests" / "fixtures" / "livepeer" / "events").glob("*20260225T211506Z__scenario_1_*"))
+    (event,) = [e for e in map(_json.loads, path.read_text().splitlines())
+                if e["type"] == "network_capabilities" and e["gateway"] == "cloud-spe-ai-batch-tester-mdw"]
+    data = _json.loads(event["data"])
+    rows = {(r[0], r[4]): r for r in capacity_facts(data)}
+    # 0xb120...: constraint {warm, capacity 16, capacityInUse 9}; 11 hardware entries with 25 GPUs
+    moudi = rows[("0xb120a72a9264e90092e8197c0fabd210c18bc5be", "streamdiffusion-sdxl")]
+    assert moudi[3:] == ("live-video-to-video", "streamdiffusion-sdxl", True, 16, 9, 2425.0, 1.0, 25,
+                         "NVIDIA GeForce RTX 4090,NVIDIA GeForce RTX 5090")
+    # capacity omitted (Go omitempty: 0 free), 2 in use, 2 hardware entries of one GPU
+    arjo = rows[("0xbd677e96a755207d348578727aa57a512c2022bd", "streamdiffusion-sdxl")]
+    assert (arjo[1], arjo[6], arjo[7], arjo[10]) == ("0x5fd25374e1e87d6728ec8601c512dfabab375ab5", 0, 2, 2)
+    # an LLM runner: a model constraint without hardware entries (no pipeline, no GPU)
+    llms = [r for r in rows.values() if r[4] == "meta-llama/Meta-Llama-3.1-8B-Instruct" and r[0].startswith("0xdef1")]
+    (llm,) = llms
+    assert (llm[3], llm[5], llm[6], llm[7], llm[10]) == ("", True, 1, 0, 0)
+    # every model with free + in-use capacity and hardware: total = the GPUs listed
+    for r in rows.values():
+        if r[3] == "live-video-to-video":
+            assert r[6] + r[7] == r[10], r
+    assert capacity_facts("not a list") == [] and capacity_facts([None, {"address": ""}]) == []

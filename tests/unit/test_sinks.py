@@ -1,0 +1,67 @@
+"""jobs/sinks.py BatchSink and jobs/parquet.py ParquetSink: tokens and lake files of one batch.
+
+The ClickHouse insert is recorded instead of sent (no database here); the Parquet files are
+written for real to a temporary lake and read back.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from jobs.settings import Settings
+from jobs.sinks import BatchSink, batch_token
+
+
+def _raw(i: int) -> str:
+    day = "2026-01-01" if i % 2 else "2026-01-02"
+    kind = "stream_trace" if i % 3 else "ai_stream_status"
+    return json.dumps({
+        "event_id": f"e{i:03d}", "dedup_key": f"k{i}", "event_timestamp": f"{day} 00:{59 - i % 60:02d}:00.000",
+        "event_type": kind, "stream_id": "s", "request_id": "r", "gateway": "g",
+        "orchestrator_address": "", "orchestrator_url": "", "raw_data": "{}", "source_position": str(i),
+    })
+
+
+@pytest.fixture
+def sink(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[BatchSink, list[Any]]:
+    sink = BatchSink(Settings(var_dir=tmp_path, parquet_url=str(tmp_path / "lake")))
+    inserts: list[Any] = []
+    monkeypatch.setattr(sink.clickhouse, "insert", lambda target, lines, token, arrow=None: inserts.append((token, arrow)))
+    return sink, inserts
+
+
+def test_a_presorted_batch_carries_the_token_of_its_rows(sink: tuple[BatchSink, list[Any]]) -> None:
+    writer, inserts = sink
+    lines = [_raw(i) for i in range(30)]
+    writer.write("naap.raw_events", "b1", lines)
+    writer.write("naap.raw_events", "b1", sorted(lines), presorted=True)
+    assert inserts[0][0] == inserts[1][0] == batch_token("naap.raw_events", "b1", lines)
+    assert inserts[0][1].num_rows == 30
+
+
+def test_each_partition_is_one_file_sorted_by_time(tmp_path: Path, sink: tuple[BatchSink, list[Any]]) -> None:
+    writer, _ = sink
+    lines = [_raw(i) for i in range(30)]
+    writer.write("naap.raw_events", "b1", lines)
+    files = sorted((tmp_path / "lake" / "raw_events").rglob("*.parquet"))
+    names = {str(f.relative_to(tmp_path / "lake" / "raw_events")) for f in files}
+    assert names == {
+        f"event_date={day}/event_type={kind}/part-b1.parquet"
+        for day in ("2026-01-01", "2026-01-02") for kind in ("stream_trace", "ai_stream_status")
+    }
+    total = 0
+    for path in files:
+        table = pq.read_table(path, partitioning=None)
+        day = path.parent.parent.name.split("=")[1]
+        kind = path.parent.name.split("=")[1]
+        assert set(table.column("event_type").to_pylist()) == {kind}
+        assert {d.isoformat() for d in table.column("event_date").to_pylist()} == {day}
+        times = table.column("event_timestamp").to_pylist()
+        assert times == sorted(times)
+        total += table.num_rows
+    assert total == 30
