@@ -260,7 +260,10 @@ class Drill:
 
     def kill(self, number: int, chunk: int) -> None:
         point = self.mid_chunk(chunk, f"kill {number}")
-        lag_at_kill = lag(self.settings)
+        try:
+            lag_at_kill: int | None = sum(lag(self.settings).values())
+        except Exception:  # noqa: BLE001 - e.g. NOT_COORDINATOR while the group coordinator loads
+            lag_at_kill = None
         read_at_kill = self.source_records_in()
         restarts = eo.num_restarts(self.job_id)
         killed_at = time.monotonic()
@@ -270,7 +273,7 @@ class Drill:
         cluster.wait_for_state(self.job_id, {"RUNNING"}, timeout=180)
         eo.wait_until(lambda: self._all_running(), 180, "every task running again")
         self.log("kill_taskmanager", number=number, **point,
-                 committed_lag_at_kill=sum(lag_at_kill.values()), records_read_at_kill=read_at_kill,
+                 committed_lag_at_kill=lag_at_kill, records_read_at_kill=read_at_kill,
                  **killed,
                  kill_to_running_s=round(time.monotonic() - killed_at, 1),
                  restarts=eo.num_restarts(self.job_id))
