@@ -79,13 +79,18 @@ def assert_same_rows(got: dict[str, list[dict[str, Any]]], want: dict[str, list[
 
 def duplicate_events(raw_events: list[dict[str, Any]], parquet_raw_events: list[dict[str, Any]]) -> list[str]:
     """Event ids written more than once to raw_events (ClickHouse) or its Parquet files, and ids
-    in one but not the other."""
+    in one but not the other. An event without an id (gateways send some) is identified by its
+    ``dedup_key`` (a digest of the line), as the job deduplicates it."""
     problems = []
-    ids = Counter(r["event_id"] for r in raw_events)
+
+    def key(row: dict[str, Any]) -> str:
+        return row["event_id"] or row.get("dedup_key") or ""
+
+    ids = Counter(map(key, raw_events))
     doubled = sorted(i for i, n in ids.items() if n > 1)
     if doubled:
         problems.append(f"raw_events: {len(doubled)} ids more than once, e.g. {doubled[:3]}")
-    parquet_ids = Counter(r["event_id"] for r in parquet_raw_events)
+    parquet_ids = Counter(map(key, parquet_raw_events))
     if parquet_ids != ids:
         problems.append(
             f"Parquet raw_events differ from ClickHouse: {sorted((parquet_ids - ids).elements())[:3]} extra, "
