@@ -200,11 +200,11 @@ def main(argv: list[str] | None = None) -> int:
         tor_relays.print_summary(settings)
         return 0
     if args.command == "catalog":
-        from jobs import catalog
+        from jobs import catalog, catalog_tor
 
         print(catalog.markdown_table())
         print("\nTor metrics (tor_relays):\n")
-        print(catalog.tor_markdown_table())
+        print(catalog_tor.tor_markdown_table())
         return 0
     if args.command == "list":
         from jobs import runtime

@@ -107,8 +107,9 @@ class Broker:
             shutil.rmtree(self.directory, ignore_errors=True)
 
     def restart(self, *, timeout: float = 60.0, heap_mb: int = 512) -> float:
-        """Start the stopped broker again on its directory, ports and data (no new format), as
-        an operator restarts a broker after maintenance; returns the seconds until it answered.
+        """Start the stopped broker again on its directory, ports and data (no new format).
+
+        As an operator restarts a broker after maintenance; returns the seconds until it answered.
 
         Raises:
             BrokerError: it is still running, or it did not come back within ``timeout``.

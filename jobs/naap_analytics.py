@@ -25,7 +25,7 @@ from typing import Any
 
 from jobs import catalog, sql
 from jobs.settings import Settings
-from udfs.capabilities import capacity_udtf
+from udfs.capacity import capacity_udtf
 
 _STARTUP_EDGES = (catalog.SEND_INGEST, catalog.RUNNER_RECEIVE, catalog.RUNNER_SEND, catalog.FIRST_PROCESSED,
                   catalog.FEW_PROCESSED, catalog.SWAP)

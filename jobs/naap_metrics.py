@@ -16,13 +16,13 @@ Writes:   naap.calculated_metrics and Parquet calculated_metrics/ (jobs/sinks.py
 Time:     event time. Trace edges use the payload time (data.timestamp, else the envelope
           time); status samples use the envelope time. Rows are emitted when the watermark
           passes the session end / window end.
-State:    open trace sessions per request and per request x orchestrator (bounded by the
-          gap); open 5-minute windows; per stream the first
-          positive-fps time (an OVER aggregate), bounded by table.exec.state.ttl.
+State:    open trace sessions per request and per request x orchestrator (bounded by the gap);
+          open 5-minute windows; per stream the first positive-fps time (an OVER aggregate),
+          bounded by table.exec.state.ttl.
 Rejects:  late events are rejected upstream (stage late). Latencies that cannot be computed
           are counted per request (request metrics) and per attempt (attempt metrics) in
-          ``trace_latency_rejects`` rows with their reasons; jitter
-          windows without a value are explained by ``status_sample_count`` rows.
+          ``trace_latency_rejects`` rows with their reasons; jitter windows without a value
+          are explained by ``status_sample_count`` rows.
 """
 
 from __future__ import annotations
@@ -396,6 +396,5 @@ def build(t_env: Any, settings: Settings) -> list[str]:
             ]
         ),
     )
-    # the hourly analytics (scorecards, demand vs supply, capacity) read status_warmup
-    analytics = naap_analytics.build(t_env, settings)
+    analytics = naap_analytics.build(t_env, settings)  # scorecards, demand, capacity: read status_warmup
     return ["naap_metrics_latencies", "naap_metrics_latency_rejects", "naap_metrics_windows", *analytics]

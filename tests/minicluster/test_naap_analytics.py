@@ -204,7 +204,7 @@ def test_orchestrator_scorecard_components_match_a_hand_computation(runs) -> Non
 
 
 def test_capacity_matches_the_announcements(runs) -> None:  # type: ignore[no-untyped-def]
-    from udfs.capabilities import capacity_facts
+    from udfs.capacity import capacity_facts
 
     events = [e for e in _events() if e["type"] == "network_capabilities"]
     groups: dict[tuple, list] = defaultdict(list)

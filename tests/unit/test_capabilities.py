@@ -117,11 +117,11 @@ def test_mutated_real_announcements_never_raise() -> None:
 
 
 def test_capacity_facts_of_a_real_announcement() -> None:
-    """Free vs in-use capacity per orchestrator x model (udfs.capabilities.capacity_facts), by hand
+    """Free vs in-use capacity per orchestrator x model (udfs.capacity.capacity_facts), by hand
     from the 2026-02-25 announcement of gateway cloud-spe-ai-batch-tester-mdw."""
     import json as _json
 
-    from udfs.capabilities import capacity_facts
+    from udfs.capacity import capacity_facts
 
     path = next((ROOT / "tests" / "fixtures" / "livepeer" / "events").glob("*20260225T211506Z__scenario_1_*"))
     (event,) = [e for e in map(_json.loads, path.read_text().splitlines())
