@@ -174,7 +174,7 @@ def test_stream_keys_spread_events_over_partitions_without_loss(kafka_broker: Br
 # --- the naap pipeline reading Kafka (tests/kafka_run.py, one process per run: chDB) ---------
 
 KAFKA_RUN = PROJECT_ROOT / "tests" / "kafka_run.py"
-EXPECTED = {"raw_events": 143, "calculated_metrics": 55}  # the files demo's figures (latency catalog v2)
+EXPECTED = {"raw_events": 143, "calculated_metrics": 374}  # the files demo's figures (with the hourly analytics)
 
 
 def _stream_partitions(lines: list[str], partitions: int) -> dict[bytes | None, int]:

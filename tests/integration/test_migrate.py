@@ -29,6 +29,7 @@ def test_all_naap_objects_exist(migrated: Settings) -> None:
         "stream_ingest_metrics_hourly": "AggregatingMergeTree",
         "stream_ingest_metrics_hourly_mv": "MaterializedView",
         "calculated_metrics_enriched": "View",
+        "orchestrator_scorecard": "View",
     }
 
 
