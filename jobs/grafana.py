@@ -299,6 +299,10 @@ def render() -> str:
 
 def main(argv: list[str]) -> int:
     """``python -m jobs.grafana [PATH]``: write the dashboard JSON."""
+    if argv and argv[0].startswith("-"):
+        print("usage: python -m jobs.grafana [PATH]  (writes the dashboard JSON; default: "
+              f"{DASHBOARD_PATH})", file=sys.stderr)
+        return 0 if argv[0] in ("-h", "--help") else 2
     path = Path(argv[0]) if argv else DASHBOARD_PATH
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(), encoding="utf-8")
