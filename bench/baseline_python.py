@@ -42,7 +42,7 @@ def run_python(files: list[Path], settings: Settings, client: Any) -> dict[str, 
     sha256 = hashlib.sha256
     lateness = settings.allowed_lateness_s * 1000
     batch_ms = settings.dedup_window_s * 1000
-    max_chars = settings.max_event_bytes
+    max_bytes = settings.max_event_bytes
     cap = settings.dlq_payload_cap_chars
     now_max = int(time.time() * 1000) + settings.max_future_skew_s * 1000
     known = frozenset(KNOWN_EVENT_TYPES)
@@ -118,7 +118,7 @@ def run_python(files: list[Path], settings: Settings, client: Any) -> dict[str, 
                 event_id = etype = ""
                 ms = None
                 data: Any = None
-                if len(line) > max_chars:
+                if len(line) * 3 > max_bytes and len(line.encode("utf-8", "surrogatepass")) > max_bytes:
                     reason = "payload_too_large"
                 else:
                     try:

@@ -289,7 +289,7 @@ def run_sql(files: list[Path], settings: Settings, client: Any) -> dict[str, Any
         SQL_LINES.format(
             min_ms=MIN_EVENT_MS,
             max_ms=now_max,
-            max_chars=settings.max_event_bytes,
+            max_bytes=settings.max_event_bytes,
             known=known,
             envelope=_ENVELOPE,
             glob=f"{input_dir}/{FILE_PATTERN}",

@@ -13,7 +13,7 @@ INSERT INTO bench.lines
 SELECT source_position, file, line_no, line, event_id, event_type, gateway, envelope_ms,
     if(envelope_ms BETWEEN {min_ms} AND {max_ms}, envelope_ms, 0) AS plausible_ms, data,
     multiIf(
-        lengthUTF8(line) > {max_chars}, 'payload_too_large',
+        lengthUTF8(line) > {max_bytes}, 'payload_too_large',
         e.type IS NULL AND NOT isValidJSON(line), 'malformed_json',
         e.type IS NULL AND JSONType(line) != 'Object', 'not_an_object',
         event_type = '', 'missing_type',

@@ -77,7 +77,7 @@ SELECT line, source_position, envelope_ms, ts{proctime}, event_id, event_type, g
     {reason} AS reason
 FROM (
     SELECT s.line, s.source_position, s.envelope_ms, s.ts{source_proctime}, p.*
-    FROM {source} AS s, LATERAL TABLE(parse_gateway_event(s.line, {max_chars})) AS p
+    FROM {source} AS s, LATERAL TABLE(parse_gateway_event(s.line, {max_bytes})) AS p
 )
 """
 
@@ -220,7 +220,7 @@ def register(t_env: Any, settings: Settings, source: str = SOURCE_TABLE) -> None
         "gateway_lines",
         GATEWAY_LINES.format(
             fields=_FIELDS, reason=_reject_reason(settings), source=source,
-            max_chars=settings.max_event_bytes, proctime=", pt" if proctime else "",
+            max_bytes=settings.max_event_bytes, proctime=", pt" if proctime else "",
             source_proctime=", s.pt" if proctime else "",
         ),
     )

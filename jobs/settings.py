@@ -55,7 +55,7 @@ class Settings:
             60 s batches lengthen by at most 10%. 5 s batches made a backfill of 4 hours of
             events write ~3,000 tiny inserts and Parquet files (~35 s of the 1M-event run).
         dedup_window_s: event-time window in which repeated deliveries of an event are folded.
-        max_event_bytes: larger envelopes are rejected (``payload_too_large``).
+        max_event_bytes: envelopes longer in bytes of UTF-8 are rejected (``payload_too_large``).
         max_future_skew_s: envelopes stamped further ahead of the clock are rejected
             (``timestamp_in_future``) so that one fast gateway clock cannot drag the watermark.
         dlq_payload_cap_chars: dead-letter payloads are cut to this many characters, the cut is recorded.

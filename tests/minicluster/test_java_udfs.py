@@ -15,7 +15,7 @@ from jobs import java_udfs
 
 pytestmark = pytest.mark.slow
 
-MAX_CHARS = 2000
+MAX_BYTES = 2000
 
 
 def _envelope(data: Any, **extra: Any) -> str:
@@ -107,7 +107,16 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "no_data": (json.dumps({"id": "e", "type": "stream_trace"}), {"envelope_reason": None, "data_reason": "missing_data"}),
     "null_data": (json.dumps({"id": "e", "type": "stream_trace", "data": None}), {"data_reason": "missing_data"}),
     "data_not_json": (json.dumps({"id": "e", "type": "stream_trace", "data": "hello"}), {"data_reason": "invalid_data"}),
-    "too_large": (json.dumps({"id": "e", "type": "x", "data": "y" * MAX_CHARS}), {"envelope_reason": "payload_too_large"}),
+    "too_large": (json.dumps({"id": "e", "type": "x", "data": "y" * MAX_BYTES}), {"envelope_reason": "payload_too_large"}),
+    # The limit is in bytes of UTF-8: ~1,050 characters of two bytes each are over 2,000 bytes.
+    "too_large_in_bytes": (
+        json.dumps({"id": "e", "type": "stream_trace", "data": {"m": "\u00e9" * (MAX_BYTES // 2)}}, ensure_ascii=False),
+        {"envelope_reason": "payload_too_large"},
+    ),
+    "two_byte_chars_under_the_limit": (
+        json.dumps({"id": "e", "type": "stream_trace", "data": {"m": "\u00e9" * (MAX_BYTES // 2 - 60)}}, ensure_ascii=False),
+        {"envelope_reason": None, "data_reason": None},
+    ),
     # What the sources make of bytes that are not UTF-8 (Latin-1 "caf\xe9"): U+FFFD.
     "not_utf8": ('{"id": "e", "type": "stream_trace", "data": {"m": "caf\ufffd"}}', {"envelope_reason": "invalid_utf8"}),
 }
@@ -143,7 +152,7 @@ def test_parse_gateway_event_cases(t_env: Any) -> None:
     values = ", ".join(f"({_sql_string(name)}, {_sql_string(line)})" for name, (line, _) in CASES.items())
     result = t_env.execute_sql(
         f"SELECT name, p.* FROM (VALUES {values}) AS v(name, line), "
-        f"LATERAL TABLE(parse_gateway_event(line, {MAX_CHARS})) AS p"
+        f"LATERAL TABLE(parse_gateway_event(line, {MAX_BYTES})) AS p"
     )
     columns = result.get_table_schema().get_field_names()
     with result.collect() as rows:

@@ -18,7 +18,7 @@ from jobs import java_udfs
 
 
 class JavaParser:
-    """parse(line, max_chars) -> every output column, as the SQL function returns them."""
+    """parse(line, max_bytes) -> every output column, as the SQL function returns them."""
 
     def __init__(self) -> None:
         from pyflink.java_gateway import get_gateway
@@ -47,9 +47,9 @@ class JavaParser:
         self._args = gateway.new_array(jvm.java.lang.Object, 2)
         self._one = gateway.new_array(jvm.java.lang.Object, 1)
 
-    def parse(self, line: str, max_chars: int) -> dict[str, Any]:
+    def parse(self, line: str, max_bytes: int) -> dict[str, Any]:
         self._args[0] = line
-        self._args[1] = max_chars
+        self._args[1] = max_bytes
         row = self._parse.invoke(None, self._args)
         values = json.loads(self._json.writeValueAsString(self._fields.get(row)))
         return dict(zip(COLUMNS, values, strict=True))

@@ -69,14 +69,19 @@ def _index(node: Any, i: int) -> Any:
 # ---- the parse -----------------------------------------------------------------------------
 
 
-def parse(line: str | None, max_chars: int) -> dict[str, Any]:
+def utf8_length(line: str) -> int:
+    """Bytes of the line in UTF-8 (a lone surrogate as 3, as the Java function counts it)."""
+    return len(line.encode("utf-8", "surrogatepass"))
+
+
+def parse(line: str | None, max_bytes: int) -> dict[str, Any]:
     """Every output column of parse_gateway_event for one line."""
     row: dict[str, Any] = dict.fromkeys(COLUMNS)
     row.update(event_id="", event_type="", gateway="")
     if line is None:
         row["envelope_reason"] = "malformed_json"
         return row
-    if len(line) > max_chars:
+    if len(line) * 3 > max_bytes and utf8_length(line) > max_bytes:
         row["envelope_reason"] = "payload_too_large"
         return row
     if "\ufffd" in line:
@@ -211,9 +216,9 @@ def envelope_ms(root: dict[str, Any]) -> int | None:
     return to_long(scalar(value))
 
 
-def outcome(line: str, max_chars: int, future_limit_ms: int) -> tuple[str | None, str | None, dict[str, Any]]:
+def outcome(line: str, max_bytes: int, future_limit_ms: int) -> tuple[str | None, str | None, dict[str, Any]]:
     """(stage, reason, parsed row) of one line in a BATCH run; stage None when accepted."""
-    row = parse(line, max_chars)
+    row = parse(line, max_bytes)
     reason = row["envelope_reason"]
     if reason is None:
         root = read(line)

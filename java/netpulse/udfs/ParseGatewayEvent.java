@@ -89,12 +89,34 @@ public class ParseGatewayEvent extends TableFunction<Row> {
                 .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
     }
 
-    public void eval(String line, Integer maxChars) {
-        collect(parse(line, maxChars == null ? Integer.MAX_VALUE : maxChars));
+    public void eval(String line, Integer maxBytes) {
+        collect(parse(line, maxBytes == null ? Integer.MAX_VALUE : maxBytes));
+    }
+
+    /**
+     * Bytes of {@code s} in UTF-8, counting up to just past {@code limit}. A surrogate pair is
+     * 4 bytes, a lone surrogate 3 (as Python's "surrogatepass" encodes it).
+     */
+    static long utf8Length(String s, long limit) {
+        long n = 0;
+        for (int i = 0; i < s.length() && n <= limit; i++) {
+            char c = s.charAt(i);
+            if (c < 0x80) {
+                n += 1;
+            } else if (c < 0x800) {
+                n += 2;
+            } else if (Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+                n += 4;
+                i++;
+            } else {
+                n += 3;
+            }
+        }
+        return n;
     }
 
     /** The row for one line (see the class comment); pure, for tests and for eval. */
-    static Row parse(String line, int maxChars) {
+    static Row parse(String line, int maxBytes) {
         Row row = new Row(WIDTH);
         row.setField(EVENT_ID, "");
         row.setField(EVENT_TYPE, "");
@@ -103,7 +125,9 @@ public class ParseGatewayEvent extends TableFunction<Row> {
             row.setField(ENVELOPE_REASON, MALFORMED_JSON);
             return row;
         }
-        if (line.length() > maxChars && line.codePointCount(0, line.length()) > maxChars) {
+        // The limit is in bytes of UTF-8 (the line as the source decoded it); a UTF-16 char is
+        // at most 3 of them, so short lines are not counted.
+        if ((long) line.length() * 3 > maxBytes && utf8Length(line, maxBytes) > maxBytes) {
             row.setField(ENVELOPE_REASON, "payload_too_large");
             return row;
         }
