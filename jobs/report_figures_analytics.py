@@ -34,6 +34,7 @@ MAX_BARS = 20  # orchestrators x pipelines shown as bars
 MAX_PANELS = 6  # gateway x pipeline panels of the demand chart; the rest is 'other'
 COMPONENTS = (("coverage", "coverage", "#1f77b4"), ("reliability", "reliability", "#2ca02c"),
               ("quality", "quality", "#ff7f0e"))
+DEMAND_SUMS = ("requested", "served", "unmet", "no_orchestrator", "served_minutes", "requested_and_served")
 DEMAND = (("requested", "requested", "#1f77b4"), ("served", "served", "#2ca02c"),
           ("unmet", "unmet", "#d62728"))
 
@@ -126,6 +127,13 @@ def score_over_time(rows: Rows) -> Chart:
                  "of the orchestrator has no score (a gap)", fig)
 
 
+def success_text(row: dict[str, Any]) -> str:
+    """``, effective success 50%`` (requests served in their hour / requested), '' without requests."""
+    if not row["requested"]:
+        return ""
+    return f", effective success {100 * row.get('requested_and_served', 0) / row['requested']:.0f}%"
+
+
 def demand_supply(rows: Rows, bucket_s: int) -> Chart:
     """Requested, served and unmet sessions per time bucket, one panel per gateway x pipeline."""
     title = "Demand vs supply by gateway and pipeline"
@@ -141,10 +149,9 @@ def demand_supply(rows: Rows, bucket_s: int) -> Chart:
         folded: dict[Any, dict[str, Any]] = {}
         for p in ranked[MAX_PANELS:]:
             for r in panels[p]:
-                f = folded.setdefault(r["bucket"], {"bucket": r["bucket"], "requested": 0, "served": 0, "unmet": 0,
-                                                    "no_orchestrator": 0, "served_minutes": 0})
-                for key in ("requested", "served", "unmet", "no_orchestrator", "served_minutes"):
-                    f[key] += r[key]
+                f = folded.setdefault(r["bucket"], {"bucket": r["bucket"], **dict.fromkeys(DEMAND_SUMS, 0)})
+                for key in DEMAND_SUMS:
+                    f[key] += r.get(key, 0)
         panels["other"] = sorted(folded.values(), key=lambda r: r["bucket"])
         shown.append("other")
     fig = make_subplots(rows=len(shown), cols=1, shared_xaxes=True, vertical_spacing=0.12 / len(shown),
@@ -153,7 +160,7 @@ def demand_supply(rows: Rows, bucket_s: int) -> Chart:
     for i, panel in enumerate(shown, start=1):
         points = panels[panel]
         hover = [f"{r['no_orchestrator']:.0f} with no orchestrator available, {r['served_minutes']:.1f} min served"
-                 for r in points]
+                 + success_text(r) for r in points]
         for key, name, color in DEMAND:
             fig.add_trace(go.Bar(
                 x=[r["bucket"] for r in points], y=[r[key] for r in points], name=name, legendgroup=name,
@@ -200,6 +207,16 @@ def capacity_over_time(rows: Rows) -> Chart:
     return Chart("capacity_pipelines", title, note, fig)
 
 
+def capacity_text(row: dict[str, Any]) -> str:
+    """The hover of an orchestrator's capacity bar: its hour, models, GPUs, swing and prices."""
+    low, high = row.get("price_min"), row.get("price_max")
+    price = "no price" if low is None else (
+        f"{low:,.4g} wei/pixel" if low == high else f"{low:,.4g}–{high:,.4g} wei/pixel")
+    return (f"{row['orchestrator']}<br>hour {row['hour']:%Y-%m-%d %H:00} UTC, total {row['total']:,.0f}<br>"
+            f"{row['models']} model(s), {row.get('warm_models', 0):.1f} warm, {row.get('gpus', 0):.0f} GPUs "
+            f"(largest model), swing {row.get('swing', 0):.2f}, {price}")
+
+
 def capacity_by_orchestrator(rows: Rows) -> Chart:
     """Available and in-use capacity per orchestrator x pipeline at its latest announced hour."""
     title = "Capacity per orchestrator: available and in use"
@@ -207,8 +224,7 @@ def capacity_by_orchestrator(rows: Rows) -> Chart:
         return Chart("capacity_orchestrators", title, "", None)
     ranked = sorted(rows, key=lambda r: (r["total"], r["orchestrator"], r["pipeline"]))[-MAX_BARS:]
     labels = [subject_label(r["orchestrator"], r["pipeline"]) for r in ranked]
-    hover = [f"{r['orchestrator']}<br>hour {r['hour']:%Y-%m-%d %H:00} UTC, {r['models']} model(s), "
-             f"total {r['total']:,.0f}" for r in ranked]
+    hover = [capacity_text(r) for r in ranked]
     keys = [[r["orchestrator"], r["pipeline"], f"{r['hour']:%Y-%m-%d %H:%M:%S}"] for r in ranked]
     fig = base_figure(height=max(320, 90 + 26 * len(ranked)))
     for name, values, color in (("available", [r["available"] for r in ranked], PALETTE[2]),

@@ -53,7 +53,9 @@ SELECT
     sumIf(metric_value, metric_name = 'demand_served_sessions') AS served,
     sumIf(metric_value, metric_name = 'unmet_demand_sessions') AS unmet,
     sumIf(metric_value, metric_name = 'demand_no_orchestrator_sessions') AS no_orchestrator,
-    sumIf(metric_value, metric_name = 'demand_served_minutes') AS served_minutes
+    sumIf(metric_value, metric_name = 'demand_served_minutes') AS served_minutes,
+    sumIf(JSONExtractUInt(metric_metadata, 'requested_and_served'),
+          metric_name = 'demand_requested_sessions') AS requested_and_served
 FROM naap.calculated_metrics
 WHERE metric_category = 'demand' AND metric_version = {DEMAND_VERSION}
 GROUP BY bucket, gateway, pipeline
@@ -76,7 +78,8 @@ ORDER BY pipeline, ts
 """
 
 # grain: one row per orchestrator x pipeline announced in the 24 hours ending at the latest
-# announced hour: its latest hour there, capacities summed over its models
+# announced hour: its latest hour there, capacities and warm models (the sum of the models' warm
+# shares) summed over its models; GPUs, swing and price: the largest / smallest of its models
 CAPACITY_ORCHESTRATORS = f"""
 WITH (SELECT max(metric_timestamp) FROM naap.calculated_metrics
       WHERE metric_name = 'capacity_total' AND metric_version = {CAPACITY_VERSION}) AS latest
@@ -86,9 +89,16 @@ SELECT
     toString(pipeline) AS pipeline,
     sumIf(metric_value, metric_name = 'capacity_total') AS total,
     sumIf(metric_value, metric_name = 'capacity_available') AS available,
-    uniqExactIf(model_id, metric_name = 'capacity_total') AS models
+    uniqExactIf(model_id, metric_name = 'capacity_total') AS models,
+    sumIf(metric_value, metric_name = 'model_warm_share') AS warm_models,
+    maxIf(metric_value, metric_name = 'gpu_count') AS gpus,
+    maxIf(metric_value, metric_name = 'capacity_swing') AS swing,
+    if(countIf(metric_name = 'price_per_unit') > 0, minIf(metric_value, metric_name = 'price_per_unit'), NULL)
+        AS price_min,
+    if(countIf(metric_name = 'price_per_unit') > 0, maxIf(metric_value, metric_name = 'price_per_unit'), NULL)
+        AS price_max
 FROM naap.calculated_metrics
-WHERE metric_name IN ('capacity_total', 'capacity_available') AND metric_version = {CAPACITY_VERSION}
+WHERE metric_category = 'capacity' AND metric_version = {CAPACITY_VERSION}
     AND metric_timestamp > latest - INTERVAL 24 HOUR
 GROUP BY hour, orchestrator, pipeline
 ORDER BY orchestrator, pipeline, hour DESC

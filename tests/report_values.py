@@ -40,11 +40,11 @@ SELECT gateway, toString(pipeline) AS pipeline, metric_name, sum(metric_value) A
 FROM naap.calculated_metrics WHERE metric_category = 'demand'
 GROUP BY gateway, pipeline, metric_name
 """
-# grain: one row per capacity_total / capacity_available row (orchestrator x pipeline x model x hour)
+# grain: one row per capacity metric row (orchestrator x pipeline x model x hour)
 CAPACITY = """
 SELECT toString(metric_timestamp) AS hour, orchestrator_address AS orchestrator, toString(pipeline) AS pipeline,
     model_id, metric_name, metric_value
-FROM naap.calculated_metrics WHERE metric_name IN ('capacity_total', 'capacity_available')
+FROM naap.calculated_metrics WHERE metric_category = 'capacity'
 """
 # grain: one row per relay x consensus hour with probabilities
 PROBABILITIES = """

@@ -206,7 +206,8 @@ def test_demand_and_capacity_charts_carry_the_database_values(plotted: dict) -> 
         assert sum(t["y"]) == pytest.approx(totals[(gateway, pipeline, names[t["name"]])]), (gateway, pipeline)
     assert sum(v for (_, _, n), v in totals.items() if n == "demand_requested_sessions") > 0
 
-    capacity = db["capacity"]
+    everything = db["capacity"]
+    capacity = [r for r in everything if r["metric_name"] in ("capacity_total", "capacity_available")]
     assert capacity
     per_hour: dict[tuple[str, str, str], float] = {}
     for r in capacity:
@@ -230,6 +231,11 @@ def test_demand_and_capacity_charts_carry_the_database_values(plotted: dict) -> 
         free = sum(r["metric_value"] for r in rows if r["metric_name"] == "capacity_available")
         total = sum(r["metric_value"] for r in rows if r["metric_name"] == "capacity_total")
         assert (available["x"][i], in_use["x"][i]) == (pytest.approx(free), pytest.approx(total - free)), orch
+        # the hover: warm models (sum of the models' warm shares) and GPUs (largest model)
+        more = [r for r in everything if (r["orchestrator"], r["pipeline"], _hour(r["hour"])) == (orch, pipeline, hour)]
+        warm = sum(r["metric_value"] for r in more if r["metric_name"] == "model_warm_share")
+        gpus = max(r["metric_value"] for r in more if r["metric_name"] == "gpu_count")
+        assert f"{warm:.1f} warm, {gpus:.0f} GPUs" in available["customdata"][i], orch
 
 
 @pytest.mark.slow

@@ -216,20 +216,26 @@ def test_capacity_matches_the_announcements(runs) -> None:  # type: ignore[no-un
             per = (caps.get("constraints") or {}).get("PerCapability") or {}
             models = {m: v for entry in per.values() for m, v in (entry.get("models") or {}).items()}
             hardware = [h for h in orch.get("hardware") or [] if isinstance(h, dict) and h.get("model_id")]
+            prices = {p.get("constraint"): p["pricePerUnit"] / (p.get("pixelsPerUnit") or 1)
+                      for p in orch.get("capabilities_prices") or [] if "pricePerUnit" in p}
             for model in set(models) | {h["model_id"] for h in hardware}:
                 hw = [h for h in hardware if h["model_id"] == model]
                 c = models.get(model, {})
                 groups[(e["ms"] // HOUR_MS, orch["address"].lower(), hw[0]["pipeline"] if hw else "", model)].append(
-                    (c.get("capacity") or 0, c.get("capacityInUse") or 0, sum(len(h.get("gpu_info") or {}) for h in hw)))
+                    (c.get("capacity") or 0, c.get("capacityInUse") or 0, sum(len(h.get("gpu_info") or {}) for h in hw),
+                     c.get("warm") is True, prices.get(model)))
     rows = {(_hour(r), r["orchestrator_address"], r["pipeline"], r["model_id"], r["metric_name"]): r["metric_value"]
             for r in _rows(runs["p1"], "capacity")}
     assert {k[:4] for k in rows} == set(groups)
     for key, announced in groups.items():
-        totals = [a + u for a, u, _ in announced]
-        available = [a for a, _, _ in announced]
+        totals = [a[0] + a[1] for a in announced]
+        available = [a[0] for a in announced]
         assert rows[(*key, "capacity_total")] == max(totals), key
         assert rows[(*key, "capacity_available")] == pytest.approx(sum(available) / len(available)), key
-        assert rows[(*key, "gpu_count")] == max(g for _, _, g in announced), key
+        assert rows[(*key, "gpu_count")] == max(a[2] for a in announced), key
+        assert rows[(*key, "model_warm_share")] == pytest.approx(sum(a[3] for a in announced) / len(announced)), key
+        priced = [a[4] for a in announced if a[4] is not None]
+        assert rows.get((*key, "price_per_unit")) == (pytest.approx(max(priced)) if priced else None), key
         if max(totals):
             assert rows[(*key, "capacity_swing")] == pytest.approx((max(available) - min(available)) / max(totals))
     # 0xb120a72a...: two gateways' announcements 26 s apart, 16 then 19 free of 25 (25 GPUs listed)
@@ -237,4 +243,23 @@ def test_capacity_matches_the_announcements(runs) -> None:  # type: ignore[no-un
            "streamdiffusion-sdxl")
     assert (rows[(*key, "capacity_total")], rows[(*key, "capacity_available")], rows[(*key, "gpu_count")]) == (25, 17.5, 25)
     assert rows[(*key, "capacity_swing")] == pytest.approx(3 / 25)
+    # every capacity metric of the catalog is on the fixtures; a model without a price has no price row
+    assert {k[4] for k in rows} == {m.name for m in catalog.ANALYTICS if m.category == "capacity"}
+    assert (1771936670203 // HOUR_MS, "0xb5164d6b780786338c52f4787abba0e4a371af4d", "", "openai/whisper-large-v3",
+            "price_per_unit") not in rows
+    assert rows[(1771936670203 // HOUR_MS, "0xb5164d6b780786338c52f4787abba0e4a371af4d", "",
+                 "openai/whisper-large-v3", "model_warm_share")] == 0.0
     assert len(capacity_facts([])) == 0
+
+
+def test_every_metric_row_is_defined_by_the_catalog(runs) -> None:  # type: ignore[no-untyped-def]
+    """Every calculated_metrics row of the run names a catalog metric with its category, unit
+    and version; every analytics metric the job computes is written on the fixtures (the score is
+    the view's: tests/integration/test_scorecard_view.py)."""
+    rows = runs["p1"].tables()["calculated_metrics"]
+    for r in rows:
+        m = catalog.BY_NAME[r["metric_name"]]
+        assert (r["metric_category"], r["metric_unit"], r["metric_version"]) == (m.category, m.unit, m.version), m.name
+    computed = {m.name for m in catalog.ANALYTICS} - set(catalog.QUERY_TIME)
+    assert computed <= {r["metric_name"] for r in rows}
+    assert all(catalog.BY_NAME[n].definition and catalog.BY_NAME[n].grain.endswith("hour") for n in computed)

@@ -87,7 +87,7 @@ def analytics_rows() -> dict[str, list[dict]]:
         ],
         "demand_supply": [
             {"bucket": T(2026, 2, 24), "gateway": "gw-fra", "pipeline": "p", "requested": 2, "served": 1,
-             "unmet": 1, "no_orchestrator": 1, "served_minutes": 1.5},
+             "unmet": 1, "no_orchestrator": 1, "served_minutes": 1.5, "requested_and_served": 1},
             {"bucket": T(2026, 2, 25), "gateway": "gw-fra", "pipeline": "p", "requested": 1, "served": 1,
              "unmet": 0, "no_orchestrator": 0, "served_minutes": 0.5},
             {"bucket": T(2026, 2, 25), "gateway": "gw-sea", "pipeline": "", "requested": 1, "served": 0,
@@ -101,7 +101,8 @@ def analytics_rows() -> dict[str, list[dict]]:
         ],
         "capacity_orchestrators": [
             {"hour": T(2026, 2, 25, 20), "orchestrator": "0xb120a72a9264e90092e8197c0fabd210c18bc5be",
-             "pipeline": "live-video-to-video", "total": 25.0, "available": 17.5, "models": 1},
+             "pipeline": "live-video-to-video", "total": 25.0, "available": 17.5, "models": 1, "warm_models": 1.0,
+             "gpus": 25.0, "swing": 0.12, "price_min": 2425.0, "price_max": 2425.0},
             {"hour": T(2026, 2, 25, 20), "orchestrator": ORCH_B, "pipeline": "live-video-to-video", "total": 2.0,
              "available": 2.0, "models": 1},
         ],
@@ -300,6 +301,10 @@ def test_analytics_charts_plot_the_rows() -> None:
     assert lines == {"live-video-to-video total": [30.0, None, 38.0], "live-video-to-video available": [9.0, None, 26.5]}
     available, in_use = charts["capacity_orchestrators"].figure.data
     assert (list(available.x), list(in_use.x)) == ([2.0, 17.5], [0.0, 7.5])
+    assert "1 model(s), 1.0 warm, 25 GPUs (largest model), swing 0.12, 2,425 wei/pixel" in available.customdata[1]
+    assert "no price" in available.customdata[0]
+    (requested,) = [t for t in demand if tuple(t.meta) == ("gw-fra", "p") and t.name == "requested"]
+    assert requested.customdata[0].endswith("1.5 min served, effective success 50%")
 
 
 def test_demand_folds_the_smallest_panels_into_other() -> None:
