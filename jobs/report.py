@@ -1,8 +1,9 @@
 """``python -m jobs report``: one self-contained HTML page of the NaaP and Tor tables.
 
 Reads:    the ClickHouse of the settings (embedded or a server) through jobs.clickhouse,
-          with the queries of jobs/report_queries.py.
-Computes: figures from the rows (jobs/report_figures.py, jobs/report_figures_tor.py: pure).
+          with the queries of jobs/report_queries.py (and jobs/report_queries_analytics.py).
+Computes: figures from the rows (jobs/report_figures.py, jobs/report_figures_analytics.py,
+          jobs/report_figures_tor.py: pure).
 Writes:   one HTML file (default var/report.html) holding plotly.js inline: it opens offline,
           from a mail attachment or a CI artifact, without a CDN.
 Empty:    a chart without rows says "no data" in its place; a missing database (not migrated)

@@ -263,3 +263,80 @@ def test_every_metric_row_is_defined_by_the_catalog(runs) -> None:  # type: igno
     computed = {m.name for m in catalog.ANALYTICS} - set(catalog.QUERY_TIME)
     assert computed <= {r["metric_name"] for r in rows}
     assert all(catalog.BY_NAME[n].definition and catalog.BY_NAME[n].grain.endswith("hour") for n in computed)
+
+
+def _weighted_quantile(pairs: list[tuple[float, int]], level: float) -> float:
+    """The first value (ascending) whose cumulative weight reaches level x the total weight."""
+    total, seen = sum(w for _, w in pairs), 0
+    for value, weight in sorted(pairs):
+        seen += weight
+        if seen >= level * total:
+            return value
+    raise AssertionError("empty cohort")
+
+
+def _expected_scores(rows: list[dict]) -> dict[tuple, dict[str, Any]]:
+    """The catalog's orchestrator_score over the run's orchestrator_reliability rows."""
+    inputs = []
+    for r in rows:
+        if r["metric_name"] != "orchestrator_reliability":
+            continue
+        meta = json.loads(r["metric_metadata"])
+        hour = datetime.datetime.fromisoformat(r["metric_timestamp"])
+        inputs.append({"key": (r["metric_timestamp"][:19], r["orchestrator_address"], r["pipeline"]),
+                       "day": hour.date(), "pipeline": r["pipeline"], "reliability": r["metric_value"], **meta})
+    out = {}
+    for i in inputs:
+        cohort = [c for c in inputs if c["pipeline"] == i["pipeline"] and 1 <= (i["day"] - c["day"]).days <= 7]
+        scores = {}
+        for kind, low, high, higher_is_better in (("ptff", 0.5, 0.9, False), ("playable", 0.5, 0.9, False),
+                                                  ("fps", 0.1, 0.5, True)):
+            n, value = i[f"{kind}_n"], i[f"{kind}_mean" if kind == "fps" else f"{kind}_mean_ms"]
+            pairs = [(c[f"{kind}_mean" if kind == "fps" else f"{kind}_mean_ms"], c[f"{kind}_n"])
+                     for c in cohort if c[f"{kind}_n"] > 0]
+            raw = None
+            if n > 0 and sum(w for _, w in pairs) >= 3:
+                q_low, q_high = _weighted_quantile(pairs, low), _weighted_quantile(pairs, high)
+                if higher_is_better:  # fps: 0 at p10, 1 at p50
+                    raw = (min(1.0, max(0.0, (value - q_low) / (q_high - q_low))) if q_high > q_low
+                           else float(value >= q_high))
+                else:  # latency: 1 at p50, 0 at p90
+                    raw = (min(1.0, max(0.0, (q_high - value) / (q_high - q_low))) if q_high > q_low
+                           else float(value <= q_low))
+            scores[kind] = 0.5 if raw is None else (n * raw + 1.5) / (n + 3)
+            scores[f"{kind}_raw"] = raw
+        quality = 0.6 * (0.6 * scores["ptff"] + 0.4 * scores["playable"]) + 0.4 * scores["fps"]
+        out[i["key"]] = {**scores, "quality": quality,
+                         "score": 100 * i["coverage"] * (0.7 * i["reliability"] + 0.3 * quality)}
+    return out
+
+
+def test_orchestrator_score_on_the_real_fixtures_matches_a_hand_computation(runs, migrated) -> None:  # type: ignore[no-untyped-def]
+    """naap.orchestrator_scorecard (sql/clickhouse/naap/0017) over the run's own rows, loaded from
+    its Parquet copy into a database of their own, against the catalog's formula in Python."""
+    from conftest import ROOT, load_parquet_copy
+
+    from jobs import clickhouse
+
+    rows = runs["p1"].tables()["calculated_metrics"]
+    client = clickhouse.connect(migrated)
+    load_parquet_copy(client, "calculated_metrics", runs["p1"].var_dir / "parquet" / "calculated_metrics",
+                      "scorecard_real", "metric_date")
+    view = (ROOT / "sql" / "clickhouse" / "naap" / "0017_orchestrator_scorecard.sql").read_text()
+    client.command(view.replace("naap.", "scorecard_real."))
+    result = client.query("SELECT toString(hour) AS h, * FROM scorecard_real.orchestrator_scorecard")
+    got = {(r["h"][:19], r["orchestrator_address"], r["pipeline"]): r
+           for r in (dict(zip(result.column_names, row, strict=True)) for row in result.result_rows)}
+    expected = _expected_scores(rows)
+    assert set(got) == set(expected) and len(got) == len([r for r in rows if r["metric_name"] ==
+                                                          "orchestrator_reliability"])
+    for key, want in expected.items():
+        row = got[key]
+        for kind in ("ptff", "playable", "fps"):
+            assert row[f"{kind}_score"] == pytest.approx(want[kind]), (key, kind)
+        assert row["quality"] == pytest.approx(want["quality"]), key
+        assert row["score"] == pytest.approx(want["score"]), key
+    # the fixtures' history places some hours against a real cohort (not every score neutral)
+    placed = [k for k, w in expected.items() if any(w[f"{kind}_raw"] is not None for kind in ("ptff", "playable", "fps"))]
+    print(f"\n{len(expected)} scored orchestrator-hours, {len(placed)} placed against a cohort")
+    assert placed
