@@ -69,7 +69,7 @@ def chromium(page: Path, *flags: str) -> str:
 
 
 def screenshot(page: Path, out: Path) -> Path:
-    chromium(page, f"--screenshot={out}", "--window-size=1400,4300")
+    chromium(page, f"--screenshot={out}", "--window-size=1400,7800")
     assert out.stat().st_size > 20_000, "the screenshot is (nearly) blank"
     print(f"\nreport screenshot: {out}")
     return out
