@@ -122,7 +122,7 @@ def score_over_time(rows: Rows) -> Chart:
             hovertemplate="score %{y:.1f}<extra>" + label + "</extra>",
         ))
     fig.update_layout(xaxis=time_axis([r["hour"] for r in rows], "hour (UTC)"),
-                      yaxis={"title": {"text": "score (0-100)"}, "range": [0, 100]})
+                      yaxis={"title": {"text": "score (0-100)"}, "rangemode": "tozero"})
     return Chart("orchestrator_score_hours", title, "the last 30 days of scored hours; an hour without samples "
                  "of the orchestrator has no score (a gap)", fig)
 
@@ -154,7 +154,7 @@ def demand_supply(rows: Rows, bucket_s: int) -> Chart:
                     f[key] += r.get(key, 0)
         panels["other"] = sorted(folded.values(), key=lambda r: r["bucket"])
         shown.append("other")
-    fig = make_subplots(rows=len(shown), cols=1, shared_xaxes=True, vertical_spacing=0.12 / len(shown),
+    fig = make_subplots(rows=len(shown), cols=1, shared_xaxes=True, vertical_spacing=min(0.08, 0.4 / len(shown)),
                         subplot_titles=shown)
     step = dt.timedelta(seconds=bucket_s)
     for i, panel in enumerate(shown, start=1):

@@ -106,7 +106,8 @@ LIMIT 1 BY orchestrator, pipeline
 """
 
 # grain: one row per relay among the {top:UInt8} most likely in a position (guard, middle or
-# exit) in the latest consensus hour that has probabilities (a bandwidth-weights footer)
+# exit; a probability of 0 is not "likely") in the latest consensus hour that has
+# probabilities (a bandwidth-weights footer)
 TOR_PATH_PROBABILITIES = f"""
 WITH (SELECT max(ts) FROM tor.relay_hour_metrics FINAL
       WHERE metric_version = {TOR_METRICS_VERSION} AND guard_probability IS NOT NULL) AS latest
@@ -130,7 +131,9 @@ FROM (
                GROUP BY fingerprint, ts) AS s ON s.fingerprint = m.fingerprint AND s.ts = m.ts
     WHERE m.ts = latest AND m.metric_version = {TOR_METRICS_VERSION}
 )
-WHERE guard_rank <= {{top:UInt8}} OR middle_rank <= {{top:UInt8}} OR exit_rank <= {{top:UInt8}}
+WHERE (guard_rank <= {{top:UInt8}} AND guard_probability > 0)
+    OR (middle_rank <= {{top:UInt8}} AND middle_probability > 0)
+    OR (exit_rank <= {{top:UInt8}} AND exit_probability > 0)
 ORDER BY exit_probability DESC, guard_probability DESC, fingerprint_hex
 """
 

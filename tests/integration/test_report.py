@@ -252,8 +252,11 @@ def test_tor_metric_charts_carry_the_database_values(plotted: dict) -> None:
             assert x == pytest.approx(100 * relays[fingerprint][f"{position}_probability"]), (position, fingerprint)
         # the relays most likely in the position are shown
         top = sorted(relays, key=lambda f: (-relays[f][f"{position}_probability"], f))[:8]
+        top = [f for f in top if relays[f][f"{position}_probability"] > 0]
         assert set(top) <= set(shown), position
     assert sum(1 for x in traces["exit"]["x"] if x) > 0
+    # no relay is shown for a position it has no chance of
+    assert all(any(traces[p]["x"][i] for p in ("guard", "middle", "exit")) for i in range(len(shown)))
 
     network = db["network"]
     shares = {(r["subject"], int(r["metric_name"][6:-6]), _hour(r["ts"])): r["metric_value"]
