@@ -313,15 +313,28 @@ def _expected_scores(rows: list[dict]) -> dict[tuple, dict[str, Any]]:
 
 def test_orchestrator_score_on_the_real_fixtures_matches_a_hand_computation(runs, migrated) -> None:  # type: ignore[no-untyped-def]
     """naap.orchestrator_scorecard (sql/clickhouse/naap/0017) over the run's own rows, loaded from
-    its Parquet copy into a database of their own, against the catalog's formula in Python."""
+    its Parquet copy into a database of their own, against the catalog's formula in Python.
+
+    The fixtures alone never fill a cohort (3 samples of the pipeline in the 7 days before an
+    hour with its own sample): every score would be neutral. So the component rows are also
+    copied one week later, derived from the real ones: the copies' cohorts are the real hours,
+    and their quality is placed against them.
+    """
     from conftest import ROOT, load_parquet_copy
 
     from jobs import clickhouse
 
-    rows = runs["p1"].tables()["calculated_metrics"]
+    week = datetime.timedelta(days=7)
+    real = [r for r in runs["p1"].tables()["calculated_metrics"] if r["metric_category"] == "scorecard"]
+    later = [r | {"metric_timestamp": str(datetime.datetime.fromisoformat(r["metric_timestamp"]) + week)} for r in real]
+    rows = real + later
     client = clickhouse.connect(migrated)
     load_parquet_copy(client, "calculated_metrics", runs["p1"].var_dir / "parquet" / "calculated_metrics",
                       "scorecard_real", "metric_date")
+    client.command(
+        "INSERT INTO scorecard_real.calculated_metrics SELECT * REPLACE (metric_timestamp + INTERVAL 7 DAY AS "
+        "metric_timestamp, window_start + INTERVAL 7 DAY AS window_start, window_end + INTERVAL 7 DAY AS window_end) "
+        "FROM scorecard_real.calculated_metrics WHERE metric_category = 'scorecard'")
     view = (ROOT / "sql" / "clickhouse" / "naap" / "0017_orchestrator_scorecard.sql").read_text()
     client.command(view.replace("naap.", "scorecard_real."))
     result = client.query("SELECT toString(hour) AS h, * FROM scorecard_real.orchestrator_scorecard")
@@ -336,7 +349,11 @@ def test_orchestrator_score_on_the_real_fixtures_matches_a_hand_computation(runs
             assert row[f"{kind}_score"] == pytest.approx(want[kind]), (key, kind)
         assert row["quality"] == pytest.approx(want["quality"]), key
         assert row["score"] == pytest.approx(want["score"]), key
-    # the fixtures' history places some hours against a real cohort (not every score neutral)
-    placed = [k for k, w in expected.items() if any(w[f"{kind}_raw"] is not None for kind in ("ptff", "playable", "fps"))]
-    print(f"\n{len(expected)} scored orchestrator-hours, {len(placed)} placed against a cohort")
-    assert placed
+    # the copies are placed against the real hours (not every score neutral)
+    placed = {k: [kind for kind in ("ptff", "playable", "fps") if w[f"{kind}_raw"] is not None]
+              for k, w in expected.items()}
+    placed = {k: kinds for k, kinds in placed.items() if kinds}
+    print(f"\n{len(expected)} scored orchestrator-hours, placed against a cohort: {placed}")
+    copies = {(r["metric_timestamp"][:19], r["orchestrator_address"], r["pipeline"]) for r in later}
+    assert placed and set(placed) <= copies
+    assert {kind for kinds in placed.values() for kind in kinds} == {"ptff", "playable", "fps"}
