@@ -56,7 +56,8 @@ FROM tor.relay_hour_metrics FINAL WHERE guard_probability IS NOT NULL
 NETWORK = """
 SELECT toString(ts) AS ts, metric_name, toString(subject) AS subject, metric_value, metric_metadata
 FROM tor.network_hour_metrics FINAL
-WHERE metric_name LIKE 'cw_top%' OR metric_name = 'uptime_pattern_flagged_relays'
+WHERE metric_name LIKE 'cw_top%' OR metric_name IN ('uptime_pattern_flagged_relays', 'cw_hhi', 'flag_joined_share',
+                                                      'flag_left_share')
 """
 
 

@@ -272,3 +272,13 @@ def test_tor_metric_charts_carry_the_database_values(plotted: dict) -> None:
     assert lines["flagged relays"] == [(h, flagged[h]["metric_value"]) for h in sorted(flagged)]
     assert lines["groups"] == [(h, len(json.loads(flagged[h]["metric_metadata"])["groups"])) for h in sorted(flagged)]
     assert max(v for _, v in lines["flagged relays"]) > 0
+    # the churn and HHI charts (issue item 5, charted before the probabilities) carry the rows too
+    churn = {(f"{r['subject']} {'joined' if r['metric_name'] == 'flag_joined_share' else 'left'}", _hour(r["ts"])):
+             100 * r["metric_value"] for r in network if r["metric_name"].startswith("flag_")}
+    lines = {t["name"]: _plotted(t) for t in charts["tor_churn"]}
+    assert set(lines) == {s for s, _ in churn if s.split(" ")[0] in ("listed", "Guard", "Exit")}
+    for name, points in lines.items():
+        assert points == [(h, pytest.approx(v)) for (s, h), v in sorted(churn.items()) if s == name], name
+    hhi = {(r["subject"], _hour(r["ts"])): r["metric_value"] for r in network if r["metric_name"] == "cw_hhi"}
+    lines = {t["name"]: _plotted(t) for t in charts["tor_concentration"]}
+    assert lines == {g: [(h, pytest.approx(v)) for (gg, h), v in sorted(hhi.items()) if gg == g] for g, _ in hhi}
