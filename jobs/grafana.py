@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jobs import grafana_analytics as analytics
 from jobs.settings import PROJECT_ROOT
 
 DATASOURCE_UID = "netpulse-clickhouse"
@@ -214,6 +215,17 @@ NAAP_PANELS = (
     Panel("dead_letters", "Dead letters by stage and reason", "timeseries", DEAD_LETTERS, custom=BARS),
     Panel("ingest_rates", "Ingest rate per event type (events/min)", "timeseries", INGEST_RATES,
           custom={**BARS, "fillOpacity": 70}),
+    Panel("orchestrator_scorecard", "Orchestrator scorecard (latest hour: score, components in %)", "barchart",
+          analytics.SCORECARD, width=24, table=True, options={**HBAR, "xField": "subject"}),
+    Panel("orchestrator_score_hours", "Orchestrator score by hour", "timeseries", analytics.SCORE_HOURS,
+          custom=HOURLY),
+    Panel("demand_supply", "Demand vs supply (sessions) by gateway and pipeline", "timeseries",
+          analytics.DEMAND_SUPPLY, custom={**BARS, "stacking": {"mode": "none", "group": "A"}}),
+    Panel("capacity_pipelines", "Capacity per pipeline: available vs total", "timeseries",
+          analytics.CAPACITY_PIPELINES, custom=HOURLY),
+    Panel("capacity_orchestrators", "Capacity per orchestrator (latest hour)", "barchart",
+          analytics.CAPACITY_ORCHESTRATORS, table=True,
+          options={**HBAR, "xField": "subject", "stacking": "normal"}),
 )
 TOR_PANELS = (
     Panel("tor_network", "Tor network: relays per consensus hour", "timeseries", TOR_NETWORK, width=24, height=8,
@@ -229,6 +241,12 @@ TOR_PANELS = (
           custom=HOURLY),
     Panel("tor_concentration", "Concentration of consensus weight (HHI)", "timeseries", TOR_CONCENTRATION,
           custom=HOURLY),
+    Panel("tor_top_shares", "Consensus weight of the largest groups (%)", "timeseries", analytics.TOR_TOP_SHARES,
+          "percent", custom=HOURLY),
+    Panel("tor_path_probabilities", "Path selection probabilities (latest consensus, %)", "barchart",
+          analytics.TOR_PATH_PROBABILITIES, table=True, options={**HBAR, "xField": "relay"}),
+    Panel("tor_uptime_flagged", "Relays with identical uptime patterns (for review)", "timeseries",
+          analytics.TOR_UPTIME_FLAGGED, custom=HOURLY),
 )
 
 

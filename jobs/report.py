@@ -1,8 +1,9 @@
 """``python -m jobs report``: one self-contained HTML page of the NaaP and Tor tables.
 
 Reads:    the ClickHouse of the settings (embedded or a server) through jobs.clickhouse,
-          with the queries of jobs/report_queries.py.
-Computes: figures from the rows (jobs/report_figures.py, jobs/report_figures_tor.py: pure).
+          with the queries of jobs/report_queries.py (and jobs/report_queries_analytics.py).
+Computes: figures from the rows (jobs/report_figures.py, jobs/report_figures_analytics.py,
+          jobs/report_figures_tor.py: pure).
 Writes:   one HTML file (default var/report.html) holding plotly.js inline: it opens offline,
           from a mail attachment or a CI artifact, without a CDN.
 Empty:    a chart without rows says "no data" in its place; a missing database (not migrated)
@@ -21,6 +22,7 @@ from plotly.offline import get_plotlyjs
 
 from jobs import report_queries
 from jobs.report_figures import Chart, missing_steps, naap_charts
+from jobs.report_figures_analytics import analytics_charts
 from jobs.report_figures_tor import tor_charts
 from jobs.settings import Settings
 
@@ -108,7 +110,7 @@ def tor_facts(data: dict[str, Any]) -> list[str]:
 def render(data: dict[str, Any], generated_at: dt.datetime, source: str) -> str:
     """The whole page for the fetched data (pure: no I/O)."""
     sections = []
-    for name, facts, charts in (("Livepeer NaaP", naap_facts(data), naap_charts(data)),
+    for name, facts, charts in (("Livepeer NaaP", naap_facts(data), naap_charts(data) + analytics_charts(data)),
                                 ("Tor relays", tor_facts(data), tor_charts(data))):
         cards = "\n".join(chart_html(c) for c in charts)
         sections.append(f'<h2>{name}</h2><div class="facts">{"".join(facts)}</div><div class="grid">{cards}</div>')

@@ -180,6 +180,80 @@ def concentration(rows: Rows) -> Chart:
     return Chart("tor_concentration", title, note, fig)
 
 
+def path_probabilities(rows: Rows) -> Chart:
+    """Guard, middle and exit probability of the relays most likely in each position.
+
+    From the latest consensus with a bandwidth-weights footer, with each relay's consensus
+    weight fraction beside.
+    """
+    title = "Path selection: the relays most likely in each position"
+    if not rows:
+        return Chart("tor_path_probabilities", title, "", None, wide=True)
+    ordered = list(reversed(rows))  # the query sorts by exit probability, largest first: top of the chart
+    labels = [f"{r['nickname'] or '?'} {r['fingerprint'][:8]}" for r in ordered]
+    fig = base_figure(height=max(340, 90 + 30 * len(ordered)))
+    for key, name, color in (("guard_probability", "guard", "#2ca02c"), ("middle_probability", "middle", "#1f77b4"),
+                             ("exit_probability", "exit", "#d62728"), ("cw_fraction", "consensus weight", "#9a9a9a")):
+        fig.add_trace(go.Bar(
+            x=[None if r[key] is None else 100 * r[key] for r in ordered], y=labels, orientation="h", name=name,
+            marker={"color": color}, customdata=[r["fingerprint"] for r in ordered],
+            hovertemplate="%{x:.3f} %<br>%{customdata}<extra>" + name + "</extra>",
+        ))
+    fig.update_layout(barmode="group", xaxis={"title": {"text": "probability / share (%)"}, "rangemode": "tozero"},
+                      yaxis={"automargin": True, "tickfont": {"size": 10}})
+    ts, relays = rows[0]["ts"], rows[0]["relays"]
+    note = (f"consensus {ts:%Y-%m-%d %H:%M} UTC (the latest with a bandwidth-weights footer), {relays:,} relays: "
+            "the most likely guards, middles and exits (Onionoo's definitions; every relay in "
+            "tor.relay_hour_metrics)")
+    return Chart("tor_path_probabilities", title, note, fig, wide=True)
+
+
+def top_shares(rows: Rows) -> Chart:
+    """Share of consensus weight held by the 1, 5 and 10 largest groups, per grouping and hour."""
+    title = "Concentration: weight share of the largest groups"
+    if not rows:
+        return Chart("tor_top_shares", title, "", None)
+    colors = color_map(r["grouping"] for r in rows)
+    fig = base_figure(height=400)
+    dashes = {1: "dot", 5: "solid", 10: "dash"}
+    for (grouping, k), points in sorted(group_by(rows, ("grouping", "k")).items()):
+        gx, gy = with_gaps([p["ts"] for p in points], [p["share_pct"] for p in points], HOUR)
+        name = f"{grouping} top {k}"
+        fig.add_trace(go.Scatter(
+            x=gx, y=gy, mode="lines+markers", name=name, legendgroup=grouping, connectgaps=False,
+            line={"color": colors[grouping], "dash": dashes.get(k, "solid"), "width": 2}, marker={"size": 6},
+            hovertemplate="%{y:.2f} %<extra>" + name + "</extra>",
+        ))
+    fig.update_layout(xaxis=time_axis([r["ts"] for r in rows], "consensus valid-after (UTC)"),
+                      yaxis={"title": {"text": "consensus weight (%)"}, "range": [0, 100]})
+    note = "groups as the HHI (AS, country, family, contact); dotted top 1, solid top 5, dashed top 10"
+    return Chart("tor_top_shares", title, note, fig)
+
+
+def uptime_flagged(rows: Rows) -> Chart:
+    """Relays flagged for review (identical uptime patterns) and their groups per consensus hour."""
+    title = "Relays with identical uptime patterns (for review)"
+    if not rows:
+        return Chart("tor_uptime_flagged", title, "", None)
+    fig = base_figure(height=340)
+    series = [{"ts": r["ts"], "series": name, "value": r[key]}
+              for r in rows for key, name in (("flagged", "flagged relays"), ("groups", "groups"))]
+    hourly_lines(fig, series, "series", "value", {"flagged relays": "#d62728", "groups": "#1f77b4"})
+    fig.update_layout(xaxis=time_axis([r["ts"] for r in rows], "consensus valid-after (UTC)"),
+                      yaxis={"title": {"text": "relays / groups"}, "rangemode": "tozero"})
+    note = ("groups of >= 2 relays sharing first seen, presence and restart hours over the last 24 consensus "
+            "hours; members: tor.relay_hour_metrics.uptime_group")
+    return Chart("tor_uptime_flagged", title, note, fig)
+
+
+def group_by(rows: Rows, keys: tuple[str, ...]) -> dict[tuple[Any, ...], Rows]:
+    """Rows split by the values of ``keys``, in first-seen order."""
+    out: dict[tuple[Any, ...], Rows] = {}
+    for row in rows:
+        out.setdefault(tuple(row[k] for k in keys), []).append(row)
+    return out
+
+
 def tor_charts(data: dict[str, Any]) -> list[Chart]:
     """Every Tor chart from the fetched rows (see jobs.report_queries.fetch)."""
     rows = data["rows"]
@@ -193,4 +267,7 @@ def tor_charts(data: dict[str, Any]) -> list[Chart]:
         versions(rows["tor_versions"]),
         churn(rows.get("tor_churn", [])),
         concentration(rows.get("tor_concentration", [])),
+        top_shares(rows.get("tor_top_shares", [])),
+        path_probabilities(rows.get("tor_path_probabilities", [])),
+        uptime_flagged(rows.get("tor_uptime_flagged", [])),
     ]

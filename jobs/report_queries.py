@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobs import clickhouse
+from jobs import report_queries_analytics as analytics
 from jobs.settings import Settings
 from udfs.tor_metrics import METRICS_VERSION as TOR_METRICS_VERSION
 
@@ -234,6 +235,16 @@ QUERIES: dict[str, Query] = {
     "tor_versions": Query(TOR_VERSIONS, ("tor.version_day_stats", "tor.network_hour_stats")),
     "tor_churn": Query(TOR_CHURN, ("tor.network_hour_metrics",)),
     "tor_concentration": Query(TOR_CONCENTRATION, ("tor.network_hour_metrics",)),
+    # the analytics metrics (jobs/report_queries_analytics.py)
+    "scorecard_latest": Query(analytics.SCORECARD_LATEST, ("naap.orchestrator_scorecard",)),
+    "scorecard_hours": Query(analytics.SCORECARD_HOURS, ("naap.orchestrator_scorecard",)),
+    "demand_supply": Query(analytics.DEMAND_SUPPLY, ("naap.calculated_metrics",), uses_bucket=True),
+    "capacity_pipelines": Query(analytics.CAPACITY_PIPELINES, ("naap.calculated_metrics",)),
+    "capacity_orchestrators": Query(analytics.CAPACITY_ORCHESTRATORS, ("naap.calculated_metrics",)),
+    "tor_path_probabilities": Query(analytics.TOR_PATH_PROBABILITIES,
+                                    ("tor.relay_hour_metrics", "tor.relay_snapshot"), uses_top=True),
+    "tor_top_shares": Query(analytics.TOR_TOP_SHARES, ("tor.network_hour_metrics",)),
+    "tor_uptime_flagged": Query(analytics.TOR_UPTIME_FLAGGED, ("tor.network_hour_metrics",)),
 }
 
 

@@ -16,6 +16,7 @@ import yaml
 
 from jobs import clickhouse, grafana, report_queries
 from jobs.report_figures import naap_charts
+from jobs.report_figures_analytics import analytics_charts
 from jobs.report_figures_tor import tor_charts
 from jobs.settings import PROJECT_ROOT, Settings
 
@@ -135,7 +136,7 @@ def test_datasource_reaches_the_compose_clickhouse_without_committed_secrets(dat
 def test_panels_cover_every_report_chart() -> None:
     empty = {"bucket_s": 60, "naap_span": (None, None, 0),
              "rows": {name: [] for name in report_queries.QUERIES}, "missing_tables": []}
-    charts = {c.key for c in naap_charts(empty) + tor_charts(empty)}
+    charts = {c.key for c in naap_charts(empty) + analytics_charts(empty) + tor_charts(empty)}
     assert {p.chart for p in grafana.NAAP_PANELS + grafana.TOR_PANELS} == charts
 
 

@@ -62,6 +62,9 @@ def test_replay_reproduces_live_metrics(runs, replayed) -> None:  # type: ignore
     live = runs["p1"].tables()
     assert len(live["calculated_metrics"]) > 50
     assert _canon(replayed["fresh"]["calculated_metrics"]) == _canon(live["calculated_metrics"])
+    # the hourly analytics are among them: the replay recomputes them from the archive
+    categories = {r["metric_category"] for r in replayed["fresh"]["calculated_metrics"]}
+    assert {"scorecard", "demand", "capacity"} <= categories
     for table in ("ai_stream_status", "stream_ingest_metrics", "stream_trace_events", "orchestrator_metadata"):
         assert _canon(replayed["fresh"][table]) == _canon(live[table]), table
     # raw_events: identical but for where the line was read from (the replay's input file)

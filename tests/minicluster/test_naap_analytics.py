@@ -216,20 +216,26 @@ def test_capacity_matches_the_announcements(runs) -> None:  # type: ignore[no-un
             per = (caps.get("constraints") or {}).get("PerCapability") or {}
             models = {m: v for entry in per.values() for m, v in (entry.get("models") or {}).items()}
             hardware = [h for h in orch.get("hardware") or [] if isinstance(h, dict) and h.get("model_id")]
+            prices = {p.get("constraint"): p["pricePerUnit"] / (p.get("pixelsPerUnit") or 1)
+                      for p in orch.get("capabilities_prices") or [] if "pricePerUnit" in p}
             for model in set(models) | {h["model_id"] for h in hardware}:
                 hw = [h for h in hardware if h["model_id"] == model]
                 c = models.get(model, {})
                 groups[(e["ms"] // HOUR_MS, orch["address"].lower(), hw[0]["pipeline"] if hw else "", model)].append(
-                    (c.get("capacity") or 0, c.get("capacityInUse") or 0, sum(len(h.get("gpu_info") or {}) for h in hw)))
+                    (c.get("capacity") or 0, c.get("capacityInUse") or 0, sum(len(h.get("gpu_info") or {}) for h in hw),
+                     c.get("warm") is True, prices.get(model)))
     rows = {(_hour(r), r["orchestrator_address"], r["pipeline"], r["model_id"], r["metric_name"]): r["metric_value"]
             for r in _rows(runs["p1"], "capacity")}
     assert {k[:4] for k in rows} == set(groups)
     for key, announced in groups.items():
-        totals = [a + u for a, u, _ in announced]
-        available = [a for a, _, _ in announced]
+        totals = [a[0] + a[1] for a in announced]
+        available = [a[0] for a in announced]
         assert rows[(*key, "capacity_total")] == max(totals), key
         assert rows[(*key, "capacity_available")] == pytest.approx(sum(available) / len(available)), key
-        assert rows[(*key, "gpu_count")] == max(g for _, _, g in announced), key
+        assert rows[(*key, "gpu_count")] == max(a[2] for a in announced), key
+        assert rows[(*key, "model_warm_share")] == pytest.approx(sum(a[3] for a in announced) / len(announced)), key
+        priced = [a[4] for a in announced if a[4] is not None]
+        assert rows.get((*key, "price_per_unit")) == (pytest.approx(max(priced)) if priced else None), key
         if max(totals):
             assert rows[(*key, "capacity_swing")] == pytest.approx((max(available) - min(available)) / max(totals))
     # 0xb120a72a...: two gateways' announcements 26 s apart, 16 then 19 free of 25 (25 GPUs listed)
@@ -237,4 +243,117 @@ def test_capacity_matches_the_announcements(runs) -> None:  # type: ignore[no-un
            "streamdiffusion-sdxl")
     assert (rows[(*key, "capacity_total")], rows[(*key, "capacity_available")], rows[(*key, "gpu_count")]) == (25, 17.5, 25)
     assert rows[(*key, "capacity_swing")] == pytest.approx(3 / 25)
+    # every capacity metric of the catalog is on the fixtures; a model without a price has no price row
+    assert {k[4] for k in rows} == {m.name for m in catalog.ANALYTICS if m.category == "capacity"}
+    assert (1771936670203 // HOUR_MS, "0xb5164d6b780786338c52f4787abba0e4a371af4d", "", "openai/whisper-large-v3",
+            "price_per_unit") not in rows
+    assert rows[(1771936670203 // HOUR_MS, "0xb5164d6b780786338c52f4787abba0e4a371af4d", "",
+                 "openai/whisper-large-v3", "model_warm_share")] == 0.0
     assert len(capacity_facts([])) == 0
+
+
+def test_every_metric_row_is_defined_by_the_catalog(runs) -> None:  # type: ignore[no-untyped-def]
+    """Every calculated_metrics row of the run names a catalog metric with its category, unit
+    and version; every analytics metric the job computes is written on the fixtures (the score is
+    the view's: tests/integration/test_scorecard_view.py)."""
+    rows = runs["p1"].tables()["calculated_metrics"]
+    for r in rows:
+        m = catalog.BY_NAME[r["metric_name"]]
+        assert (r["metric_category"], r["metric_unit"], r["metric_version"]) == (m.category, m.unit, m.version), m.name
+    computed = {m.name for m in catalog.ANALYTICS} - set(catalog.QUERY_TIME)
+    assert computed <= {r["metric_name"] for r in rows}
+    assert all(catalog.BY_NAME[n].definition and catalog.BY_NAME[n].grain.endswith("hour") for n in computed)
+
+
+def _weighted_quantile(pairs: list[tuple[float, int]], level: float) -> float:
+    """The first value (ascending) whose cumulative weight reaches level x the total weight."""
+    total, seen = sum(w for _, w in pairs), 0
+    for value, weight in sorted(pairs):
+        seen += weight
+        if seen >= level * total:
+            return value
+    raise AssertionError("empty cohort")
+
+
+def _expected_scores(rows: list[dict]) -> dict[tuple, dict[str, Any]]:
+    """The catalog's orchestrator_score over the run's orchestrator_reliability rows."""
+    inputs = []
+    for r in rows:
+        if r["metric_name"] != "orchestrator_reliability":
+            continue
+        meta = json.loads(r["metric_metadata"])
+        hour = datetime.datetime.fromisoformat(r["metric_timestamp"])
+        inputs.append({"key": (r["metric_timestamp"][:19], r["orchestrator_address"], r["pipeline"]),
+                       "day": hour.date(), "pipeline": r["pipeline"], "reliability": r["metric_value"], **meta})
+    out = {}
+    for i in inputs:
+        cohort = [c for c in inputs if c["pipeline"] == i["pipeline"] and 1 <= (i["day"] - c["day"]).days <= 7]
+        scores = {}
+        for kind, low, high, higher_is_better in (("ptff", 0.5, 0.9, False), ("playable", 0.5, 0.9, False),
+                                                  ("fps", 0.1, 0.5, True)):
+            n, value = i[f"{kind}_n"], i[f"{kind}_mean" if kind == "fps" else f"{kind}_mean_ms"]
+            pairs = [(c[f"{kind}_mean" if kind == "fps" else f"{kind}_mean_ms"], c[f"{kind}_n"])
+                     for c in cohort if c[f"{kind}_n"] > 0]
+            raw = None
+            if n > 0 and sum(w for _, w in pairs) >= 3:
+                q_low, q_high = _weighted_quantile(pairs, low), _weighted_quantile(pairs, high)
+                if higher_is_better:  # fps: 0 at p10, 1 at p50
+                    raw = (min(1.0, max(0.0, (value - q_low) / (q_high - q_low))) if q_high > q_low
+                           else float(value >= q_high))
+                else:  # latency: 1 at p50, 0 at p90
+                    raw = (min(1.0, max(0.0, (q_high - value) / (q_high - q_low))) if q_high > q_low
+                           else float(value <= q_low))
+            scores[kind] = 0.5 if raw is None else (n * raw + 1.5) / (n + 3)
+            scores[f"{kind}_raw"] = raw
+        quality = 0.6 * (0.6 * scores["ptff"] + 0.4 * scores["playable"]) + 0.4 * scores["fps"]
+        out[i["key"]] = {**scores, "quality": quality,
+                         "score": 100 * i["coverage"] * (0.7 * i["reliability"] + 0.3 * quality)}
+    return out
+
+
+def test_orchestrator_score_on_the_real_fixtures_matches_a_hand_computation(runs, migrated) -> None:  # type: ignore[no-untyped-def]
+    """naap.orchestrator_scorecard (sql/clickhouse/naap/0017) over the run's own rows, loaded from
+    its Parquet copy into a database of their own, against the catalog's formula in Python.
+
+    The fixtures alone never fill a cohort (3 samples of the pipeline in the 7 days before an
+    hour with its own sample): every score would be neutral. So the component rows are also
+    copied one week later, derived from the real ones: the copies' cohorts are the real hours,
+    and their quality is placed against them.
+    """
+    from conftest import ROOT, load_parquet_copy
+
+    from jobs import clickhouse
+
+    week = datetime.timedelta(days=7)
+    real = [r for r in runs["p1"].tables()["calculated_metrics"] if r["metric_category"] == "scorecard"]
+    later = [r | {"metric_timestamp": str(datetime.datetime.fromisoformat(r["metric_timestamp"]) + week)} for r in real]
+    rows = real + later
+    client = clickhouse.connect(migrated)
+    load_parquet_copy(client, "calculated_metrics", runs["p1"].var_dir / "parquet" / "calculated_metrics",
+                      "scorecard_real", "metric_date")
+    client.command(
+        "INSERT INTO scorecard_real.calculated_metrics SELECT * REPLACE (metric_timestamp + INTERVAL 7 DAY AS "
+        "metric_timestamp, window_start + INTERVAL 7 DAY AS window_start, window_end + INTERVAL 7 DAY AS window_end) "
+        "FROM scorecard_real.calculated_metrics WHERE metric_category = 'scorecard'")
+    view = (ROOT / "sql" / "clickhouse" / "naap" / "0017_orchestrator_scorecard.sql").read_text()
+    client.command(view.replace("naap.", "scorecard_real."))
+    result = client.query("SELECT toString(hour) AS h, * FROM scorecard_real.orchestrator_scorecard")
+    got = {(r["h"][:19], r["orchestrator_address"], r["pipeline"]): r
+           for r in (dict(zip(result.column_names, row, strict=True)) for row in result.result_rows)}
+    expected = _expected_scores(rows)
+    assert set(got) == set(expected) and len(got) == len([r for r in rows if r["metric_name"] ==
+                                                          "orchestrator_reliability"])
+    for key, want in expected.items():
+        row = got[key]
+        for kind in ("ptff", "playable", "fps"):
+            assert row[f"{kind}_score"] == pytest.approx(want[kind]), (key, kind)
+        assert row["quality"] == pytest.approx(want["quality"]), key
+        assert row["score"] == pytest.approx(want["score"]), key
+    # the copies are placed against the real hours (not every score neutral)
+    placed = {k: [kind for kind in ("ptff", "playable", "fps") if w[f"{kind}_raw"] is not None]
+              for k, w in expected.items()}
+    placed = {k: kinds for k, kinds in placed.items() if kinds}
+    print(f"\n{len(expected)} scored orchestrator-hours, placed against a cohort: {placed}")
+    copies = {(r["metric_timestamp"][:19], r["orchestrator_address"], r["pipeline"]) for r in later}
+    assert placed and set(placed) <= copies
+    assert {kind for kinds in placed.values() for kind in kinds} == {"ptff", "playable", "fps"}

@@ -20,6 +20,7 @@ from jobs.report_figures import (
     time_axis,
     with_gaps,
 )
+from jobs.report_figures_analytics import analytics_charts, subject_label
 from jobs.report_figures_tor import shares, tor_charts
 
 T = dt.datetime
@@ -62,6 +63,49 @@ def naap_rows() -> dict[str, list[dict]]:
             {"bucket": T(2026, 1, 8), "event_type": "ai_stream_status", "events": 17},
             {"bucket": T(2026, 1, 8), "event_type": "stream_trace", "events": 24},
         ],
+        **analytics_rows(),
+    }
+
+
+def analytics_rows() -> dict[str, list[dict]]:
+    """Rows of the analytics queries (shapes of jobs/report_queries_analytics.py)."""
+    score = {"coverage": 0.5, "reliability": 1.0, "quality": 0.5, "startup_success": 1.0, "no_swap": 1.0,
+             "viability": 1.0, "ptff_score": 0.5, "playable_score": 0.5, "fps_score": 0.5, "attempts": 1,
+             "covered_minutes": 30}
+    return {
+        "scorecard_latest": [
+            {"hour": T(2026, 2, 25, 20), "orchestrator": ORCH_B, "pipeline": "streamdiffusion-sdxl-v2v",
+             **score, "score": 42.5},
+            {"hour": T(2026, 2, 25, 21), "orchestrator": ORCH_A, "pipeline": "streamdiffusion-sdxl-v2v",
+             **score, "coverage": 0.1, "score": 8.5, "startup_success": None},
+        ],
+        "scorecard_hours": [
+            {"hour": T(2026, 2, 24, 16), "orchestrator": ORCH_B, "pipeline": "p", "score": 20.0, "coverage": 0.2,
+             "reliability": 1.0, "quality": 0.5},
+            {"hour": T(2026, 2, 24, 18), "orchestrator": ORCH_B, "pipeline": "p", "score": 30.0, "coverage": 0.3,
+             "reliability": 1.0, "quality": 0.5},
+        ],
+        "demand_supply": [
+            {"bucket": T(2026, 2, 24), "gateway": "gw-fra", "pipeline": "p", "requested": 2, "served": 1,
+             "unmet": 1, "no_orchestrator": 1, "served_minutes": 1.5, "requested_and_served": 1},
+            {"bucket": T(2026, 2, 25), "gateway": "gw-fra", "pipeline": "p", "requested": 1, "served": 1,
+             "unmet": 0, "no_orchestrator": 0, "served_minutes": 0.5},
+            {"bucket": T(2026, 2, 25), "gateway": "gw-sea", "pipeline": "", "requested": 1, "served": 0,
+             "unmet": 1, "no_orchestrator": 1, "served_minutes": 0.0},
+        ],
+        "capacity_pipelines": [
+            {"ts": T(2026, 2, 24, 12), "pipeline": "live-video-to-video", "total": 30.0, "available": 9.0,
+             "orchestrators": 8},
+            {"ts": T(2026, 2, 25, 20), "pipeline": "live-video-to-video", "total": 38.0, "available": 26.5,
+             "orchestrators": 9},
+        ],
+        "capacity_orchestrators": [
+            {"hour": T(2026, 2, 25, 20), "orchestrator": "0xb120a72a9264e90092e8197c0fabd210c18bc5be",
+             "pipeline": "live-video-to-video", "total": 25.0, "available": 17.5, "models": 1, "warm_models": 1.0,
+             "gpus": 25.0, "swing": 0.12, "price_min": 2425.0, "price_max": 2425.0},
+            {"hour": T(2026, 2, 25, 20), "orchestrator": ORCH_B, "pipeline": "live-video-to-video", "total": 2.0,
+             "available": 2.0, "models": 1},
+        ],
     }
 
 
@@ -100,6 +144,22 @@ def tor_rows() -> dict[str, list[dict]]:
         "tor_concentration": [
             {"ts": T(2018, 6, 1, 1), "grouping": "country", "hhi": 0.27663},
             {"ts": T(2018, 6, 1, 2), "grouping": "country", "hhi": 0.27049},
+        ],
+        "tor_top_shares": [
+            {"ts": T(2018, 6, 1, 0), "grouping": "asn", "k": 1, "share_pct": 12.5},
+            {"ts": T(2018, 6, 1, 2), "grouping": "asn", "k": 1, "share_pct": 20.0},
+            {"ts": T(2018, 6, 1, 2), "grouping": "asn", "k": 5, "share_pct": 60.0},
+        ],
+        "tor_path_probabilities": [
+            {"ts": T(2018, 6, 1, 2), "fingerprint": "A" * 40, "nickname": "exitA", "cw_fraction": 0.2,
+             "guard_probability": 0.0, "middle_probability": 0.1, "exit_probability": 0.5, "relays": 35},
+            {"ts": T(2018, 6, 1, 2), "fingerprint": "B" * 40, "nickname": "guardB", "cw_fraction": 0.3,
+             "guard_probability": 0.4, "middle_probability": 0.2, "exit_probability": 0.0, "relays": 35},
+        ],
+        "tor_uptime_flagged": [
+            {"ts": T(2018, 6, 1, 0), "flagged": 0.0, "groups": 0},
+            {"ts": T(2018, 6, 1, 1), "flagged": 31.0, "groups": 1},
+            {"ts": T(2018, 6, 1, 2), "flagged": 30.0, "groups": 1},
         ],
     }
 
@@ -192,7 +252,7 @@ def test_short_span_opens_on_everything() -> None:
 def test_empty_database_says_no_data_per_chart() -> None:
     page = report.render(data(naap=False, tor=False), T(2026, 12, 3), "chdb:///tmp/x")
     sections = re.findall(r'<section class="chart[^"]*" data-chart="([^"]+)" data-has-data="(\w+)">(.*?)</section>', page, re.S)
-    assert len(sections) == 15
+    assert len(sections) == 23
     for key, has_data, body in sections:
         assert has_data == "False", key
         assert '<div class="no-data">no data</div>' in body, key
@@ -202,7 +262,7 @@ def test_empty_database_says_no_data_per_chart() -> None:
 def test_page_is_self_contained() -> None:
     page = report.render(data(), T(2026, 12, 3), "chdb:///tmp/x")
     assert not re.search(r"<script[^>]*\bsrc=|<link[^>]*\bhref=", page)  # nothing fetched
-    assert page.count("Plotly.newPlot") == 15
+    assert page.count("Plotly.newPlot") == 23
     assert 'data-chart="tor_network" data-has-data="True"' in page
 
 
@@ -213,3 +273,60 @@ def test_tor_churn_breaks_at_a_missing_pair() -> None:
     assert [None if y is None else round(y, 2) for y in line.y] == [88.57, 2.86, None, 0.0]
     (hhi,) = charts["tor_concentration"].figure.data
     assert (hhi.name, list(hhi.y)) == ("country", [0.27663, 0.27049])
+
+
+def test_analytics_charts_plot_the_rows() -> None:
+    charts = {c.key: c for c in analytics_charts(data())}
+    assert list(charts) == ["orchestrator_scorecard", "orchestrator_score_hours", "demand_supply",
+                            "capacity_pipelines", "capacity_orchestrators"]
+    score, coverage, reliability, quality = charts["orchestrator_scorecard"].figure.data
+    # bars sorted by score, the best on top (last on a horizontal bar chart)
+    assert list(score.y) == [subject_label(ORCH_A, "streamdiffusion-sdxl-v2v"),
+                             subject_label(ORCH_B, "streamdiffusion-sdxl-v2v")]
+    assert (list(score.x), list(coverage.x), list(reliability.x), list(quality.x)) == (
+        [8.5, 42.5], [0.1, 0.5], [1.0, 1.0], [0.5, 0.5])
+    assert [tuple(k) for k in score.meta][1] == (ORCH_B, "streamdiffusion-sdxl-v2v", "2026-02-25 20:00:00")
+    assert "startup –" in score.customdata[0]  # no startup in that hour: shown as missing, not 0
+    (line,) = charts["orchestrator_score_hours"].figure.data
+    assert list(line.y) == [20.0, None, 30.0]  # 17:00 unscored: a gap
+    demand = charts["demand_supply"].figure.data
+    by_panel = {(tuple(t.meta), t.name): list(t.y) for t in demand}
+    assert by_panel[(("gw-fra", "p"), "requested")] == [2, 1]
+    assert by_panel[(("gw-fra", "p"), "unmet")] == [1, 0]
+    assert by_panel[(("gw-sea", ""), "unmet")] == [1]
+    assert [a.text for a in charts["demand_supply"].figure.layout.annotations] == ["gw-fra · p",
+                                                                                   "gw-sea · (no pipeline)"]
+    lines = {t.name: list(t.y) for t in charts["capacity_pipelines"].figure.data}
+    # hours apart: a gap between them
+    assert lines == {"live-video-to-video total": [30.0, None, 38.0], "live-video-to-video available": [9.0, None, 26.5]}
+    available, in_use = charts["capacity_orchestrators"].figure.data
+    assert (list(available.x), list(in_use.x)) == ([2.0, 17.5], [0.0, 7.5])
+    assert "1 model(s), 1.0 warm, 25 GPUs (largest model), swing 0.12, 2,425 wei/pixel" in available.customdata[1]
+    assert "no price" in available.customdata[0]
+    (requested,) = [t for t in demand if tuple(t.meta) == ("gw-fra", "p") and t.name == "requested"]
+    assert requested.customdata[0].endswith("1.5 min served, effective success 50%")
+
+
+def test_demand_folds_the_smallest_panels_into_other() -> None:
+    rows = [{"bucket": T(2026, 2, 25), "gateway": f"gw{i}", "pipeline": "p", "requested": i, "served": 0,
+             "unmet": i, "no_orchestrator": 0, "served_minutes": 0.0} for i in range(1, 9)]
+    chart = analytics_charts({"bucket_s": 300, "rows": {"demand_supply": rows}})[2]
+    titles = [a.text for a in chart.figure.layout.annotations]
+    assert titles == [f"gw{i} · p" for i in range(8, 2, -1)] + ["other"]
+    other = [t for t in chart.figure.data if t.meta == "other" and t.name == "requested"]
+    assert [list(t.y) for t in other] == [[1 + 2]]
+    # hourly metrics: a 5-minute report bucket is widened to the hour
+    assert "summed per hour" in chart.note
+
+
+def test_tor_metric_charts_plot_the_rows() -> None:
+    charts = {c.key: c for c in tor_charts(data())}
+    shares_lines = {t.name: list(t.y) for t in charts["tor_top_shares"].figure.data}
+    assert shares_lines == {"asn top 1": [12.5, None, 20.0], "asn top 5": [60.0]}
+    traces = {t.name: t for t in charts["tor_path_probabilities"].figure.data}
+    # the query sorts by exit probability, largest first: drawn at the top (last)
+    assert list(traces["exit"].y) == ["guardB BBBBBBBB", "exitA AAAAAAAA"]
+    assert (list(traces["exit"].x), list(traces["guard"].x)) == ([0.0, 50.0], [40.0, 0.0])
+    assert "35 relays" in charts["tor_path_probabilities"].note
+    flagged = {t.name: list(t.y) for t in charts["tor_uptime_flagged"].figure.data}
+    assert flagged == {"flagged relays": [0.0, 31.0, 30.0], "groups": [0, 1, 1]}

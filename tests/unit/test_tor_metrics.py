@@ -339,3 +339,23 @@ def test_hour_does_not_depend_on_input_order_or_duplicates(geo: GeoIP) -> None:
     random.Random(7).shuffle(shuffled)
     assert compute_hour(H2, shuffled) == expected
     assert compute_hour(H2 + 3600, payloads) == ([], [])  # a key without its consensus
+
+
+# ---------------------------------------------------------------------------------------------
+# the catalog documents exactly what the job writes
+
+
+def test_every_row_is_a_catalog_metric(pipeline: dict) -> None:
+    """Every network row's name, unit and version is a TOR_NETWORK_METRICS entry, each entry is
+    written on the fixtures, and the relay rows carry a column per TOR_RELAY_METRICS entry."""
+    from jobs.catalog_tor import TOR_NETWORK_METRICS, TOR_RELAY_METRICS
+
+    defined = {m.name: m for m in TOR_NETWORK_METRICS}
+    written = [r for _, rows in pipeline.values() for r in rows]
+    assert {r["metric_name"] for r in written} == set(defined)
+    for r in written:
+        m = defined[r["metric_name"]]
+        assert (r["metric_unit"], r["metric_version"]) == (m.unit, m.version), r["metric_name"]
+    relay_rows = [r for rows, _ in pipeline.values() for r in rows]
+    assert relay_rows and all({m.name for m in TOR_RELAY_METRICS} <= set(r) for r in relay_rows)
+    assert {r["metric_version"] for r in relay_rows} == {m.version for m in TOR_RELAY_METRICS}
