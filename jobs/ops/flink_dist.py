@@ -35,6 +35,10 @@ class IncompatiblePlanError(ClusterError):
     """A new job version cannot restore the savepoint of the running one."""
 
 
+class StartFailedError(ClusterError):
+    """A new job version failed to start from the savepoint (not a plan incompatibility)."""
+
+
 @dataclass(frozen=True)
 class ClusterPaths:
     """Every local folder the cluster and the deploy tooling use, all under ``var_dir``."""
