@@ -104,8 +104,15 @@ _BATCH = re.compile(r"part-(\d{8}-\d{6}-\d+s)\.parquet$")
 MIN = -(2**63)
 
 
+STEPS: list[Path] = []  # <work>/steps.log: follow a run with tail -f
+
+
 def log(step: str, **fields: Any) -> None:
-    print("STEP " + json.dumps({"step": step, "at": round(time.time(), 1), **fields}), flush=True)
+    line = "STEP " + json.dumps({"step": step, "at": round(time.time(), 1), **fields})
+    print(line, flush=True)
+    for path in STEPS:
+        with path.open("a") as out:
+            out.write(line + "\n")
 
 
 def input_parts(work: Path, events: int, seed: int) -> tuple[list[list[str]], dict[str, int]]:
@@ -153,11 +160,24 @@ class Storage:
         if self.s3 is None:
             root = self.var / "parquet"
             return {str(p.relative_to(root)) for p in root.rglob("part-*.parquet")}
-        client = self.s3.client()
+        client = self._client()
         keys: set[str] = set()
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=self.prefix + "/"):
             keys |= {o["Key"].removeprefix(self.prefix + "/") for o in page.get("Contents", [])}
         return keys
+
+    def _client(self) -> Any:
+        """A client that gives up fast (the server may be down on purpose)."""
+        import boto3
+        from botocore.config import Config
+
+        assert self.s3 is not None  # noqa: S101
+        return boto3.client(
+            "s3", endpoint_url=self.s3.endpoint, aws_access_key_id=s3server.ACCESS_KEY,
+            aws_secret_access_key=s3server.SECRET_KEY, region_name="us-east-1",
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, connect_timeout=2,
+                          read_timeout=10),
+        )
 
     def newest_batch_ms(self, files: set[str]) -> int:
         ends = [batch_end_ms(m.group(1)) for f in files if (m := _BATCH.search(f))]
@@ -301,11 +321,21 @@ def start_outage(run: Run) -> tuple[set[str], dict[str, Any]]:
     run.publish(0)
     run.read(0)
     run.written(set())
-    time.sleep(3)  # the writer finishes part 1's closed windows
-    files = run.storage.files()
+    files = settle(run)
     before = run.sample("before")
     run.out["batch_files_before_outage"] = len(files)
     return files, before
+
+
+def settle(run: Run, quiet_s: float = 6.0) -> set[str]:
+    """The batch files once no new one has appeared for ``quiet_s`` (part 1's windows written)."""
+    files = run.storage.files()
+    while True:
+        time.sleep(quiet_s)
+        now = run.storage.files()
+        if now == files:
+            return files
+        files = now
 
 
 def after_outage(run: Run, files_before: set[str], up_at: float, log_dir: Path, warnings_before: int) -> None:
@@ -333,14 +363,14 @@ def after_outage(run: Run, files_before: set[str], up_at: float, log_dir: Path, 
         for e in entries
     ]
     run.out["writer_warnings"] = writer_warnings(log_dir)[warnings_before:]
-    run.out["parquet_warnings"] = [w for w in _taskmanager_lines(log_dir) if "Parquet write of" in w][:200]
+    run.out["parquet_warnings"] = _taskmanager_lines(log_dir)[:200]
     run.finish(2)
 
 
 def _taskmanager_lines(log_dir: Path) -> list[str]:
     lines: list[str] = []
     for path in sorted(log_dir.glob("*taskexecutor*.log*")):
-        lines += [line for line in path.read_text(errors="replace").splitlines() if "netpulse.sinks" in line]
+        lines += [line for line in path.read_text(errors="replace").splitlines() if "Parquet write of" in line]
     return lines
 
 
@@ -492,6 +522,7 @@ def run_redeploy(run: Run, release: Path) -> None:
 
 def main(work: Path, events: int, seed: int, runs: list[str]) -> dict[str, Any]:
     started = time.monotonic()
+    STEPS.append(work / "steps.log")
     chunks, counts = input_parts(work, events, seed)
     result: dict[str, Any] = {"netns": netns.in_private_netns(), "events": events, "seed": seed, **counts,
                               "parts": [len(c) for c in chunks], "runs": {}, "timings_s": {}}
@@ -550,8 +581,8 @@ def main(work: Path, events: int, seed: int, runs: list[str]) -> dict[str, Any]:
             s3.stop()
         for proc, path, what in exports:
             eo.finish(proc, path, what)
+        result["timings_s"]["total"] = round(time.monotonic() - started, 1)
         (work / "result.json").write_text(json.dumps(result, indent=1))
-    result["timings_s"]["total"] = round(time.monotonic() - started, 1)
     return result
 
 

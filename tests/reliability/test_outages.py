@@ -12,7 +12,9 @@ as multisets of rows (tests/oracle.py, shown to fail on a planted duplicate and 
 by test_oracle.py), and no event may be in raw_events twice.
 
 ``OUTAGE_RUNS`` (space-separated) picks runs, ``OUTAGE_EVENTS`` and ``OUTAGE_SEED`` the input
-(default 10 000 events, seed 14). Results: docs/reliability.md, "Sink outages and faults during
+(default 10 000 events, seed 14). ``OUTAGE_REUSE=<work dir>`` checks the outputs of a finished
+scenario again instead of running one (``python tests/reliability/outage_scenario.py <work>``;
+``<work>/steps.log`` follows a run as it goes). Results: docs/reliability.md, "Sink outages and faults during
 a redeploy".
 """
 
@@ -43,6 +45,11 @@ RUNS = os.environ.get("OUTAGE_RUNS", "reference redeploy ch60 s3 ch300").split()
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    reuse = os.environ.get("OUTAGE_REUSE")
+    if reuse:
+        result = json.loads((Path(reuse) / "result.json").read_text())
+        result["work"] = reuse
+        return result
     work = tmp_path_factory.mktemp("outages")
     env = {k: v for k, v in os.environ.items() if not k.startswith("NETPULSE_") and k != "FLINK_CONF_DIR"}
     env["PYTHONPATH"] = str(PROJECT_ROOT)
