@@ -157,14 +157,19 @@ class Storage:
         self.var, self.s3, self.prefix = var, s3, prefix
 
     def files(self) -> set[str]:
+        return set(self.modified())
+
+    def modified(self) -> dict[str, float]:
+        """Every batch file -> when it was last written (epoch seconds)."""
         if self.s3 is None:
             root = self.var / "parquet"
-            return {str(p.relative_to(root)) for p in root.rglob("part-*.parquet")}
+            return {str(p.relative_to(root)): p.stat().st_mtime for p in root.rglob("part-*.parquet")}
         client = self._client()
-        keys: set[str] = set()
+        found: dict[str, float] = {}
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=self.prefix + "/"):
-            keys |= {o["Key"].removeprefix(self.prefix + "/") for o in page.get("Contents", [])}
-        return keys
+            for o in page.get("Contents", []):
+                found[o["Key"].removeprefix(self.prefix + "/")] = o["LastModified"].timestamp()
+        return found
 
     def _client(self) -> Any:
         """A client that gives up fast (the server may be down on purpose)."""
@@ -327,6 +332,11 @@ def start_outage(run: Run) -> tuple[set[str], dict[str, Any]]:
     return files, before
 
 
+def written_between(run: Run, start: float, end: float) -> int:
+    """Batch files (new or rewritten) whose last write falls inside [start, end] (epoch s)."""
+    return sum(1 for t in run.storage.modified().values() if start <= t <= end)
+
+
 def settle(run: Run, quiet_s: float = 6.0) -> set[str]:
     """The batch files once no new one has appeared for ``quiet_s`` (part 1's windows written)."""
     files = run.storage.files()
@@ -378,14 +388,13 @@ def run_clickhouse_outage(run: Run, seconds: float, fault: Path, log_dir: Path) 
     files_before, _ = start_outage(run)
     warnings_before = len(writer_warnings(log_dir))
     fault.touch()
-    down_at = time.monotonic()
+    down_at, down_wall = time.monotonic(), time.time()
     log("clickhouse_down", run=run.name, seconds=seconds)
     run.publish(1)
     run.sample_for(seconds, "outage")
-    run.out["batch_files_during_outage"] = len(run.storage.files())
-    run.out["new_batch_files_during_outage"] = len(run.storage.files() - files_before)
     fault.unlink()
     up_at = time.monotonic()
+    run.out["batch_files_written_during_outage"] = written_between(run, down_wall, time.time())
     run.timing("outage", up_at - down_at)
     log("clickhouse_up", run=run.name)
     after_outage(run, files_before, up_at, log_dir, warnings_before)
@@ -395,17 +404,18 @@ def run_s3_outage(run: Run, seconds: float, s3: s3server.S3Server, log_dir: Path
     files_before, _ = start_outage(run)
     warnings_before = len(writer_warnings(log_dir))
     s3.stop()
-    down_at = time.monotonic()
+    down_at, down_wall = time.monotonic(), time.time()
     run.out["s3_exit_code"] = s3.process.returncode
     run.out["s3_answered_while_down"] = s3.answers()
     log("s3_down", run=run.name, seconds=seconds, exit_code=s3.process.returncode)
     run.publish(1)
     run.sample_for(seconds, "outage")
+    up_wall = time.time()
     run.timing("s3_restart", s3.restart())
     up_at = time.monotonic()
     run.timing("outage", up_at - down_at)
     log("s3_up", run=run.name)
-    run.out["new_batch_files_during_outage"] = len(run.storage.files() - files_before)
+    run.out["batch_files_written_during_outage"] = written_between(run, down_wall, up_wall)
     after_outage(run, files_before, up_at, log_dir, warnings_before)
 
 
@@ -427,7 +437,12 @@ def build(*args, **kwargs):  # release 3 of the redeploy drill
 '''
 
 
-def savepoint_in_progress(job_id: str) -> bool:
+def savepoint_in_progress(job_id: str, savepoints: Path) -> bool:
+    """A savepoint has been triggered and is not complete: its directory exists without its
+    ``_metadata`` (the JobManager creates the directory when it triggers the savepoint), or the
+    REST checkpoint statistics (cached for a few seconds) list one in progress."""
+    if any(not (d / "_metadata").exists() for d in savepoints.glob("savepoint-*")):
+        return True
     data = rest.rest_get(f"jobs/{job_id}/checkpoints", timeout=2)
     return any(
         h.get("status") == "IN_PROGRESS" and (h.get("is_savepoint") or "SAVEPOINT" in str(h.get("checkpoint_type", "")))
@@ -458,9 +473,13 @@ def run_redeploy(run: Run, release: Path) -> None:
     thread = threading.Thread(target=redeploy, daemon=True)
     started = time.monotonic()
     thread.start()
-    wait_until(lambda: safe(lambda: savepoint_in_progress(old_job), False) or not thread.is_alive(), 300,
-               "savepoint in progress", 0.05)
-    out["killed_while_savepoint_in_progress"] = safe(lambda: savepoint_in_progress(old_job), False)
+    savepoints = flink_dist.ClusterPaths.of(run.settings).savepoints / JOB
+
+    def in_progress() -> bool:
+        return bool(safe(lambda: savepoint_in_progress(old_job, savepoints), False))
+
+    wait_until(lambda: in_progress() or not thread.is_alive(), 300, "savepoint in progress", 0.05)
+    out["killed_while_savepoint_in_progress"] = in_progress()
     out["kill_after_redeploy_start_s"] = round(time.monotonic() - started, 1)
     out["killed"] = run.kill_taskmanagers()
     killed_at = time.monotonic()
@@ -558,13 +577,19 @@ def main(work: Path, events: int, seed: int, runs: list[str]) -> dict[str, Any]:
                     run_s3_outage(run, 60, s3, log_dir)
                 else:
                     run_clickhouse_outage(run, int(name[2:]), Path(extra["NETPULSE_FAULT_FILE"]), log_dir)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - recorded (the test fails on it); the next run goes on
                 run.out["error"] = f"{type(exc).__name__}: {exc}"[:3000]
+                log("error", run=name, error=run.out["error"][:500])
                 result["runs"][name] = run.out
                 live = safe(lambda: rest.find_running(JOB), None)
                 if live is not None:
-                    rest.cancel_job(live.job_id)
-                raise
+                    safe(lambda jid=live.job_id: rest.cancel_job(jid), None)
+                    safe(lambda jid=live.job_id: rest.wait_for_state(jid, {"CANCELED"}, timeout=120), None)
+                if not lifecycle.taskmanager_pids(cs):
+                    lifecycle.start_taskmanager(cs)
+                if name == "reference":
+                    raise
+                continue
             result["runs"][name] = run.out
             exports.append((run.export(), run.dir / "export.log", f"export {name}"))
     finally:

@@ -122,7 +122,7 @@ def outage_figures(run: dict[str, Any]) -> dict[str, Any]:
 def assert_outage_visible(run: dict[str, Any], figures: dict[str, Any], cause: str, warning: str) -> None:
     # Delayed: nothing new written while the sink was down, written after it came back.
     assert run["batch_files_before_outage"] > 0
-    assert run["new_batch_files_during_outage"] == 0
+    assert run["batch_files_written_during_outage"] == 0  # neither new nor rewritten
     # The job failed on the sink and Flink restarted it (REST numRestarts, exception history),
     # with growing pauses (the writer's attempts, then the restart strategy's backoff).
     assert run["restarts_at_recovery"] >= 1
@@ -149,6 +149,7 @@ def test_clickhouse_outage_delays_rows_loses_none(scenario: dict[str, Any], run:
     if run not in scenario["runs"]:
         pytest.skip(f"{run} not selected (OUTAGE_RUNS)")
     out = scenario["runs"][run]
+    assert "error" not in out, out["error"]
     figures = outage_figures(out)
     record_property("figures", figures)
     assert_outage_visible(out, figures, "ClickHouse unavailable (fault file", "insert into naap.")
@@ -163,6 +164,7 @@ def test_s3_outage_delays_rows_loses_none(scenario: dict[str, Any], record_prope
     if "s3" not in scenario["runs"]:
         pytest.skip("s3 not selected (OUTAGE_RUNS)")
     out = scenario["runs"]["s3"]
+    assert "error" not in out, out["error"]
     figures = outage_figures(out)
     record_property("figures", figures)
     # A real outage: the server process had exited and S3 did not answer.
@@ -177,6 +179,7 @@ def test_taskmanager_killed_during_savepoint_loses_nothing(scenario: dict[str, A
     if "redeploy" not in scenario["runs"]:
         pytest.skip("redeploy not selected (OUTAGE_RUNS)")
     out = scenario["runs"]["redeploy"]
+    assert "error" not in out, out["error"]
     figures = {
         "killed_while_savepoint_in_progress": out["killed_while_savepoint_in_progress"],
         "first_redeploy": out["first_redeploy"]["outcome"],
@@ -196,6 +199,7 @@ def test_redeploy_of_a_release_that_fails_to_start_resumes_the_previous(
     if "redeploy" not in scenario["runs"]:
         pytest.skip("redeploy not selected (OUTAGE_RUNS)")
     out = scenario["runs"]["redeploy"]
+    assert "error" not in out, out["error"]
     broken = out["broken_redeploy"]
     record_property("figures", {
         "refused": broken["refused"],
