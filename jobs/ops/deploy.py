@@ -229,7 +229,7 @@ def redeploy(
         where = _rollback_or_advice(job_name, settings, savepoint, previous, timeout)
         raise StartFailedError(
             f"redeploy failed: the new version of {job_name!r} did not start from savepoint "
-            f"{savepoint}. {where}\nWhy it failed:\n{str(exc)[-3000:]}"
+            f"{savepoint}. {where}{_python_error(exc.output)}\nWhy it failed:\n{str(exc)[-3000:]}"
         ) from exc
     deployment.previous_job_id = job.job_id
     deployment.savepoint_taken = savepoint
@@ -261,6 +261,16 @@ def _rollback_or_advice(
         "No previous release is recorded, so the job is NOT running now: resubmit a "
         f"compatible version with `submit {job_name} --savepoint {savepoint}`."
     )
+
+
+# The last line of a Python traceback ("RuntimeError: ..."), not a Java one ("java.lang....").
+_PYTHON_ERROR = re.compile(r"^([A-Za-z_]\w*(?:Error|Exception|Exit)(?::.*)?)$", re.M)
+
+
+def _python_error(output: str) -> str:
+    """The job client's Python exception in the CLI output, as a sentence ('' when none)."""
+    found = _PYTHON_ERROR.findall(output or "")
+    return f" The job's client raised: {found[-1].strip()[:500]}" if found else ""
 
 
 def _cancel_leftover(job_name: str) -> None:

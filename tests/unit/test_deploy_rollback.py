@@ -58,13 +58,18 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 
 def test_a_release_that_raises_while_built_is_rolled_back(cluster: dict[str, Any]) -> None:
-    cluster["fail_with"] = ClusterError("flink run (naap) failed (exit 1): RuntimeError: fails while building its job")
+    output = ("Traceback (most recent call last):\n  File \"jobs/runtime.py\", line 9, in build\n"
+              "RuntimeError: fails while building its job\n"
+              "org.apache.flink.client.program.ProgramAbortException: java.lang.RuntimeException: Python process exits with code: 1\n"
+              + "\tat org.apache.flink.client.python.PythonDriver.main(PythonDriver.java:134)\n" * 40)
+    cluster["fail_with"] = ClusterError("flink run (naap) failed (exit 1): ...\n" + output[-2000:], output)
     with pytest.raises(StartFailedError) as caught:
         deploy.redeploy("naap", cluster["settings"], target=cluster["v2"])
     message = str(caught.value)
     assert f"did not start from savepoint {SAVEPOINT}" in message
     assert f"previous version runs again from that savepoint as job {'c' * 32}" in message
-    assert "fails while building its job" in message  # why, for the operator
+    # Why, for the operator: the client's Python exception, even below a long Java trace.
+    assert "The job's client raised: RuntimeError: fails while building its job" in message
     assert cluster["submits"] == [("v2", SAVEPOINT, "redeploy"), ("v1", SAVEPOINT, "rollback")]
     assert cluster["cancelled"] == []
     assert [j.job_id for j in cluster["live"]] == ["c" * 32]
