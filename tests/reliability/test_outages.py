@@ -70,6 +70,9 @@ def outputs(scenario: dict[str, Any], run: str) -> tuple[dict[str, list[dict[str
     """(tables, Parquet files) of a run, ``source_position`` relative to its input directory."""
     base = Path(scenario["work"]) / run
     input_dir = f"{base / 'var' / 'input'}/"
+    # Every run here, the reference too, is a cluster run over the part files: positions are
+    # made relative to the run's own input directory (oracle.normalize's cluster-run case).
+    run = f"cluster-{run}"
     tables = oracle.normalized_tables(json.loads((base / "tables.json").read_text()), run, input_dir, {})
     root = base / "var" / "parquet"
     files = {
