@@ -91,8 +91,12 @@ def submit(
         allow_non_restored=allow_non_restored,
         address=rest_address(),
     )
+    # The job's client (which builds the plan) must import the target's code, not whatever an
+    # inherited PYTHONPATH or the working directory hold (e.g. the project's current code):
+    # else a rollback would rebuild the new version's plan, and a release could not be tested.
+    client_env = flink_env(settings, {"PYTHONPATH": str(target.root)})
     try:
-        out = run_script(cmd, flink_env(settings), timeout, f"flink run ({job_name})")
+        out = run_script(cmd, client_env, timeout, f"flink run ({job_name})", cwd=target.root)
     except ClusterError as exc:
         # The JobMaster checks the savepoint against the new plan while the client submits.
         if savepoint and _NON_RESTORED.search(exc.output):

@@ -521,6 +521,8 @@ def run_redeploy(run: Run, release: Path) -> None:
     try:
         deploy.redeploy(JOB, run.settings, target=broken, timeout=600)
         out["broken_redeploy"] = {"refused": False}
+        live = rest.find_running(JOB)
+        run.job_id = live.job_id if live else run.job_id
     except flink_dist.StartFailedError as exc:
         live = rest.find_running(JOB)
         out["broken_redeploy"] = {
@@ -614,10 +616,12 @@ def main(work: Path, events: int, seed: int, runs: list[str]) -> dict[str, Any]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("work", type=Path)
-    parser.add_argument("runs", nargs="*", default=list(RUNS), choices=list(RUNS))
+    parser.add_argument("runs", nargs="*", help=f"any of {' '.join(RUNS)} (default: all)")
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=14)
     args = parser.parse_args()
+    if set(args.runs) - set(RUNS):
+        parser.error(f"unknown runs {sorted(set(args.runs) - set(RUNS))}; choose from {' '.join(RUNS)}")
     args.work.mkdir(parents=True, exist_ok=True)
     print("RESULT " + json.dumps(main(args.work.resolve(), args.events, args.seed, args.runs or list(RUNS))),
           flush=True)
