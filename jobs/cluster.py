@@ -17,7 +17,7 @@ from typing import Any
 from jobs import settings as settings_module
 from jobs.ops.deploy import redeploy, stop, submit
 from jobs.ops.flink_conf import render_conf, state_overrides
-from jobs.ops.flink_dist import ClusterError, ClusterPaths, IncompatiblePlanError, rest_url
+from jobs.ops.flink_dist import ClusterError, ClusterPaths, IncompatiblePlanError, StartFailedError, rest_url
 from jobs.ops.ledger import read_ledger
 from jobs.ops.lifecycle import start_cluster, stop_cluster
 from jobs.ops.rest import TERMINAL, cluster_running, list_jobs
@@ -83,6 +83,9 @@ def _cmd_redeploy(args: argparse.Namespace, settings: Settings) -> int:
     except IncompatiblePlanError as exc:
         print(str(exc), file=sys.stderr)
         return 3
+    except StartFailedError as exc:
+        print(str(exc), file=sys.stderr)
+        return 4
     print(
         f"redeployed {args.job}: {deployment.previous_job_id} -> {deployment.job_id} from "
         f"{deployment.savepoint_taken} ({deployment.timings_s})"

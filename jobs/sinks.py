@@ -13,8 +13,11 @@ Exactly-once without two-phase commit (PyFlink functions have no checkpoint hook
   count, by processing-time timer and at end of input; naap.dead_letter is a
   ReplacingMergeTree on a deterministic reject_key, so a re-sent reject folds away.
 
-A failing insert is retried with backoff, logged, then raised: Flink restarts the job from the
-last checkpoint and the idempotent writes above make that safe (rows are delayed, not lost).
+A failing insert or Parquet write is retried with backoff, logged, then raised: Flink restarts
+the job from the last checkpoint (with its own exponential backoff between restarts) and the
+idempotent writes above make that safe (rows are delayed, not lost). The batch writer's gauge
+``netpulse.newest_batch_end_ms`` (event time up to which batches have been written) against the
+source's watermark is the write lag (docs/reliability.md, "Sink outages").
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -185,6 +190,33 @@ class ClickHouseWriter:
                 delay = min(delay * 2, 30.0)
 
 
+def batch_end_ms(batch_id: str) -> int:
+    """End of the event-time window a batch id names (``yyyyMMdd-HHmmss-<interval>s``), or 0."""
+    try:
+        day, clock, interval = batch_id.split("-")[:3]
+        start = datetime.strptime(day + clock, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+        return int(start.timestamp() * 1000) + int(interval.removesuffix("s")) * 1000
+    except ValueError:
+        return 0
+
+
+def retried(what: str, attempts: int, first_backoff_s: float, write: Callable[[], Any]) -> Any:
+    """Call ``write``; on an exception, log it and try again after a doubling pause, then raise."""
+    delay = first_backoff_s
+    for attempt in range(1, attempts + 1):
+        try:
+            return write()
+        except Exception as exc:  # noqa: BLE001 - any storage error is retried
+            log.warning("%s failed (attempt %d/%d): %s", what, attempt, attempts, exc)
+            if attempt == attempts:
+                raise RuntimeError(
+                    f"{what} failed {attempts} times; the job will restart from its last checkpoint"
+                ) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
+    return None
+
+
 class BatchSink:
     """Writes one batch of one table.
 
@@ -193,13 +225,16 @@ class BatchSink:
     bulk load of bounded runs (jobs/staging.py).
     """
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, attempts: int = 6, first_backoff_s: float = 0.5):
         self.settings = settings
-        self.clickhouse = ClickHouseWriter(settings)
+        self.clickhouse = ClickHouseWriter(settings, attempts, first_backoff_s)
         self.parquet = ParquetSink(settings)
+        self.attempts = attempts
+        self.first_backoff_s = first_backoff_s
         self.seconds = {"clickhouse": 0.0, "parquet": 0.0}
         self.rows = 0
         self.batches = 0
+        self.newest_batch_end_ms = 0
 
     def write(self, target: str, batch_id: str, lines: list[str], presorted: bool = False) -> int:
         """Write ``lines`` (JSONEachRow) as batch ``batch_id`` of ``target``; returns the row count.
@@ -221,11 +256,18 @@ class BatchSink:
         self.clickhouse.insert(target, lines, token, arrow)
         written = time.perf_counter()
         if target in PARQUET_TABLES and arrow is not None:
-            self.parquet.write(target, batch_id, arrow)
+            # An S3 outage: retried like an insert, then the job restarts; the replay inserts
+            # the batch again (dropped by its token) and puts the same object again.
+            retried(
+                f"Parquet write of {target} batch {batch_id} ({len(lines)} rows)",
+                self.attempts, self.first_backoff_s,
+                lambda: self.parquet.write(target, batch_id, arrow),
+            )
         self.seconds["clickhouse"] += written - started
         self.seconds["parquet"] += time.perf_counter() - written
         self.rows += len(lines)
         self.batches += 1
+        self.newest_batch_end_ms = max(self.newest_batch_end_ms, batch_end_ms(batch_id))
         return len(lines)
 
     def describe(self) -> str:
@@ -248,6 +290,10 @@ class BatchWriter(MapFunction):
         self.rows_counter = group.counter("rows_written")  # read by jobs/progress.py
         self.rejects_counter = group.counter("rejects_written")  # rows into a dead-letter table
         self.batches_counter = group.counter("batches_written")
+        # Event time up to which this writer has written every batch it received (0 until its
+        # first batch after a (re)start): the source watermark minus this is the write lag.
+        sink = self.sink
+        group.gauge("newest_batch_end_ms", lambda: sink.newest_batch_end_ms)
 
     def map(self, value: Any) -> int:
         assert self.sink is not None  # noqa: S101 - set in open()

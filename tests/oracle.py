@@ -97,3 +97,16 @@ def duplicate_events(raw_events: list[dict[str, Any]], parquet_raw_events: list[
             f"{sorted((ids - parquet_ids).elements())[:3]} missing"
         )
     return problems
+
+
+def lost_and_doubled(
+    got: dict[str, list[dict[str, Any]]], want: dict[str, list[dict[str, Any]]]
+) -> tuple[int, int]:
+    """(rows of ``want`` missing from ``got``, rows of ``got`` beyond ``want``) over every table
+    or file, as multisets: a row written twice counts once as doubled."""
+    lost = doubled = 0
+    for name in set(got) | set(want):
+        g, w = Counter(map(row_key, got.get(name, []))), Counter(map(row_key, want.get(name, [])))
+        lost += sum((w - g).values())
+        doubled += sum((g - w).values())
+    return lost, doubled

@@ -46,6 +46,7 @@ class S3Server:
     endpoint: str
     process: subprocess.Popen
     log: Path
+    args: tuple[str, ...] = ()
 
     def client(self):  # type: ignore[no-untyped-def]
         return boto3.client(
@@ -59,6 +60,41 @@ class S3Server:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait(timeout=15)
+
+    def kill(self) -> None:
+        """SIGKILL the server (a crash: no clean shutdown) and wait until it is gone."""
+        self.process.kill()
+        self.process.wait(timeout=15)
+
+    def answers(self) -> bool:
+        try:
+            self.client().list_buckets()
+            return True
+        except Exception:  # noqa: BLE001 - down, or not up yet
+            return False
+
+    def restart(self, timeout_s: float = 60) -> float:
+        """Start the server again on the same data and ports; seconds until S3 answers."""
+        if self.process.poll() is None:
+            raise RuntimeError("the S3 server is still running; stop or kill it first")
+        started = time.monotonic()
+        with self.log.open("a") as out:
+            self.process = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT, cwd=self.log.parent)
+        _wait_answering(self, timeout_s)
+        return time.monotonic() - started
+
+
+def _wait_answering(server: S3Server, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"weed exited early: {server.log.read_text()[-2000:]}")
+        if server.answers():
+            return
+        time.sleep(0.5)
+    server.stop()
+    raise TimeoutError(f"S3 server did not answer in {timeout_s}s: {server.log.read_text()[-2000:]}")
 
 
 def start(workdir: Path, timeout_s: float = 60) -> S3Server:
@@ -79,15 +115,6 @@ def start(workdir: Path, timeout_s: float = 60) -> S3Server:
     (workdir / "data").mkdir(exist_ok=True)
     log = workdir / "weed.log"
     process = subprocess.Popen(args, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=workdir)
-    server = S3Server(f"http://127.0.0.1:{ports[6]}", process, log)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"weed exited early: {log.read_text()[-2000:]}")
-        try:
-            server.client().list_buckets()
-            return server
-        except Exception:  # noqa: BLE001 - not up yet
-            time.sleep(0.5)
-    server.stop()
-    raise TimeoutError(f"S3 server did not answer in {timeout_s}s: {log.read_text()[-2000:]}")
+    server = S3Server(f"http://127.0.0.1:{ports[6]}", process, log, tuple(args))
+    _wait_answering(server, timeout_s)
+    return server

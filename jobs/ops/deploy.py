@@ -1,8 +1,9 @@
 """Submit, stop and redeploy jobs; every action is recorded in the deploy ledger.
 
 A redeploy stops the job with a savepoint and starts the current code from it; when the new
-version cannot restore that savepoint, the previous release is resubmitted from it and keeps
-running (see jobs/ops/releases.py).
+version cannot restore that savepoint, or fails to start from it for any other reason (its job
+raises while it is built, or fails while starting), the previous release is resubmitted from
+the same savepoint and keeps running (see jobs/ops/releases.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from jobs.ops.flink_conf import ensure_conf, flink_env
 from jobs.ops.flink_dist import (
     ClusterError,
     IncompatiblePlanError,
+    StartFailedError,
     flink_home,
     flink_version,
     python_executable,
@@ -33,7 +35,7 @@ from jobs.ops.releases import (
     make_release,
     project_target,
 )
-from jobs.ops.rest import find_running, job_failure, job_vertices, wait_for_state
+from jobs.ops.rest import cancel_job, find_running, job_failure, job_vertices, wait_for_state
 from jobs.ops.savepoints import savepoint_size, stop_with_savepoint
 from jobs.settings import Settings
 
@@ -89,8 +91,12 @@ def submit(
         allow_non_restored=allow_non_restored,
         address=rest_address(),
     )
+    # The job's client (which builds the plan) must import the target's code, not whatever an
+    # inherited PYTHONPATH or the working directory hold (e.g. the project's current code):
+    # else a rollback would rebuild the new version's plan, and a release could not be tested.
+    client_env = flink_env(settings, {"PYTHONPATH": str(target.root)})
     try:
-        out = run_script(cmd, flink_env(settings), timeout, f"flink run ({job_name})")
+        out = run_script(cmd, client_env, timeout, f"flink run ({job_name})", cwd=target.root)
     except ClusterError as exc:
         # The JobMaster checks the savepoint against the new plan while the client submits.
         if savepoint and _NON_RESTORED.search(exc.output):
@@ -186,10 +192,15 @@ def redeploy(
     release is resubmitted from the same savepoint, so the old version keeps running, and
     :class:`IncompatiblePlanError` explains what happened. ``force`` starts the new version
     anyway with ``--allowNonRestoredState`` (the state of vanished operators is dropped).
+    If the new version fails to start for another reason (its job raises while it is built,
+    or fails while starting), a job of it still alive is cancelled and the previous release is
+    resubmitted from the savepoint the same way (:class:`StartFailedError`).
 
     Raises:
-        ClusterError: no such job is running, or the CLI failed.
+        ClusterError: no such job is running, or the CLI failed (stop-with-savepoint failed:
+            the job was not stopped).
         IncompatiblePlanError: refused (without ``force``); the old version runs again.
+        StartFailedError: the new version did not start; the old version runs again.
     """
     settings = settings or settings_module.load()
     job = find_running(job_name)
@@ -213,14 +224,17 @@ def redeploy(
             record=False,
         )
     except IncompatiblePlanError as exc:
-        rolled_back = _rollback(job_name, settings, savepoint, previous, timeout)
-        where = (
-            f"The previous version runs again from that savepoint as job {rolled_back}."
-            if rolled_back
-            else "No previous release is recorded, so the job is NOT running now: resubmit a "
-            f"compatible version with `submit {job_name} --savepoint {savepoint}`."
-        )
+        where = _rollback_or_advice(job_name, settings, savepoint, previous, timeout)
         raise IncompatiblePlanError(f"redeploy refused: {exc} {where}") from exc
+    except ClusterError as exc:
+        # The new version did not come up (its client raised while building the job, or the
+        # job failed while starting): nothing of it may keep running next to the old version.
+        _cancel_leftover(job_name)
+        where = _rollback_or_advice(job_name, settings, savepoint, previous, timeout)
+        raise StartFailedError(
+            f"redeploy failed: the new version of {job_name!r} did not start from savepoint "
+            f"{savepoint}. {where}{_python_error(exc.output)}\nWhy it failed:\n{str(exc)[-3000:]}"
+        ) from exc
     deployment.previous_job_id = job.job_id
     deployment.savepoint_taken = savepoint
     deployment.savepoint_bytes = savepoint_size(savepoint, settings)
@@ -234,6 +248,41 @@ def redeploy(
         deployment.plan_changed = old != new
     deployment.record(settings)
     return deployment
+
+
+def _rollback_or_advice(
+    job_name: str,
+    settings: Settings,
+    savepoint: str,
+    previous: Mapping[str, Any] | None,
+    timeout: float,
+) -> str:
+    """Resubmit the previous release from ``savepoint``; say where the job runs now."""
+    rolled_back = _rollback(job_name, settings, savepoint, previous, timeout)
+    if rolled_back:
+        return f"The previous version runs again from that savepoint as job {rolled_back}."
+    return (
+        "No previous release is recorded, so the job is NOT running now: resubmit a "
+        f"compatible version with `submit {job_name} --savepoint {savepoint}`."
+    )
+
+
+# The last line of a Python traceback ("RuntimeError: ..."), not a Java one ("java.lang....").
+_PYTHON_ERROR = re.compile(r"^([A-Za-z_]\w*(?:Error|Exception|Exit)(?::.*)?)$", re.M)
+
+
+def _python_error(output: str) -> str:
+    """The job client's Python exception in the CLI output, as a sentence ('' when none)."""
+    found = _PYTHON_ERROR.findall(output or "")
+    return f" The job's client raised: {found[-1].strip()[:500]}" if found else ""
+
+
+def _cancel_leftover(job_name: str) -> None:
+    """Cancel a live job of the failed version (e.g. one restarting over and over)."""
+    job = find_running(job_name)
+    if job is not None:
+        cancel_job(job.job_id)
+        wait_for_state(job.job_id, {"CANCELED"}, timeout=120, running_tasks=False)
 
 
 def _rollback(

@@ -35,6 +35,10 @@ class IncompatiblePlanError(ClusterError):
     """A new job version cannot restore the savepoint of the running one."""
 
 
+class StartFailedError(ClusterError):
+    """A new job version failed to start from the savepoint (not a plan incompatibility)."""
+
+
 @dataclass(frozen=True)
 class ClusterPaths:
     """Every local folder the cluster and the deploy tooling use, all under ``var_dir``."""
@@ -139,11 +143,14 @@ def rest_address() -> str | None:
     return re.sub(r"^https?://", "", url.rstrip("/"))
 
 
-def run_script(cmd: Sequence[str], env: Mapping[str, str], timeout: float, what: str) -> str:
+def run_script(
+    cmd: Sequence[str], env: Mapping[str, str], timeout: float, what: str, cwd: Path | None = None
+) -> str:
     """Run a Flink script; return stdout+stderr, or raise with its tail on failure."""
     try:
         proc = subprocess.run(
-            list(cmd), env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
+            list(cmd), env=dict(env), capture_output=True, text=True, timeout=timeout, check=False,
+            cwd=cwd,
         )
     except subprocess.TimeoutExpired as exc:
         raise ClusterError(

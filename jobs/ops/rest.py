@@ -63,6 +63,18 @@ def find_running(job_name: str) -> JobInfo | None:
     return live[0] if live else None
 
 
+def cancel_job(job_id: str) -> None:
+    """Cancel a job (REST ``PATCH /jobs/<id>?mode=cancel``); a job already gone is fine."""
+    url = f"{rest_url()}/jobs/{job_id}?mode=cancel"
+    request = urllib.request.Request(url, method="PATCH")  # noqa: S310 - loopback URL
+    try:
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback URL
+            pass
+    except urllib.error.HTTPError as exc:
+        if exc.code not in (404, 409):  # unknown, or no longer cancellable (terminal)
+            raise
+
+
 def job_vertices(job_id: str) -> list[dict[str, str]]:
     """The job's vertices (operator chains): id and name, in plan order."""
     detail = rest_get(f"jobs/{job_id}")

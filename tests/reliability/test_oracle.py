@@ -135,3 +135,22 @@ def test_changed_value_fails(outputs: Any) -> None:
     run["tables"]["raw_events"][3]["gateway"] = "elsewhere"
     problems = _verdict(reference, run, part_of)
     assert any("missing 1" in p and "extra 1" in p for p in problems), problems
+
+
+def test_lost_and_doubled_counts_a_planted_duplicate_and_a_dropped_row(outputs: Any) -> None:
+    """The counts the outage drills report (tests/reliability/test_outages.py)."""
+    reference, run, part_of = outputs
+    want = oracle.normalized_tables(reference["tables"], "reference", "", part_of)
+
+    def counts() -> tuple[int, int]:
+        got = oracle.normalized_tables(run["tables"], "crash", f"{WORK}/crash/var/input/", part_of)
+        return oracle.lost_and_doubled(got, want)
+
+    assert counts() == (0, 0)
+    rows = run["tables"]["raw_events"]
+    rows.append(copy.deepcopy(rows[40]))
+    assert counts() == (0, 1)
+    del rows[17]
+    assert counts() == (1, 1)
+    run["tables"]["dead_letter"].pop()
+    assert counts() == (2, 1)

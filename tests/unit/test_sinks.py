@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.settings import Settings
-from jobs.sinks import BatchSink, batch_token
+from jobs.sinks import BatchSink, batch_end_ms, batch_token
 
 
 def _raw(i: int) -> str:
@@ -65,3 +65,41 @@ def test_each_partition_is_one_file_sorted_by_time(tmp_path: Path, sink: tuple[B
         assert times == sorted(times)
         total += table.num_rows
     assert total == 30
+
+
+def test_a_failing_parquet_write_is_retried_logged_then_raised(
+    tmp_path: Path, sink: tuple[BatchSink, list[Any]], monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An S3 outage: each attempt logged with table, batch and rows; pauses double; then the
+    writer raises (the job restarts) and the newest written batch does not move."""
+    writer, inserts = sink
+    writer.first_backoff_s = 0.001
+    pauses: list[float] = []
+    monkeypatch.setattr("jobs.sinks.time.sleep", pauses.append)
+    written: list[str] = []
+
+    def down(target: str, batch_id: str, table: Any) -> list[str]:
+        written.append(batch_id)
+        if len(written) <= 8:
+            raise ConnectionError("S3 endpoint refused the connection")
+        return []
+
+    monkeypatch.setattr(writer.parquet, "write", down)
+    lines = [_raw(i) for i in range(5)]
+    with pytest.raises(RuntimeError, match="Parquet write of naap.raw_events batch 20260101-000000-60s .5 rows. failed 6 times"):
+        writer.write("naap.raw_events", "20260101-000000-60s", lines)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert [w.split("(attempt ")[1][:3] for w in warnings] == [f"{i}/6" for i in range(1, 7)]
+    assert all("S3 endpoint refused" in w for w in warnings)
+    assert pauses == [0.001, 0.002, 0.004, 0.008, 0.016]
+    assert writer.newest_batch_end_ms == 0 and len(inserts) == 1
+    # Back up after two more failures: the replayed batch is written, the gauge moves.
+    writer.write("naap.raw_events", "20260101-000000-60s", lines)
+    assert len(written) == 9 and writer.newest_batch_end_ms == batch_end_ms("20260101-000000-60s")
+
+
+def test_batch_end_ms_reads_the_window_end_from_the_batch_id() -> None:
+    assert batch_end_ms("20260223-001000-60s") == 1_771_805_460_000  # 2026-02-23 00:11:00 UTC
+    assert batch_end_ms("20260223-001000-5s") == 1_771_805_405_000
+    assert batch_end_ms("b1") == 0
