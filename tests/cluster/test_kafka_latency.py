@@ -3,6 +3,10 @@
 A real broker (jars.lock, KRaft, loopback), a 4-partition topic, the naap job reading it with
 checkpoints, 8 s of produced events: windows close, are written to ClickHouse and Parquet, and
 the consumer group's committed offsets reach the end of the topic.
+
+Long-marked (``bash scripts/test.sh -m long``): a broker, a migration and a Flink job start
+before 8 s of feed, and the job works through the 48k events while its JIT warms up; the whole
+leg takes 1.5-3 minutes on the 2-core machine.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ RATE, SECONDS = 6000, 8  # 48k events: ~12 minutes of event time, two 5-minute w
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_kafka_latency_leg_measures_windows_and_drains_the_lag(tmp_path: Path) -> None:
     data, _ = dataset(tmp_path, 60_000, 42, generate.DEFAULT_STREAMS, generate.DEFAULT_PER_FILE)
     r = latency_kafka.run(RATE, SECONDS, tmp_path, data=data, settle_s=90)
