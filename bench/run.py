@@ -366,8 +366,9 @@ def main(argv: list[str] | None = None) -> int:
             latency.append(leg)
         else:
             latency.append(latency_bench.run(rate, args.latency_seconds, 1_000_000, root))
-    print()
-    print(table)
+    if results:  # `--sizes ''` runs the latency legs only
+        print()
+        print(table)
     if latency:
         print()
         print(latency_markdown(latency))
