@@ -6,7 +6,7 @@ A local run (``python -m jobs run naap``) takes no checkpoints, and the Kafka so
 consumer group's offsets only on checkpoint: without them the lag Kafka tooling shows would
 never move. This runs the same pipeline (jobs/runtime.py: environment, build, execute) with
 checkpoints every ``--checkpoint-ms`` into ``$NETPULSE_VAR_DIR/flink-checkpoints``, and writes
-``--ready`` (JSON: wall time, job id) once every task of the job is RUNNING, so the feed starts
+``--ready`` (JSON: wall time, job id, REST URL) once every task of the job is RUNNING, so the feed starts
 on a running job. Progress lines go to stderr as for ``jobs run``. Runs until it is killed.
 """
 
@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
                 client.cancel().result()
                 return 1
             time.sleep(0.5)
-    args.ready.write_text(json.dumps({"at": time.time(), "job_id": job_id or str(client.get_job_id())}))
+    args.ready.write_text(
+        json.dumps({"at": time.time(), "job_id": job_id or str(client.get_job_id()), "rest_url": rest_url})
+    )
     print(f"job running (tasks RUNNING), ready file {args.ready}", file=sys.stderr, flush=True)
     with progress.report(rest_url, PIPELINE, config.progress_interval_s):
         client.get_job_execution_result().result()

@@ -50,6 +50,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -152,20 +153,49 @@ def feed(producer: Any, records: list[Record], rate: int) -> tuple[list[tuple[fl
 
 
 class LagSampler(threading.Thread):
-    """Total consumer lag of the job's group every ``interval_s`` seconds: (wall time, records)."""
+    """Every ``interval_s`` seconds: (wall time, records not committed, records not yet read).
 
-    def __init__(self, bootstrap: str, interval_s: float = LAG_EVERY_S):
+    Not committed: the group's lag (:func:`total_lag`). Not read: the Kafka source's own
+    ``pendingRecords`` from the job's REST API (None when unknown). Under backpressure the
+    checkpoint barriers queue behind the backlog, so commits fall further behind than reads.
+    """
+
+    def __init__(self, bootstrap: str, rest_url: str | None, interval_s: float = LAG_EVERY_S):
         super().__init__(daemon=True, name="lag-sampler")
         self.bootstrap = bootstrap
+        self.rest_url = rest_url
         self.interval_s = interval_s
-        self.samples: list[tuple[float, int]] = []
+        self.samples: list[tuple[float, int | None, int | None]] = []
         self.stopped = threading.Event()
 
     def run(self) -> None:
         while not self.stopped.wait(self.interval_s):
-            lag = total_lag(self.bootstrap)
-            if lag is not None:
-                self.samples.append((time.time(), lag))
+            self.samples.append((time.time(), total_lag(self.bootstrap), pending_records(self.rest_url)))
+
+
+def pending_records(rest_url: str | None) -> int | None:
+    """Records in the topic the job's Kafka source has not read yet (its ``pendingRecords``)."""
+    if not rest_url:
+        return None
+
+    def get(path: str) -> Any:
+        with urllib.request.urlopen(f"{rest_url}{path}", timeout=5) as response:  # noqa: S310 - loopback
+            return json.loads(response.read())
+
+    try:
+        job = max(get("/jobs/overview")["jobs"], key=lambda j: j.get("start-time", 0))["jid"]
+        total = None
+        for vertex in get(f"/jobs/{job}")["vertices"]:
+            if not vertex["name"].startswith("Source"):
+                continue
+            base = f"/jobs/{job}/vertices/{vertex['id']}/subtasks/metrics"
+            ids = [m["id"] for m in get(base) if m["id"].endswith("pendingRecords")]
+            if ids:
+                values = get(f"{base}?get={','.join(ids)}&agg=sum")
+                total = (total or 0) + int(sum(float(v.get("sum", 0)) for v in values))
+        return total
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def total_lag(bootstrap: str) -> int | None:
@@ -176,7 +206,7 @@ def total_lag(bootstrap: str) -> int | None:
         return None
 
 
-def _wait_ready(job: subprocess.Popen[bytes], ready: Path, log: Path, timeout_s: float) -> float:
+def _wait_ready(job: subprocess.Popen[bytes], ready: Path, log: Path, timeout_s: float) -> tuple[float, str | None]:
     deadline = time.monotonic() + timeout_s
     while not ready.exists():
         if job.poll() is not None:
@@ -184,7 +214,8 @@ def _wait_ready(job: subprocess.Popen[bytes], ready: Path, log: Path, timeout_s:
         if time.monotonic() > deadline:
             raise RuntimeError(f"the job was not running after {timeout_s:.0f} s; see {log}")
         time.sleep(0.5)
-    return float(json.loads(ready.read_text())["at"])
+    info = json.loads(ready.read_text())
+    return float(info["at"]), info.get("rest_url")
 
 
 def run(
@@ -239,7 +270,7 @@ def run(
         job_sampler = TreeSampler(job.pid)
         job_sampler.start()
         records = prepare(iter_lines(data, int(rate * seconds)))  # while the job starts
-        running_at = _wait_ready(job, ready, log, start_timeout_s)
+        running_at, rest_url = _wait_ready(job, ready, log, start_timeout_s)
 
         from confluent_kafka import Producer
 
@@ -249,7 +280,7 @@ def run(
             "linger.ms": 5, "log_level": 3, "delivery.report.only.error": True,
             "on_delivery": lambda err, _msg: errors.append(str(err)),
         })
-        lags = LagSampler(broker.bootstrap)
+        lags = LagSampler(broker.bootstrap, rest_url)
         lags.start()
         cpu_before, feed_started = time.process_time(), time.time()
         marks, fed = feed(producer, records, rate)
@@ -260,14 +291,14 @@ def run(
         if errors:
             raise RuntimeError(f"{len(errors)} records were not delivered; first: {errors[0]}")
         del records
-        lag_at_feed_end = total_lag(broker.bootstrap)
+        lag_at_feed_end, unread_at_feed_end = total_lag(broker.bootstrap), pending_records(rest_url)
         # Settle: until the group has committed everything and every closed window is written.
         closes = window_closes(marks, lateness_s * 1000)
         seen: dict[tuple[str, int], list[int]] = {}
         drained_at: float | None = None
-        lag_at_end = lag_at_feed_end
+        lag_at_end, unread_at_end = lag_at_feed_end, unread_at_feed_end
         while time.time() < feed_ended + settle_s:
-            lag_at_end = total_lag(broker.bootstrap)
+            lag_at_end, unread_at_end = total_lag(broker.bootstrap), pending_records(rest_url)
             if lag_at_end == 0 and drained_at is None:
                 drained_at = time.time()
             if lag_at_end == 0 and set(closes) <= set(written_windows(var / "parquet", seen)):
@@ -291,7 +322,7 @@ def run(
         shutil.rmtree(var / "kafka" / "data", ignore_errors=True)  # the topic's log: ~0.75 GB per 1M events
     latencies, missing = window_latencies(var / "parquet", marks, lateness_s * 1000, stopped_at)
     feed_s = (marks[-1][0] - feed_started) if marks else 0.0
-    during = [lag for at, lag in lags.samples if at <= feed_ended]
+    during = [lag for at, lag, _ in lags.samples if at <= feed_ended and lag is not None]
     result: dict[str, Any] = {
         "source": "kafka",
         "rate": rate,
@@ -302,10 +333,13 @@ def run(
         "windows": len(latencies),
         "never_written": missing,
         **summary(latencies),
-        "lag_during_feed": [[round(at - feed_started, 1), lag] for at, lag in lags.samples],
+        # [seconds into the feed, records not committed, records not read] every 5 s
+        "lag_during_feed": [[round(at - feed_started, 1), lag, unread] for at, lag, unread in lags.samples],
         "lag_max_during_feed": max(during, default=None),
         "lag_at_feed_end": lag_at_feed_end,
         "lag_at_end": lag_at_end,
+        "unread_at_feed_end": unread_at_feed_end,
+        "unread_at_end": unread_at_end,
         "drain_s": round(drained_at - feed_ended, 1) if drained_at is not None else None,
         "settled_s": round(stopped_at - feed_ended, 1),
         "job_start_s": round(running_at - started, 1),
@@ -334,7 +368,8 @@ def describe(r: dict[str, Any]) -> str:
         f"{r['windows']} windows, {r['never_written']} never written; p50 {r.get('p50_s', '-')} s, "
         f"p95 {r.get('p95_s', '-')} s, p99 {r.get('p99_s', '-')} s; halves {r.get('first_half_mean_s', '-')} / "
         f"{r.get('second_half_mean_s', '-')} s\n"
-        f"  lag: max {r['lag_max_during_feed']} during the feed, {r['lag_at_feed_end']} at its end, {drain}; "
+        f"  lag (not committed): max {r['lag_max_during_feed']} during the feed, {r['lag_at_feed_end']} at its end, "
+        f"{drain}; not read: {r.get('unread_at_feed_end')} at the feed's end, {r.get('unread_at_end')} at the end; "
         f"job CPU {r['job_cpu_s']} s, peak RSS {r['job_peak_rss_mb']:,} MB; broker CPU {r['broker_cpu_s']} s, "
         f"{r['broker_peak_rss_mb']:,} MB; producer CPU {r['producer_cpu_s']} s; load before {r['load_before']}"
     )

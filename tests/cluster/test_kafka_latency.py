@@ -33,6 +33,7 @@ def test_kafka_latency_leg_measures_windows_and_drains_the_lag(tmp_path: Path) -
     assert 0 < r["p50_s"] <= r["p99_s"] <= r["max_s"] < 60, r
     # the job read and committed everything it was sent
     assert r["lag_at_end"] == 0 and r["drain_s"] is not None and r["drain_s"] >= 0, r
+    assert r["unread_at_end"] == 0, r  # the source's own view (pendingRecords) agrees
     assert r["job_cpu_s"] > 0 and r["job_peak_rss_mb"] > 100 and r["broker_cpu_s"] > 0, r
     assert r["broker_peak_rss_mb"] > 50 and r["producer_cpu_s"] > 0, r
     # the events of every closed 60 s batch are written (the last ~2 minutes of event time stay

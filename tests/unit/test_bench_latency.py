@@ -116,9 +116,9 @@ def test_kafka_table_reports_lag_and_resources() -> None:
         "source": "kafka", "rate": 20_000, "seconds": 60, "achieved_rate": 19_800, "feed_s": 60.1, "windows": 40,
         "never_written": 3, "p50_s": 4.1, "p95_s": 30.2, "p99_s": 41.0, "first_half_mean_s": 3.0,
         "second_half_mean_s": 25.0, "lag_max_during_feed": 400_000, "lag_at_feed_end": 600_000, "lag_at_end": 1200,
-        "drain_s": None, "job_cpu_s": 240.5, "job_peak_rss_mb": 2100, "broker_cpu_s": 30.1, "load_before": 0.4,
+        "drain_s": None, "unread_at_feed_end": 500_000, "unread_at_end": 0, "job_cpu_s": 240.5, "job_peak_rss_mb": 2100, "broker_cpu_s": 30.1, "load_before": 0.4,
     }
     text = latency_markdown([row, {"rate": 5000, "seconds": 60, "windows": 1, "never_written": 0}])
     assert "| 20,000 (19,800) | 60 | 40 | 3 | 4.1 | 30.2 | 41.0 | 3.0 / 25.0 s | 400000 / 600000 / 1200 (never) |" in text
-    assert "| 240.5 | 2,100 | 30.1 | 0.4 |" in text
+    assert "| 500000 / 0 | 240.5 | 2,100 | 30.1 | 0.4 |" in text
     assert "| 5,000 | 60 | 1 | 0 |" in text  # a files leg keeps its own table
