@@ -35,7 +35,8 @@ Reported: windows closed during the feed, never written, p50/p95/p99/max and the
 half of the feed (bench/latency.py); the consumer lag (end offset - committed offset, summed over
 the partitions: what Kafka tooling shows; up to one checkpoint interval of records while the job
 keeps up) every 5 s of the feed, at its end and at the end, and the seconds after the feed until
-it reached 0; CPU seconds and peak RSS of the job's process tree (JVM, Python workers, embedded
+it reached 0; the records produced but not yet emitted by the job's source (Flink's metrics)
+at the same moments; CPU seconds and peak RSS of the job's process tree (JVM, Python workers, embedded
 ClickHouse), of the broker and of the producer (this process); rows per table at the end.
 """
 
@@ -50,7 +51,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -58,7 +58,7 @@ from typing import Any
 from bench import generate
 from bench.latency import dataset_for, summary, window_closes, window_latencies, written_windows
 from bench.run import TreeSampler, count_rows
-from jobs import kafka, kafka_broker
+from jobs import kafka, kafka_broker, progress
 from jobs.settings import PROJECT_ROOT
 
 TOPIC = "streaming-events"
@@ -153,11 +153,11 @@ def feed(producer: Any, records: list[Record], rate: int) -> tuple[list[tuple[fl
 
 
 class LagSampler(threading.Thread):
-    """Every ``interval_s`` seconds: (wall time, records not committed, records not yet read).
+    """Every ``interval_s`` seconds: (wall time, records not committed, records the job has read).
 
-    Not committed: the group's lag (:func:`total_lag`). Not read: the Kafka source's own
-    ``pendingRecords`` from the job's REST API (None when unknown). Under backpressure the
-    checkpoint barriers queue behind the backlog, so commits fall further behind than reads.
+    Not committed: the group's lag (:func:`total_lag`). Read: the records the job's Kafka source
+    emitted (:func:`records_read`; None when unknown). Under backpressure the checkpoint barriers
+    queue behind the backlog, so commits fall further behind than reads.
     """
 
     def __init__(self, bootstrap: str, rest_url: str | None, interval_s: float = LAG_EVERY_S):
@@ -170,32 +170,23 @@ class LagSampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stopped.wait(self.interval_s):
-            self.samples.append((time.time(), total_lag(self.bootstrap), pending_records(self.rest_url)))
+            self.samples.append((time.time(), total_lag(self.bootstrap), records_read(self.rest_url)))
 
 
-def pending_records(rest_url: str | None) -> int | None:
-    """Records in the topic the job's Kafka source has not read yet (its ``pendingRecords``)."""
+def records_read(rest_url: str | None) -> int | None:
+    """Records the job's source has emitted so far (Flink's metrics, refreshed every 5 s), or None."""
     if not rest_url:
         return None
-
-    def get(path: str) -> Any:
-        with urllib.request.urlopen(f"{rest_url}{path}", timeout=5) as response:  # noqa: S310 - loopback
-            return json.loads(response.read())
-
     try:
-        job = max(get("/jobs/overview")["jobs"], key=lambda j: j.get("start-time", 0))["jid"]
-        total = None
-        for vertex in get(f"/jobs/{job}")["vertices"]:
-            if not vertex["name"].startswith("Source"):
-                continue
-            base = f"/jobs/{job}/vertices/{vertex['id']}/subtasks/metrics"
-            ids = [m["id"] for m in get(base) if m["id"].endswith("pendingRecords")]
-            if ids:
-                values = get(f"{base}?get={','.join(ids)}&agg=sum")
-                total = (total or 0) + int(sum(float(v.get("sum", 0)) for v in values))
-        return total
+        totals = progress.Reporter(rest_url, "naap", LAG_EVERY_S).sample()
     except (OSError, ValueError, KeyError):
         return None
+    return None if totals is None else totals["events"]
+
+
+def produced_by(marks: list[tuple[float, int]], per_slice: int, fed: int, at: float) -> int:
+    """Records acknowledged by the broker at wall time ``at`` (slices of ``per_slice``)."""
+    return min(fed, per_slice * sum(1 for acked, _ in marks if acked <= at))
 
 
 def total_lag(bootstrap: str) -> int | None:
@@ -291,17 +282,19 @@ def run(
         if errors:
             raise RuntimeError(f"{len(errors)} records were not delivered; first: {errors[0]}")
         del records
-        lag_at_feed_end, unread_at_feed_end = total_lag(broker.bootstrap), pending_records(rest_url)
-        # Settle: until the group has committed everything and every closed window is written.
+        lag_at_feed_end, read_at_feed_end = total_lag(broker.bootstrap), records_read(rest_url)
+        # Settle: until the group has committed everything, the source has emitted everything and
+        # every closed window is written.
         closes = window_closes(marks, lateness_s * 1000)
         seen: dict[tuple[str, int], list[int]] = {}
         drained_at: float | None = None
-        lag_at_end, unread_at_end = lag_at_feed_end, unread_at_feed_end
+        lag_at_end, read_at_end = lag_at_feed_end, read_at_feed_end
         while time.time() < feed_ended + settle_s:
-            lag_at_end, unread_at_end = total_lag(broker.bootstrap), pending_records(rest_url)
+            lag_at_end, read_at_end = total_lag(broker.bootstrap), records_read(rest_url)
             if lag_at_end == 0 and drained_at is None:
                 drained_at = time.time()
-            if lag_at_end == 0 and set(closes) <= set(written_windows(var / "parquet", seen)):
+            read_all = read_at_end is None or read_at_end >= fed  # the metrics lag up to 5 s behind
+            if lag_at_end == 0 and read_all and set(closes) <= set(written_windows(var / "parquet", seen)):
                 break
             time.sleep(1.0)
         stopped_at = time.time()
@@ -322,6 +315,7 @@ def run(
         shutil.rmtree(var / "kafka" / "data", ignore_errors=True)  # the topic's log: ~0.75 GB per 1M events
     latencies, missing = window_latencies(var / "parquet", marks, lateness_s * 1000, stopped_at)
     feed_s = (marks[-1][0] - feed_started) if marks else 0.0
+    per_slice = max(1, round(rate * SLICE_S))
     during = [lag for at, lag, _ in lags.samples if at <= feed_ended and lag is not None]
     result: dict[str, Any] = {
         "source": "kafka",
@@ -333,13 +327,16 @@ def run(
         "windows": len(latencies),
         "never_written": missing,
         **summary(latencies),
-        # [seconds into the feed, records not committed, records not read] every 5 s
-        "lag_during_feed": [[round(at - feed_started, 1), lag, unread] for at, lag, unread in lags.samples],
+        # [seconds into the feed, records not committed, records not read by the job] every 5 s
+        "lag_during_feed": [
+            [round(at - feed_started, 1), lag, None if read is None else produced_by(marks, per_slice, fed, at) - read]
+            for at, lag, read in lags.samples
+        ],
         "lag_max_during_feed": max(during, default=None),
         "lag_at_feed_end": lag_at_feed_end,
         "lag_at_end": lag_at_end,
-        "unread_at_feed_end": unread_at_feed_end,
-        "unread_at_end": unread_at_end,
+        "unread_at_feed_end": None if read_at_feed_end is None else fed - read_at_feed_end,
+        "unread_at_end": None if read_at_end is None else fed - read_at_end,
         "drain_s": round(drained_at - feed_ended, 1) if drained_at is not None else None,
         "settled_s": round(stopped_at - feed_ended, 1),
         "job_start_s": round(running_at - started, 1),

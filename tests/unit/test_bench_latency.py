@@ -122,3 +122,8 @@ def test_kafka_table_reports_lag_and_resources() -> None:
     assert "| 20,000 (19,800) | 60 | 40 | 3 | 4.1 | 30.2 | 41.0 | 3.0 / 25.0 s | 400000 / 600000 / 1200 (never) |" in text
     assert "| 500000 / 0 | 240.5 | 2,100 | 30.1 | 0.4 |" in text
     assert "| 5,000 | 60 | 1 | 0 |" in text  # a files leg keeps its own table
+
+
+def test_records_produced_by_a_moment_count_the_acknowledged_slices() -> None:
+    marks = [(10.0, 1), (10.1, 2), (10.2, 3)]
+    assert [latency_kafka.produced_by(marks, 20, 55, at) for at in (9.9, 10.0, 10.15, 11.0)] == [0, 20, 40, 55]
