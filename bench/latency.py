@@ -1,11 +1,14 @@
-"""Streaming latency: a steady feed through the monitored directory, window close to queryable.
+"""Streaming latency: a steady feed, window close to queryable (Kafka by default, or files).
 
-    python -m bench.latency --rate 20000 --seconds 60 [--events 1000000]
+    python -m bench.latency --rate 20000 --seconds 60                  # through Kafka
+    python -m bench.latency --source files --rate 5000 --seconds 60    # the watched directory
 
-Starts ``python -m jobs run naap`` watching an empty input directory
-(NETPULSE_MONITOR_INTERVAL_S=1), then publishes the generated events (bench/generate.py, in
-time order) at ``--rate`` events per second: one file per 0.25 s, written under a hidden name
-and renamed. For every file it records when it was published and the largest event time in it.
+The Kafka leg (the default, how production is fed) is bench/latency_kafka.py; it shares the
+window arithmetic below. The files leg (``--source files``, kept for comparison) starts
+``python -m jobs run naap`` watching an empty input directory (NETPULSE_MONITOR_INTERVAL_S=1),
+then publishes the generated events (bench/generate.py, in time order) at ``--rate`` events per
+second: one file per 0.25 s, written under a hidden name and renamed. For every file it records
+when it was published and the largest event time in it.
 
 A 5-minute jitter window closes when the watermark (largest event time - allowed lateness)
 passes its end, i.e. when the first file that moves the watermark past the window end is
@@ -69,28 +72,45 @@ def feed(lines: list[str], input_dir: Path, rate: int, seconds: float) -> list[t
 
 
 WINDOW_MS = 300_000  # the jitter windows
+DATASET_SIZES = (1_000_000, 5_000_000)  # the generated sets a feed takes its lines from
 
 
-def window_latencies(
-    parquet: Path, published: list[tuple[float, int]], lateness_ms: int, stopped_at: float | None = None
-) -> tuple[list[float], int]:
-    """Seconds from each jitter window's close to the first Parquet file holding its rows.
+def written_windows(parquet: Path, seen: dict[tuple[str, int], list[int]] | None = None) -> dict[int, float]:
+    """Jitter window end (ms) -> modification time of the first Parquet file holding its rows.
 
-    In the order the windows closed; and how many closed windows were never written.
-
-    Every 5-minute boundary the watermark passed during the feed closed a window (200 streams
-    are always active). A closed window with no file by ``stopped_at`` counts with latency
-    ``stopped_at - close`` (a lower bound), so a job that falls behind cannot look fast by
-    leaving its slowest windows out.
+    ``seen`` caches what each file (path, mtime) holds, so polling while the job writes reads
+    every file once.
     """
     written: dict[int, float] = {}
     for path in parquet.glob("calculated_metrics/**/*.parquet"):
-        table = pq.read_table(path, columns=["metric_name", "window_end"])
-        names, ends = table.column("metric_name").to_pylist(), table.column("window_end").to_pylist()
-        for name, end in zip(names, ends, strict=True):
-            if name == "status_sample_count":
-                end_ms = int(end.timestamp() * 1000)
-                written[end_ms] = min(written.get(end_ms, float("inf")), path.stat().st_mtime)
+        try:
+            stat = path.stat()
+            cache_key = (str(path), stat.st_mtime_ns)
+            ends = None if seen is None else seen.get(cache_key)
+            if ends is None:
+                table = pq.read_table(path, columns=["metric_name", "window_end"])
+                names, values = table.column("metric_name").to_pylist(), table.column("window_end").to_pylist()
+                ends = sorted({
+                    int(end.timestamp() * 1000)
+                    for name, end in zip(names, values, strict=True)
+                    if name == "status_sample_count"
+                })
+                if seen is not None:
+                    seen[cache_key] = ends
+        except (OSError, ValueError):  # replaced while being read: the next poll sees the new file
+            continue
+        for end_ms in ends:
+            written[end_ms] = min(written.get(end_ms, float("inf")), stat.st_mtime)
+    return written
+
+
+def window_closes(published: list[tuple[float, int]], lateness_ms: int) -> dict[int, float]:
+    """Jitter window end (ms) -> the moment the watermark passed it, for every window that closed.
+
+    ``published``: (time, largest event ms the job can have seen) per published piece, in
+    publishing order. Every 5-minute boundary the watermark passed closed a window (200
+    streams are always active).
+    """
     closes: dict[int, float] = {}
     highest = 0
     first_ms = min((m for _, m in published if m), default=0)
@@ -101,6 +121,22 @@ def window_latencies(
         while end <= watermark:
             closes.setdefault(end, at)
             end += WINDOW_MS
+    return closes
+
+
+def window_latencies(
+    parquet: Path, published: list[tuple[float, int]], lateness_ms: int, stopped_at: float | None = None
+) -> tuple[list[float], int]:
+    """Seconds from each jitter window's close to the first Parquet file holding its rows.
+
+    In the order the windows closed; and how many closed windows were never written.
+
+    A closed window with no file by ``stopped_at`` counts with latency ``stopped_at - close``
+    (a lower bound), so a job that falls behind cannot look fast by leaving its slowest
+    windows out.
+    """
+    written = written_windows(parquet)
+    closes = window_closes(published, lateness_ms)
     latencies, missing = [], 0
     for end_ms, closed in sorted(closes.items(), key=lambda item: item[1]):
         if end_ms in written:
@@ -109,6 +145,21 @@ def window_latencies(
             latencies.append(stopped_at - closed)
             missing += 1
     return latencies, missing
+
+
+def summary(latencies: list[float]) -> dict[str, float]:
+    """p50/p95/p99/max and the mean of each half of the feed (equal halves: the job keeps up)."""
+    if not latencies:
+        return {}
+    return {
+        "p50_s": round(statistics.median(latencies), 2),
+        "p95_s": round(_percentile(latencies, 0.95), 2),
+        "p99_s": round(_percentile(latencies, 0.99), 2),
+        "max_s": round(max(latencies), 2),
+        # A job that keeps up has the same latency early and late in the feed.
+        "first_half_mean_s": round(statistics.mean(latencies[: len(latencies) // 2] or latencies), 2),
+        "second_half_mean_s": round(statistics.mean(latencies[len(latencies) // 2 :]), 2),
+    }
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -161,31 +212,49 @@ def run(rate: int, seconds: float, events: int, root: Path) -> dict[str, Any]:
     latencies, missing = window_latencies(var / "parquet", published, lateness_s * 1000, stopped_at)
     fed = sum(1 for _ in published) * max(1, int(rate * SLICE_S))
     result: dict[str, Any] = {
-        "rate": rate, "seconds": seconds, "events_fed": fed, "windows": len(latencies), "never_written": missing,
+        "source": "files", "rate": rate, "seconds": seconds, "events_fed": fed, "windows": len(latencies),
+        "never_written": missing,
     }
-    if latencies:
-        result.update(
-            p50_s=round(statistics.median(latencies), 2),
-            p95_s=round(_percentile(latencies, 0.95), 2),
-            p99_s=round(_percentile(latencies, 0.99), 2),
-            max_s=round(max(latencies), 2),
-            # A job that keeps up has the same latency early and late in the feed.
-            first_half_mean_s=round(statistics.mean(latencies[: len(latencies) // 2] or latencies), 2),
-            second_half_mean_s=round(statistics.mean(latencies[len(latencies) // 2 :]), 2),
-        )
+    result.update(summary(latencies))
     return result
+
+
+def dataset_for(root: Path, events: int) -> Path:
+    """The smallest cached generated set (DATASET_SIZES) holding ``events`` lines (generated if missing)."""
+    size = next((n for n in DATASET_SIZES if n >= events), None)
+    if size is None:
+        raise SystemExit(
+            f"the feed needs {events:,} events, more than the largest generated set ({DATASET_SIZES[-1]:,}); "
+            "lower --rate or --seconds"
+        )
+    data, _ = dataset(root, size, 42, generate.DEFAULT_STREAMS, generate.DEFAULT_PER_FILE)
+    return data
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m bench.latency``: one latency leg, figures printed and written to ``--json``."""
     parser = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--source", choices=("kafka", "files"), default="kafka",
+        help="kafka: a real local broker and a 4-partition topic (bench/latency_kafka.py); "
+        "files: the watched directory (this module)",
+    )
     parser.add_argument("--rate", type=int, default=20_000, help="events per second fed")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long to feed")
-    parser.add_argument("--events", type=int, default=1_000_000, help="generated set to take lines from")
+    parser.add_argument("--events", type=int, default=1_000_000, help="files: generated set to take lines from")
     parser.add_argument("--root", type=Path, default=PROJECT_ROOT / "var" / "bench")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
-    result = run(args.rate, args.seconds, args.events, args.root.resolve())
+    if args.source == "kafka":
+        from bench import latency_kafka
+
+        result = latency_kafka.run(args.rate, args.seconds, args.root.resolve())
+        print(latency_kafka.describe(result), file=sys.stderr)
+    else:
+        result = run(args.rate, args.seconds, args.events, args.root.resolve())
     print(json.dumps(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
 

@@ -100,15 +100,46 @@ def markdown(results: list[dict[str, Any]]) -> str:
 
 
 def latency_markdown(rows: list[dict[str, Any]]) -> str:
-    """The streaming latency table (one row per feed rate) as Markdown."""
+    """The streaming latency tables (one row per feed rate) as Markdown: Kafka legs, then files legs."""
+    kafka_rows = [r for r in rows if r.get("source") == "kafka"]
+    file_rows = [r for r in rows if r.get("source") != "kafka"]
+    tables = []
+    if kafka_rows:
+        tables.append(kafka_latency_markdown(kafka_rows))
+    if file_rows:
+        lines = [
+            "| feed events/s | seconds | windows | never written | p50 s | p95 s | p99 s | mean, 1st / 2nd half |",
+            "|---:|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for r in file_rows:
+            lines.append(
+                f"| {r['rate']:,} | {r['seconds']:.0f} | {r['windows']} | {r['never_written']} | "
+                f"{r.get('p50_s', '-')} | {r.get('p95_s', '-')} | {r.get('p99_s', '-')} | "
+                f"{r.get('first_half_mean_s', '-')} / {r.get('second_half_mean_s', '-')} s |"
+            )
+        tables.append("\n".join(lines))
+    return "\n\n".join(tables)
+
+
+def kafka_latency_markdown(rows: list[dict[str, Any]]) -> str:
+    """The Kafka latency legs (bench/latency_kafka.py) as one Markdown table."""
     lines = [
-        "| feed events/s | seconds | windows | never written | p50 s | p95 s | p99 s | mean, 1st / 2nd half |",
-        "|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| produce events/s (achieved) | seconds | windows | never written | p50 s | p95 s | p99 s "
+        "| mean, 1st / 2nd half | not committed: max / at feed end / at end (0 after) "
+        "| not read: at feed end / at end | job CPU s | job peak RSS MB | broker CPU s | load |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|---:|---:|",
     ]
     for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['rate']:,} | {r['seconds']:.0f} | failed: {r['error']} | | | | | | | | | | | |")
+            continue
+        drained = f"{r['drain_s']} s" if r.get("drain_s") is not None else "never"
         lines.append(
-            f"| {r['rate']:,} | {r['seconds']:.0f} | {r['windows']} | {r['never_written']} | {r.get('p50_s', '-')} | "
-            f"{r.get('p95_s', '-')} | {r.get('p99_s', '-')} | "
-            f"{r.get('first_half_mean_s', '-')} / {r.get('second_half_mean_s', '-')} s |"
+            f"| {r['rate']:,} ({r['achieved_rate']:,}) | {r['feed_s']:.0f} | {r['windows']} | {r['never_written']} | "
+            f"{r.get('p50_s', '-')} | {r.get('p95_s', '-')} | {r.get('p99_s', '-')} | "
+            f"{r.get('first_half_mean_s', '-')} / {r.get('second_half_mean_s', '-')} s | "
+            f"{r['lag_max_during_feed']} / {r['lag_at_feed_end']} / {r['lag_at_end']} ({drained}) | "
+            f"{r.get('unread_at_feed_end')} / {r.get('unread_at_end')} | "
+            f"{r['job_cpu_s']} | {r['job_peak_rss_mb']:,} | {r['broker_cpu_s']} | {r['load_before']} |"
         )
     return "\n".join(lines)

@@ -18,8 +18,10 @@ whole process tree (JVM, Python workers, chDB: /proc sampled every 0.2 s), CPU s
 tree, and rows per table, checked against baseline (a). Prints a Markdown table with the ratios
 pipeline/(a) and pipeline/(b), and writes every figure to ``var/bench/results-<time>.json``.
 
-With ``--latency`` the streaming latency legs of bench/latency.py follow (steady feed through
-the monitored directory, window close to queryable) and get their own table.
+With ``--latency`` the streaming latency legs follow (window close to queryable, one leg per feed
+rate) and get their own table: by default through Kafka (bench/latency_kafka.py: a local broker,
+a 4-partition topic, produced at the rate; consumer lag, CPU and peak RSS per leg), or with
+``--latency-source files`` through the monitored directory (bench/latency.py).
 
 Run it on an otherwise idle machine: the load average is printed before every leg and a leg
 started under load is flagged.
@@ -288,7 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--latency", default="", help="comma-separated feed rates for the streaming latency legs (bench/latency.py)"
     )
-    parser.add_argument("--latency-seconds", type=float, default=45.0, help="feed duration of each latency leg")
+    parser.add_argument("--latency-seconds", type=float, default=60.0, help="feed duration of each latency leg")
+    parser.add_argument(
+        "--latency-source", choices=("kafka", "files"), default="kafka",
+        help="kafka: a local broker and a 4-partition topic (bench/latency_kafka.py); files: the watched directory",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--streams", type=int, default=generate.DEFAULT_STREAMS)
     parser.add_argument("--per-file", type=int, default=generate.DEFAULT_PER_FILE)
@@ -341,11 +347,28 @@ def main(argv: list[str] | None = None) -> int:
     latency = []
     for rate in [int(r) for r in args.latency.split(",") if r]:
         from bench import latency as latency_bench
+        from bench import latency_kafka
 
-        print(f"[latency] feeding {rate:,} events/s for {args.latency_seconds:.0f} s ...", flush=True)
-        latency.append(latency_bench.run(rate, args.latency_seconds, 1_000_000, root))
-    print()
-    print(table)
+        load = _load()
+        flag = "  (machine busy: figures unreliable)" if load > 0.5 * (os.cpu_count() or 1) else ""
+        print(
+            f"[latency] {args.latency_source}: feeding {rate:,} events/s for {args.latency_seconds:.0f} s "
+            f"(load {load:.1f}){flag} ...",
+            flush=True,
+        )
+        if args.latency_source == "kafka":
+            try:
+                leg = latency_kafka.run(rate, args.latency_seconds, root)
+                print("  " + latency_kafka.describe(leg), flush=True)
+            except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+                leg = {"source": "kafka", "rate": rate, "seconds": args.latency_seconds, "error": str(exc)[:300]}
+                print(f"  failed: {exc}", flush=True)
+            latency.append(leg)
+        else:
+            latency.append(latency_bench.run(rate, args.latency_seconds, 1_000_000, root))
+    if results:  # `--sizes ''` runs the latency legs only
+        print()
+        print(table)
     if latency:
         print()
         print(latency_markdown(latency))

@@ -169,6 +169,11 @@ def stream_key(line: str) -> bytes | None:
         envelope = json.loads(line)
     except ValueError:
         return None
+    return envelope_key(envelope)
+
+
+def envelope_key(envelope: Any) -> bytes | None:
+    """:func:`stream_key` of an envelope already parsed (None for anything but an object)."""
     if not isinstance(envelope, dict):
         return None
     data = envelope.get("data")
@@ -311,13 +316,36 @@ def consume(
     return records
 
 
+def consumer_lag(bootstrap: str, topic: str, group_id: str, timeout: float = 10.0) -> dict[int, int]:
+    """Records not yet committed by ``group_id``, per partition: end offset minus committed offset.
+
+    What Kafka tooling shows as consumer lag. The job commits its offsets on checkpoint, so a
+    job that keeps up still shows up to one checkpoint interval of records; a partition the
+    group has not committed yet counts from its first retained offset.
+    """
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group_id,
+                         "enable.auto.commit": False, "log_level": 3})
+    try:
+        partitions = consumer.list_topics(topic, timeout=timeout).topics[topic].partitions
+        committed = consumer.committed([TopicPartition(topic, p) for p in sorted(partitions)], timeout=timeout)
+        lag = {}
+        for tp in committed:
+            low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
+            lag[tp.partition] = high - (tp.offset if tp.offset >= 0 else low)
+        return lag
+    finally:
+        consumer.close()
+
+
 # --------------------------------------------------------------------------------------------
-# CLI: `python -m jobs.kafka publish FILE ...`
+# CLI: `python -m jobs.kafka publish FILE ...`, `python -m jobs.kafka lag ...`
 # --------------------------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``publish``."""
+    """Command line: ``publish``, ``lag``."""
     parser = argparse.ArgumentParser(
         prog="python -m jobs.kafka", description=__doc__.splitlines()[0]
     )
@@ -329,7 +357,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--key-field", default="id", help="JSON field used as record key ('' = none)")
     p.add_argument("--create-topic", action="store_true", help="create the topic if missing")
     p.add_argument("--partitions", type=int, default=1)
+    g = sub.add_parser("lag", help="consumer lag of a group per partition (offsets the job committed)")
+    g.add_argument("--bootstrap", required=True, help="host:port of a broker")
+    g.add_argument("--topic", required=True)
+    g.add_argument("--group", required=True, help="consumer group id (NETPULSE_KAFKA_GROUP_ID)")
     args = parser.parse_args(argv)
+    if args.command == "lag":
+        lag = consumer_lag(args.bootstrap, args.topic, args.group)
+        print(json.dumps({"topic": args.topic, "group": args.group, "lag": lag, "total": sum(lag.values())}))
+        return 0
     if args.create_topic:
         ensure_topic(args.bootstrap, args.topic, args.partitions)
     count = publish(
