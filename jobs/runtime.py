@@ -26,7 +26,7 @@ from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
 from jobs import progress, registry, sql, staging
-from jobs.contract import BODY, ROUTE, Pipeline, StreamPart
+from jobs.contract import BODY, ROUTE, Pipeline, StreamPart, stream_select
 from jobs.ops import flink_logs
 from jobs.settings import Settings
 from jobs.sinks import BatchWriter, BufferedWriter, terminate
@@ -170,15 +170,10 @@ def _write_as_it_goes(t_env: Any, settings: Settings, spec: Pipeline, outputs: l
     shared = [part for part in _parts(spec) if part.rows]
     selects = []
     if outputs:
-        selects.append(
-            "SELECT 'batch' AS kind, target AS route, batch_id AS tag, rows_text AS body, "
-            "CAST(0 AS BIGINT) AS ms FROM " + _batches(t_env, settings)
-        )
+        batches = _batches(t_env, settings)
+        selects.append(stream_select("'batch'", "target", "batch_id", "rows_text", "CAST(0 AS BIGINT)", batches))
     if selects or shared:
-        selects.append(
-            f"SELECT 'reject' AS kind, target AS route, '' AS tag, row_json AS body, CAST(0 AS BIGINT) AS ms "
-            f"FROM ({rejects})"
-        )
+        selects.append(stream_select("'reject'", "target", "''", "row_json", "CAST(0 AS BIGINT)", f"({rejects})"))
         for part in shared:
             selects.extend(part.rows)
         out = t_env.to_data_stream(t_env.sql_query(" UNION ALL ".join(selects)))
