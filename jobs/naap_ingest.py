@@ -136,10 +136,11 @@ WHERE event_type = 'stream_trace' AND parse_reason IS NULL
 # grain: one row per orchestrator x GPU of each network_capabilities event, or per defect
 # (udfs/capabilities.py: a metadata row with its SCD2 key, or a reject's reason, detail, payload)
 CAPABILITY_OUTPUTS = """
-SELECT target, row_json, scd_key, reason, detail, payload, event_id, event_ms, source_position, rt
+SELECT target, row_json, scd_key, defect_reason, defect_detail, defect_payload, event_id, event_ms,
+    source_position, rt
 FROM gateway_events,
     LATERAL TABLE(explode_capabilities(data, event_ms, gateway, event_id))
-        AS t(target, row_json, scd_key, reason, detail, payload)
+        AS t(target, row_json, scd_key, defect_reason, defect_detail, defect_payload)
 WHERE event_type = 'network_capabilities'
 """
 
@@ -155,8 +156,8 @@ WHERE target = 'naap.orchestrator_metadata'
 # grain: one row per defect of a network_capabilities event (the reject view shape of
 # jobs/envelopes.py dead_letter_row)
 CAPABILITY_REJECTS = """
-SELECT 'parse' AS stage, reason, detail, event_id, 'network_capabilities' AS event_type, event_ms,
-    source_position, payload AS line, rt
+SELECT 'parse' AS stage, defect_reason AS reason, defect_detail AS detail, event_id,
+    'network_capabilities' AS event_type, event_ms, source_position, defect_payload AS line, rt
 FROM capability_outputs
 WHERE target = 'naap.dead_letter'
 """
