@@ -154,9 +154,10 @@ WHERE target = 'naap.orchestrator_metadata'
 """
 
 # grain: one row per defect of a network_capabilities event (the reject view shape of
-# jobs/envelopes.py dead_letter_row)
+# jobs/envelopes.py dead_letter_row, and the table function's target: a literal instead would let
+# the planner prune a branch of the batch aggregates and so shift the operator ids savepoints use)
 CAPABILITY_REJECTS = """
-SELECT 'parse' AS stage, defect_reason AS reason, defect_detail AS detail, event_id,
+SELECT target, 'parse' AS stage, defect_reason AS reason, defect_detail AS detail, event_id,
     'network_capabilities' AS event_type, event_ms, source_position, defect_payload AS line, rt
 FROM capability_outputs
 WHERE target = 'naap.dead_letter'
@@ -183,8 +184,7 @@ def build(t_env: Any, settings: Settings) -> list[str]:
     sql.view(
         t_env,
         "naap_ingest_capability_rejects",
-        f"SELECT 'naap.dead_letter' AS target, {dead_letter_row(settings, NAME)} AS row_json, rt "
-        "FROM naap_ingest_capability_rejects_raw",
+        f"SELECT target, {dead_letter_row(settings, NAME)} AS row_json, rt FROM naap_ingest_capability_rejects_raw",
     )
     sql.view(t_env, "naap_ingest_parse_rejects_raw", PARSE_REJECTS)
     sql.view(
