@@ -79,6 +79,8 @@ def run_python(files: list[Path], settings: Settings, client: Any) -> dict[str, 
         pos: str,
         line: str,
     ) -> None:
+        # The baseline's own dead-letter row, not the pipeline's recipe (jobs/envelopes.py
+        # dead_letter_row): a reference computation stays independent of the code it measures.
         key = sha256("|".join((job, stage, reason, pos, line)).encode()).hexdigest()
         dead_add(
             (

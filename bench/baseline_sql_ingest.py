@@ -70,7 +70,9 @@ FROM bench.lines
 WHERE reason = '' AND (file, line_no) NOT IN (SELECT file, line_no FROM bench.dropped)
 """
 
-# grain: one row per rejected line (decode / validate / late)
+# grain: one row per rejected line (decode / validate / late). The baseline's own dead-letter
+# rows (its own reject_key hash): a reference computation, independent of the pipeline's recipe
+# (jobs/envelopes.py dead_letter_row, the one production and the tests use).
 SQL_DEAD_LETTER = """
 INSERT INTO naap.dead_letter (reject_key, job, stage, reason, detail, event_id, event_type, event_timestamp,
     source_position, payload, payload_length, is_payload_truncated)
@@ -254,6 +256,8 @@ _TRACKED = ", ".join(
      "orchestrator_version", "supported_pipelines", "supported_models", "capacity", "price_per_pixel",
      "local_address", "orchestrator_url")
 )  # udfs/scd.TRACKED
+# The SCD2 key and tracked attributes restated in ClickHouse SQL on purpose: the SQL baseline
+# is an independent reference computation (production and the tests use udfs/scd.py alone).
 _META_KEY = "orchestrator_address, gpu_id, pipeline, model_id"  # udfs/scd.KEY
 
 # grain: one row per SCD2 version of (orchestrator, GPU, pipeline, model), as udfs/scd.advance

@@ -12,7 +12,10 @@ naap`` produces (jobs/envelopes.py, naap_ingest.py, naap_metrics.py, catalog.py,
   malformed_json; validate: not_an_object, missing_type, invalid_timestamp,
   timestamp_out_of_range, timestamp_in_future, missing_data, invalid_data, unknown_event_type; late: event time at or
   before the watermark = highest earlier event time - NETPULSE_ALLOWED_LATENESS_S), same
-  reject_key recipe, payload cap and job names;
+  payload cap and job names (the reject_key is each baseline's own hash: the baselines are
+  independent reference computations of the pipeline's results, deliberately not calls into
+  its code, so they do not share its dead-letter recipe, jobs/envelopes.py dead_letter_row,
+  nor its SCD2 key, udfs/scd.key_of; production and the tests use those alone);
 * one row per distinct event (first delivery per NETPULSE_BATCH_INTERVAL_S event-time window and
   dedup_key = id, or sha256 of the line without an id) in naap.raw_events, and by type in
   naap.ai_stream_status, naap.stream_ingest_metrics, naap.stream_trace_events and

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.run import CLK_TCK, _proc_table, _tree
+from bench.process_tree import CLK_TCK, _proc_table, _tree
 from jobs import progress, settings
 from jobs.ops import deploy, flink_dist, lifecycle, rest
 

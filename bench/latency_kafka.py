@@ -56,8 +56,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import generate
-from bench.latency import dataset_for, summary, window_closes, window_latencies, written_windows
-from bench.run import TreeSampler, count_rows
+from bench.latency_windows import dataset_for, summary, window_closes, window_latencies, written_windows
+from bench.process_tree import TreeSampler, count_rows
 from jobs import kafka, kafka_broker, progress
 from jobs.settings import PROJECT_ROOT
 

@@ -129,7 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if hasattr(args, "func"):
-        return int(args.func(args, settings))
+        try:
+            return int(args.func(args, settings))
+        except cluster.ClusterError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if args.command == "demo":
         return _demo(settings, fresh=not args.keep, source=args.source)
     if args.command == "migrate":
@@ -144,14 +148,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"applied {name}")
         return 0
     if args.command == "run":
-        from jobs import runtime
-        from jobs.tor import relays as tor_relays
+        from jobs import registry, runtime
 
-        if args.pipeline == tor_relays.NAME:
-            # No summary here: on a cluster this process is the submitting client, and the
-            # embedded database belongs to the job's workers (`jobs tor` prints one).
-            tor_relays.run(settings, tor_relays.default_input(settings))
-            return 0
+        try:
+            registry.get(args.pipeline)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        # No summary here: on a cluster this process is the submitting client, and the
+        # embedded database belongs to the job's workers (`jobs tor` prints one).
         runtime.run(settings, args.pipeline)
         return 0
     if args.command == "summary":
@@ -183,21 +188,24 @@ def main(argv: list[str] | None = None) -> int:
         import threading
 
         from jobs.tor import collect as tor_collect
-        from jobs.tor import relays as tor_relays
+        from jobs.tor import source as tor_source
 
-        staged = tor_relays.staging_dir(settings)
+        staged = tor_source.staging_dir(settings)
         print(f"staged {args.input} into {staged}: {tor_collect.collect(Path(args.input), staged)}")
         if args.watch:
             try:
-                tor_relays.watch(settings, Path(args.input), threading.Event())
+                tor_source.watch(settings, Path(args.input), threading.Event())
             except KeyboardInterrupt:
                 return 0
         return 0
     if args.command == "tor":
-        from jobs.tor import relays as tor_relays
+        from jobs import runtime
+        from jobs.tor import source as tor_source
+        from jobs.tor import summary as tor_summary
 
-        tor_relays.run(settings, args.input or tor_relays.BUNDLED_INPUT)
-        tor_relays.print_summary(settings)
+        tree = Path(args.input).resolve() if args.input else tor_source.BUNDLED_INPUT
+        runtime.run(settings.replace(input_path=tree), tor_source.NAME)
+        tor_summary.print_summary(settings)
         return 0
     if args.command == "catalog":
         from jobs import catalog, catalog_tor
@@ -207,12 +215,11 @@ def main(argv: list[str] | None = None) -> int:
         print(catalog_tor.tor_markdown_table())
         return 0
     if args.command == "list":
-        from jobs import runtime
-        from jobs.tor import relays as tor_relays
+        from jobs import registry
 
-        for name, jobs in runtime.PIPELINES.items():
-            print(f"{name:<14} {' + '.join(jobs)}")
-        print(f"{tor_relays.NAME:<14} {tor_relays.NAME} (Tor directory documents, docs/tor.md)")
+        for name, pipeline in registry.PIPELINES.items():
+            about = f" ({pipeline.description})" if pipeline.description else ""
+            print(f"{name:<14} {' + '.join(job.name for job in pipeline.jobs)}{about}")
         return 0
     return 1
 

@@ -54,7 +54,22 @@ def _cmd_render_conf(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _pipeline(name: str) -> None:
+    """Refuse a name that is not a pipeline of jobs/registry.py before anything is copied or run.
+
+    Raises:
+        ClusterError: no such pipeline (the message lists the names).
+    """
+    from jobs import registry  # the job modules import PyFlink: only for the commands that run one
+
+    try:
+        registry.get(name)
+    except ValueError as exc:
+        raise ClusterError(str(exc)) from exc
+
+
 def _cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
+    _pipeline(args.job)
     deployment = submit(
         args.job, settings, args.savepoint, allow_non_restored=args.allow_non_restored
     )
@@ -78,6 +93,7 @@ def _cmd_stop(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_redeploy(args: argparse.Namespace, settings: Settings) -> int:
+    _pipeline(args.job)
     try:
         deployment = redeploy(args.job, settings, force=args.force)
     except IncompatiblePlanError as exc:

@@ -26,6 +26,7 @@ from typing import Any
 from pyflink.common import Types
 
 from jobs import sql
+from jobs.contract import BODY, MS, ROUTE
 from jobs.envelopes import dead_letter_row
 from jobs.settings import Settings
 from jobs.sinks import BufferedWriter, terminate
@@ -133,26 +134,33 @@ WHERE event_type = 'stream_trace' AND parse_reason IS NULL
 """
 
 # grain: one row per orchestrator x GPU of each network_capabilities event, or per defect
+# (udfs/capabilities.py: a metadata row with its SCD2 key, or a reject's reason, detail, payload)
 CAPABILITY_OUTPUTS = """
-SELECT target, row_json, rt, event_ms
+SELECT target, row_json, scd_key, defect_reason, defect_detail, defect_payload, event_id, event_ms,
+    source_position, rt
 FROM gateway_events,
-    LATERAL TABLE(explode_capabilities(data, event_id, event_ms, gateway, source_position))
-        AS t(target, row_json)
+    LATERAL TABLE(explode_capabilities(data, event_ms, gateway, event_id))
+        AS t(target, row_json, scd_key, defect_reason, defect_detail, defect_payload)
 WHERE event_type = 'network_capabilities'
 """
 
 # grain: one row per orchestrator x GPU announcement, keyed for the SCD2 versions
-# (the runtime's single table-to-stream conversion: kind, route, tag, body, ms)
+# (stream rows of the pipeline's shared conversion, jobs/contract.py STREAM_ROW; the route is
+# the SCD2 key of udfs/scd.key_of, computed in the table function)
 CAPABILITY_ROWS = """
-SELECT
-    'scd' AS kind,
-    CONCAT_WS('|', JSON_VALUE(row_json, '$.orchestrator_address'), JSON_VALUE(row_json, '$.gpu_id'),
-              JSON_VALUE(row_json, '$.pipeline'), JSON_VALUE(row_json, '$.model_id')) AS route,
-    '' AS tag,
-    row_json AS body,
-    event_ms AS ms
+SELECT 'scd' AS kind, scd_key AS route, '' AS tag, row_json AS body, event_ms AS ms
 FROM capability_outputs
 WHERE target = 'naap.orchestrator_metadata'
+"""
+
+# grain: one row per defect of a network_capabilities event (the reject view shape of
+# jobs/envelopes.py dead_letter_row, and the table function's target: a literal instead would let
+# the planner prune a branch of the batch aggregates and so shift the operator ids savepoints use)
+CAPABILITY_REJECTS = """
+SELECT target, 'parse' AS stage, defect_reason AS reason, defect_detail AS detail, event_id,
+    'network_capabilities' AS event_type, event_ms, source_position, defect_payload AS line, rt
+FROM capability_outputs
+WHERE target = 'naap.dead_letter'
 """
 
 # grain: one row per event whose typed fields are wrong
@@ -166,18 +174,17 @@ WHERE parse_reason IS NOT NULL
 
 def build(t_env: Any, settings: Settings) -> list[str]:
     """Define the job's views; return the output views (target, row_json, rt)."""
-    t_env.create_temporary_function(
-        "explode_capabilities", capabilities_udtf(NAME, settings.dlq_payload_cap_chars)
-    )
+    t_env.create_temporary_function("explode_capabilities", capabilities_udtf())
     sql.view(t_env, "naap_ingest_raw_events", RAW_EVENTS)
     sql.view(t_env, "naap_ingest_ai_stream_status", AI_STREAM_STATUS)
     sql.view(t_env, "naap_ingest_stream_ingest_metrics", STREAM_INGEST_METRICS)
     sql.view(t_env, "naap_ingest_stream_trace_events", STREAM_TRACE_EVENTS)
     sql.view(t_env, "capability_outputs", CAPABILITY_OUTPUTS)
+    sql.view(t_env, "naap_ingest_capability_rejects_raw", CAPABILITY_REJECTS)
     sql.view(
         t_env,
         "naap_ingest_capability_rejects",
-        "SELECT target, row_json, rt FROM capability_outputs WHERE target = 'naap.dead_letter'",
+        f"SELECT target, {dead_letter_row(settings, NAME)} AS row_json, rt FROM naap_ingest_capability_rejects_raw",
     )
     sql.view(t_env, "naap_ingest_parse_rejects_raw", PARSE_REJECTS)
     sql.view(
@@ -196,17 +203,15 @@ def build(t_env: Any, settings: Settings) -> list[str]:
     ]
 
 
-def stream_outputs() -> list[str]:
-    """Rows this job hands to its DataStream part (attach_streams), in the runtime's shape."""
-    return [CAPABILITY_ROWS]
-
-
 def attach_streams(out: Any, settings: Settings, pipeline: str) -> None:
-    """DataStream part: orchestrator_metadata versions (SCD2) in keyed state, then written."""
+    """DataStream part: orchestrator_metadata versions (SCD2) in keyed state, then written.
+
+    ``out`` is the pipeline's stream of stream rows; this part reads its CAPABILITY_ROWS.
+    """
     versions = (
         by_kind(out, "scd", pipeline)
-        .key_by(lambda row: row[1], key_type=Types.STRING())
-        .process(OrchestratorVersions.function(), output_type=Types.TUPLE([Types.STRING(), Types.STRING()]))
+        .key_by(lambda row: row[ROUTE], key_type=Types.STRING())
+        .process(OrchestratorVersions.function(BODY, MS), output_type=Types.TUPLE([Types.STRING(), Types.STRING()]))
         .uid(f"{pipeline}-orchestrator-versions")
         .name("orchestrator_metadata SCD2 versions")
         .key_by(lambda row: row[0], key_type=Types.STRING())

@@ -1,52 +1,38 @@
 """Builds the table environment, registers the source, wires job outputs to the sinks, runs.
 
-One pipeline = one Flink job: the source is read once, parsed once (jobs/envelopes.py) and
+One runtime for every pipeline of jobs/registry.py, wired from its declarations
+(jobs/contract.py). One pipeline = one Flink job: the source is read once, parsed once and
 fanned out to every job of the pipeline, then to ClickHouse, Parquet and the dead-letter table.
 
 Every job's ``build(t_env, settings)`` returns output views of (target, row_json, rt). They are
 unioned and grouped per (target table, event-time batch window) into one row per batch, in Java
 state; only finished batches cross into Python (one string per batch, not one row per event:
 the bytes shipped to Python per row are what costs). See jobs/sinks.py for exactly-once.
+A job's keyed DataStream part (``StreamPart``) gets its rows from the same single conversion,
+or, declared with a view of its own (tor_relays), from that view's conversion.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from pyflink.common import Configuration, Types
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
-from jobs import (
-    envelopes,
-    java_udfs,
-    kafka,
-    naap_ingest,
-    naap_metrics,
-    progress,
-    sources,
-    sql,
-    staging,
-)
-from jobs.envelopes import dead_letter_row
+from jobs import progress, registry, sql, staging
+from jobs.contract import BODY, ROUTE, Pipeline, StreamPart, stream_select
 from jobs.ops import flink_logs
 from jobs.settings import Settings
 from jobs.sinks import BatchWriter, BufferedWriter, terminate
 from jobs.streams import by_kind
 
 log = logging.getLogger("netpulse.runtime")
-
-JOBS: dict[str, ModuleType] = {"naap_ingest": naap_ingest, "naap_metrics": naap_metrics}
-PIPELINES: dict[str, tuple[str, ...]] = {
-    "naap": ("naap_ingest", "naap_metrics"),
-    "naap_ingest": ("naap_ingest",),
-    "naap_metrics": ("naap_metrics",),
-}
 
 # grain: one row per (target table, event-time batch window)
 BATCHES = """
@@ -126,57 +112,101 @@ def create_environment(settings: Settings, pipeline: str) -> tuple[Any, Any]:
 def build(env: Any, t_env: Any, settings: Settings, pipeline: str) -> Path | None:
     """Define the whole pipeline: source, shared parsing, jobs, sinks.
 
-    Returns the staging directory of a bounded (BATCH) run, whose outputs are loaded after the
-    job (jobs/staging.py), or None when the job writes as it goes (STREAMING).
+    Returns the staging directory of a bounded (BATCH) run of a staged source, whose outputs
+    are loaded after the job (jobs/staging.py), or None when the job writes as it goes.
     """
-    if pipeline not in PIPELINES:
-        raise ValueError(f"unknown pipeline {pipeline!r}; choose one of {sorted(PIPELINES)}")
-    udf_jar = java_udfs.register(t_env)  # before the source: its event time is a Java function
-    if settings.source == "kafka":
-        kafka.register(t_env)  # the connector jar (jars.lock)
-    t_env.execute_sql(sources.source_ddl(settings))
-    envelopes.register(t_env, settings)
+    spec = registry.get(pipeline)
+    spec.source.register(env, t_env, settings)
     outputs: list[str] = []
-    for name in PIPELINES[pipeline]:
-        outputs.extend(JOBS[name].build(t_env, settings))
-    union = " UNION ALL ".join(f"SELECT target, row_json, rt FROM {o}" for o in outputs)
-    sql.view(t_env, "sink_rows", union)
-    if settings.is_batch:
-        # ADD JAR ships the jar with jobs the table environment submits; a statement set
-        # attached to the stream environment needs it in the environment's own jar list.
-        env.add_jars(udf_jar.resolve().as_uri())
-        return _stage(env, t_env, settings, pipeline, outputs)
-    _write_as_it_goes(env, t_env, settings, pipeline)
+    for job in spec.jobs:
+        outputs.extend(job.build(t_env, settings))
+    if outputs:
+        union = " UNION ALL ".join(f"SELECT target, row_json, rt FROM {o}" for o in outputs)
+        sql.view(t_env, "sink_rows", union)
+    if settings.is_batch and spec.source.staged_load:
+        return _stage(t_env, settings, spec, outputs)
+    _write_as_it_goes(t_env, settings, spec, outputs)
     return None
 
 
-def _stage(env: Any, t_env: Any, settings: Settings, pipeline: str, outputs: list[str]) -> Path:
+def _parts(spec: Pipeline) -> list[StreamPart]:
+    return [job.stream for job in spec.jobs if job.stream is not None]
+
+
+def _stage(t_env: Any, settings: Settings, spec: Pipeline, outputs: list[str]) -> Path:
     """BATCH: every output row goes to the staging files in Java (no Python on the row path)."""
-    directory = staging.new_directory(settings, pipeline)
+    directory = staging.new_directory(settings, spec.name)
     line = staging.staged_line
     rows = [
         f"SELECT {line('target', staging.batch_id('rt'), 'row_json')} AS line FROM {output}" for output in outputs
     ] + [
-        "SELECT "
-        + line(
-            sql.literal("naap.dead_letter"),
-            sql.literal("source-rejects"),
-            dead_letter_row(settings, pipeline, "line_copy"),
-        )
-        + " AS line FROM source_rejects",
+        f"SELECT {line('target', sql.literal('source-rejects'), 'row_json')} AS line "
+        f"FROM ({spec.source.rejects(settings, spec.name)})",
     ]
-    for name in PIPELINES[pipeline]:
-        for select in getattr(JOBS[name], "stream_outputs", lambda: [])():
-            # (kind, route, tag, body, ms) rows of the job's keyed DataStream part, staged as
-            # key TAB event ms TAB row and folded at load time (jobs/staging.py).
+    for part in _parts(spec):
+        if part.view is not None:
+            raise ValueError(f"pipeline {spec.name!r}: a staged bounded run cannot feed a StreamPart view")
+        for select in part.rows:
+            # stream rows of the job's keyed DataStream part, staged as key TAB event ms TAB row
+            # and folded at load time (jobs/staging.py).
             row = "CONCAT(route, CHR(9), CAST(ms AS STRING), CHR(9), body)"
             rows.append(f"SELECT {line('kind', sql.literal('all'), row)} AS line FROM ({select})")
     staging.attach(t_env, directory, rows)
     return directory
 
 
-def _write_as_it_goes(env: Any, t_env: Any, settings: Settings, pipeline: str) -> None:
-    """STREAMING: batches per event-time window, written by Python operators as windows close."""
+def _write_as_it_goes(t_env: Any, settings: Settings, spec: Pipeline, outputs: list[str]) -> None:
+    """Writers inside the job: batches per event-time window, rejects, the jobs' keyed parts.
+
+    Everything that crosses into Python leaves the table world through ONE conversion: each
+    to_data_stream() is planned on its own, so three conversions would read and parse the
+    source three times (and give each branch its own watermark). Its rows are stream rows
+    (jobs/contract.py STREAM_ROW); the Python side splits them by kind. A part declared with a
+    view of its own is converted apart, and a pipeline with no batches and no shared rows
+    (tor_relays) converts its rejects apart too: operators and their uids stay what they were.
+    """
+    pipeline, writers = spec.name, settings.writer_parallelism
+    rejects = spec.source.rejects(settings, pipeline)
+    shared = [part for part in _parts(spec) if part.rows]
+    selects = []
+    if outputs:
+        batches = _batches(t_env, settings)
+        selects.append(stream_select("'batch'", "target", "batch_id", "rows_text", "CAST(0 AS BIGINT)", batches))
+    if selects or shared:
+        selects.append(stream_select("'reject'", "target", "''", "row_json", "CAST(0 AS BIGINT)", f"({rejects})"))
+        for part in shared:
+            selects.extend(part.rows)
+        out = t_env.to_data_stream(t_env.sql_query(" UNION ALL ".join(selects)))
+        if outputs:
+            terminate(
+                by_kind(out, "batch", pipeline)
+                .key_by(lambda row: row[ROUTE], key_type=Types.STRING())
+                .map(BatchWriter(settings), output_type=Types.LONG()),
+                f"{pipeline}-batch-writer", "clickhouse+parquet batch writer", writers,
+            )
+        terminate(
+            by_kind(out, "reject", pipeline)
+            .key_by(lambda row: row[ROUTE], key_type=Types.STRING())
+            .process(BufferedWriter(settings, key_index=ROUTE, row_index=BODY), output_type=Types.INT()),
+            f"{pipeline}-reject-writer", "dead-letter writer", writers,
+        )
+        for part in shared:
+            part.attach(out, settings, pipeline)
+    for part in _parts(spec):
+        if part.view is not None:
+            part.attach(t_env.to_data_stream(t_env.from_path(part.view)), settings, pipeline)
+    if not (selects or shared):
+        # rows (target, row_json)
+        terminate(
+            t_env.to_data_stream(t_env.sql_query(rejects))
+            .key_by(lambda row: row[0], key_type=Types.STRING())
+            .process(BufferedWriter(settings), output_type=Types.INT()),
+            f"{pipeline}-reject-writer", "dead-letter writer", writers,
+        )
+
+
+def _batches(t_env: Any, settings: Settings) -> str:
+    """The view of finished batches: one row per (target table, event-time batch window)."""
     # Event tables: large batches (ClickHouse wants few, big inserts). calculated_metrics: its own
     # interval, a divisor of 5 minutes, so a 5-minute window's rows land in the batch that closes
     # with the same watermark (settings.metrics_batch_interval_s).
@@ -194,48 +224,38 @@ def _write_as_it_goes(env: Any, t_env: Any, settings: Settings, pipeline: str) -
         )
     )
     sql.view(t_env, "sink_batches", batches_sql)
-    # Everything that crosses into Python leaves the table world through ONE conversion: each
-    # to_data_stream() is planned on its own, so three conversions would read and parse the
-    # source three times (and give each branch its own watermark). Rows are (kind, route, tag,
-    # body, ms); the Python side splits them by kind.
-    selects = [
-        "SELECT 'batch' AS kind, target AS route, batch_id AS tag, rows_text AS body, "
-        "CAST(0 AS BIGINT) AS ms FROM sink_batches",
-        f"SELECT 'reject' AS kind, 'naap.dead_letter' AS route, '' AS tag, "
-        f"{dead_letter_row(settings, pipeline, 'line_copy')} AS body, CAST(0 AS BIGINT) AS ms FROM source_rejects",
-    ]
-    for name in PIPELINES[pipeline]:
-        if hasattr(JOBS[name], "stream_outputs"):
-            selects.extend(JOBS[name].stream_outputs())
-    out = t_env.to_data_stream(t_env.sql_query(" UNION ALL ".join(selects)))
-    writers = settings.writer_parallelism
-    terminate(
-        by_kind(out, "batch", pipeline)
-        .key_by(lambda row: row[1], key_type=Types.STRING())
-        .map(BatchWriter(settings), output_type=Types.LONG()),
-        f"{pipeline}-batch-writer", "clickhouse+parquet batch writer", writers,
-    )
-    terminate(
-        by_kind(out, "reject", pipeline)
-        .key_by(lambda row: row[1], key_type=Types.STRING())
-        .process(BufferedWriter(settings, key_index=1, row_index=3), output_type=Types.INT()),
-        f"{pipeline}-reject-writer", "dead-letter writer", writers,
-    )
-    for name in PIPELINES[pipeline]:
-        if hasattr(JOBS[name], "attach_streams"):
-            JOBS[name].attach_streams(out, settings, pipeline)
+    return "sink_batches"
 
 
-def run(settings: Settings, pipeline: str = "naap", wait: bool = True) -> Any:
+def run(settings: Settings, pipeline: str = "naap", wait: bool = True, *, prepare: bool = True) -> Any:
     """Build and execute ``pipeline``; blocks until a bounded run ends when ``wait``.
+
+    ``prepare``: run the source's preparation first (the Tor collector stages its input; False
+    runs over what is already staged). A watched run whose source watches its input (Tor)
+    keeps preparing in a thread of this process while the job runs.
 
     Returns the JobExecutionResult (wait) or the JobClient (no wait). A run that waits prints
     progress lines to stderr (events read, rate, rows written, rejects; NETPULSE_PROGRESS_INTERVAL_S).
     """
+    source = registry.get(pipeline).source
+    if prepare and source.prepare is not None:
+        source.prepare(settings)
+    if settings.runtime_mode == "auto" and source.bounded is not None and source.bounded(settings):
+        settings = settings.replace(runtime_mode="batch")
     env, t_env = create_environment(settings, pipeline)
     staged = build(env, t_env, settings, pipeline)
     if staged is None:
-        return execute(env, pipeline, settings) if wait else env.execute_async(pipeline)
+        stop = threading.Event()
+        if source.watch is not None and settings.monitor_interval_s > 0:
+            threading.Thread(
+                target=source.watch, args=(settings, stop), name=f"{pipeline}-watch", daemon=True
+            ).start()
+        if not wait:
+            return env.execute_async(pipeline)
+        try:
+            return execute(env, pipeline, settings)
+        finally:
+            stop.set()
     if not wait or not _attached(env):
         raise ValueError(
             "a bounded run (BATCH mode) loads its staged outputs once the job has finished, so it "

@@ -29,7 +29,7 @@ import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 from pyflink.common import Types
@@ -54,6 +54,45 @@ INSERT_SETTINGS = {
 PARQUET_TABLES = ("naap.raw_events", "naap.calculated_metrics")
 DISCARDING_SINK = "org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink"
 END_OF_INPUT_MS = 2**62  # a timer at Long.MAX never fires behind an interval join (FLINK-NOTES)
+ATTEMPTS = 6
+FIRST_BACKOFF_S = 0.5
+MAX_BACKOFF_S = 30.0
+T = TypeVar("T")
+
+
+def retried(
+    what: str,
+    call: Callable[[], T],
+    *,
+    attempts: int = ATTEMPTS,
+    first_backoff_s: float = FIRST_BACKOFF_S,
+    rows: int | None = None,
+    on_failure: Callable[[], None] | None = None,
+    storage: str = "ClickHouse",
+) -> T:
+    """The retry policy of every writer: ``call()``, retried with exponential backoff.
+
+    Each failure is logged with ``what`` (and the row count); ``storage`` names what failed in
+    the final error ("ClickHouse"; "" when ``what`` says it); ``on_failure`` runs after each
+    (e.g. drop a broken connection). After the last attempt the error is raised: Flink
+    restarts the job from its last checkpoint, and the idempotent writes make that safe.
+    """
+    delay = first_backoff_s
+    counted = "" if rows is None else f", {rows} rows"
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001 - any client/server error is retried
+            log.warning("%s failed (attempt %d/%d%s): %s", what, attempt, attempts, counted, exc)
+            if on_failure is not None:
+                on_failure()
+            if attempt == attempts:
+                raise RuntimeError(
+                    f"{storage} {what} failed {attempts} times; the job will restart from its last checkpoint".lstrip()
+                ) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF_S)
+    raise AssertionError("unreachable: attempts >= 1")
 
 
 def terminate(operator: Any, uid: str, name: str, parallelism: int) -> None:
@@ -156,38 +195,56 @@ class ClickHouseWriter:
         settings = dict(INSERT_SETTINGS)
         if token:
             settings["insert_deduplication_token"] = token
-        delay = self.first_backoff_s
-        for attempt in range(1, self.attempts + 1):
-            try:
-                if self.settings.fault_file and os.path.exists(self.settings.fault_file):
-                    # Outage drill (NETPULSE_FAULT_FILE): fail before touching the client.
-                    raise ConnectionError(
-                        f"ClickHouse unavailable (fault file {self.settings.fault_file} exists)"
-                    )
-                if self.client is None:
-                    self.client = clickhouse.connect(self.settings)
-                if target not in self._checked:
-                    self._warn_unknown_keys(target, lines[0])
-                with clickhouse.lock():
-                    if arrow is not None:
-                        self.client.insert_arrow(target, arrow, settings=settings)
-                    else:
-                        self.client.raw_insert(target, insert_block=body, settings=settings, fmt="JSONEachRow")
-                return
-            except Exception as exc:  # noqa: BLE001 - any client/server error is retried
-                self.failures += 1
-                log.warning(
-                    "insert into %s failed (attempt %d/%d, %d rows): %s",
-                    target, attempt, self.attempts, len(lines), exc,
-                )
-                if attempt == self.attempts:
-                    raise RuntimeError(
-                        f"ClickHouse insert into {target} failed {self.attempts} times; "
-                        "the job will restart from its last checkpoint"
-                    ) from exc
-                self.client = None if not self.settings.is_embedded else self.client
-                time.sleep(delay)
-                delay = min(delay * 2, 30.0)
+
+        def insert() -> None:
+            client = self._connected()
+            if target not in self._checked:
+                self._warn_unknown_keys(target, lines[0])
+            with clickhouse.lock():
+                if arrow is not None:
+                    client.insert_arrow(target, arrow, settings=settings)
+                else:
+                    client.raw_insert(target, insert_block=body, settings=settings, fmt="JSONEachRow")
+
+        self._retried(f"insert into {target}", insert, len(lines))
+
+    def insert_values(self, table: str, columns: tuple[str, ...], rows: list[list[Any]], token: str) -> None:
+        """Insert ``rows`` (values in ``columns`` order) as one block with a deduplication token."""
+        settings = dict(INSERT_SETTINGS, insert_deduplication_token=token)
+
+        def insert() -> None:
+            client = self._connected()
+            with clickhouse.lock():
+                client.insert(table, rows, column_names=list(columns), settings=settings)
+
+        self._retried(f"insert into {table}", insert, len(rows))
+
+    def query_rows(self, what: str, query: str, parameters: dict[str, Any]) -> list[Any]:
+        """The result rows of ``query``, with the writers' retry policy (a writer's read)."""
+
+        def read() -> list[Any]:
+            client = self._connected()
+            with clickhouse.lock():
+                return list(client.query(query, parameters=parameters).result_rows)
+
+        return self._retried(what, read)
+
+    def _connected(self) -> Any:
+        if self.settings.fault_file and os.path.exists(self.settings.fault_file):
+            # Outage drill (NETPULSE_FAULT_FILE): fail before touching the client.
+            raise ConnectionError(f"ClickHouse unavailable (fault file {self.settings.fault_file} exists)")
+        if self.client is None:
+            self.client = clickhouse.connect(self.settings)
+        return self.client
+
+    def _retried(self, what: str, call: Callable[[], T], rows: int | None = None) -> T:
+        def failed() -> None:
+            self.failures += 1
+            self.client = None if not self.settings.is_embedded else self.client
+
+        return retried(
+            what, call, attempts=self.attempts, first_backoff_s=self.first_backoff_s, rows=rows, on_failure=failed
+        )
 
 
 def batch_end_ms(batch_id: str) -> int:
@@ -198,23 +255,6 @@ def batch_end_ms(batch_id: str) -> int:
         return int(start.timestamp() * 1000) + int(interval.removesuffix("s")) * 1000
     except ValueError:
         return 0
-
-
-def retried(what: str, attempts: int, first_backoff_s: float, write: Callable[[], Any]) -> Any:
-    """Call ``write``; on an exception, log it and try again after a doubling pause, then raise."""
-    delay = first_backoff_s
-    for attempt in range(1, attempts + 1):
-        try:
-            return write()
-        except Exception as exc:  # noqa: BLE001 - any storage error is retried
-            log.warning("%s failed (attempt %d/%d): %s", what, attempt, attempts, exc)
-            if attempt == attempts:
-                raise RuntimeError(
-                    f"{what} failed {attempts} times; the job will restart from its last checkpoint"
-                ) from exc
-            time.sleep(delay)
-            delay = min(delay * 2, 30.0)
-    return None
 
 
 class BatchSink:
@@ -260,8 +300,8 @@ class BatchSink:
             # the batch again (dropped by its token) and puts the same object again.
             retried(
                 f"Parquet write of {target} batch {batch_id} ({len(lines)} rows)",
-                self.attempts, self.first_backoff_s,
                 lambda: self.parquet.write(target, batch_id, arrow),
+                attempts=self.attempts, first_backoff_s=self.first_backoff_s, storage="",
             )
         self.seconds["clickhouse"] += written - started
         self.seconds["parquet"] += time.perf_counter() - written

@@ -72,6 +72,15 @@ def geoip_dir() -> Path:
     return GEOIP_DIR
 
 
+def run_tor(settings: Settings, tree: Path, geoip_dir: Path, *, wait: bool = True) -> Any:
+    """The tor_relays pipeline through the one runtime over ``tree`` (collected first)."""
+    from jobs import runtime
+
+    return runtime.run(
+        settings.replace(input_path=Path(tree).resolve(), geoip_dir=geoip_dir), "tor_relays", wait=wait
+    )
+
+
 def truncate_tor(settings: Settings) -> Any:
     """Empty every Tor table (MV targets included); returns the client."""
     client = clickhouse.connect(settings)

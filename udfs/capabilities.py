@@ -15,7 +15,6 @@ rejects naming its defects.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Iterator
@@ -25,6 +24,8 @@ from typing import Any
 
 from pyflink.table import DataTypes
 from pyflink.table.udf import udtf
+
+from udfs.scd import key_of
 
 METADATA_TABLE = "naap.orchestrator_metadata"
 DEAD_LETTER_TABLE = "naap.dead_letter"
@@ -236,41 +237,15 @@ _NO_GPU: dict[str, Any] = {
 }
 
 
-def dead_letter_record(
-    job: str,
-    stage: str,
-    reason: str,
-    detail: str,
-    event_id: str,
-    event_type: str,
-    event_ms: int | None,
-    source_position: str,
-    payload: str,
-    cap: int,
-) -> dict[str, Any]:
-    """A naap.dead_letter row; the same reject_key recipe as the SQL path (jobs/envelopes.py)."""
-    parts = (job, stage, reason, source_position, event_id, detail, payload)
-    key = hashlib.sha256("|".join(parts).encode()).hexdigest()
-    return {
-        "reject_key": key,
-        "job": job,
-        "stage": stage,
-        "reason": reason,
-        "detail": detail,
-        "event_id": event_id,
-        "event_type": event_type,
-        "event_timestamp": _ms_text(event_ms) if event_ms is not None else None,
-        "source_position": source_position,
-        "payload": payload[:cap],
-        "payload_length": len(payload),
-        "is_payload_truncated": len(payload) > cap,
-    }
+# One row of the table function: (target, row_json, scd_key, reason, detail, payload). A
+# metadata row carries its JSON and its SCD2 key (udfs/scd.key_of, the key production's keyed
+# state uses); a reject carries its reason, detail and payload, and becomes a naap.dead_letter
+# row by the one SQL recipe of every reject (jobs/envelopes.py ``dead_letter_row``).
+Output = tuple[str, str | None, str | None, str | None, str | None, str | None]
 
 
-def capability_outputs(
-    data: str, event_id: str, event_ms: int, gateway: str, source_position: str, job: str, cap: int
-) -> Iterator[tuple[str, str]]:
-    """(target table, JSONEachRow line) pairs for one event: metadata rows, then rejects."""
+def capability_outputs(data: str, event_ms: int, gateway: str, event_id: str) -> Iterator[Output]:
+    """The table function's rows for one event: metadata rows, then rejects."""
     rows: list[dict[str, Any]]
     rejects: list[Reject]
     try:
@@ -284,26 +259,20 @@ def capability_outputs(
         except Exception as exc:  # a shape nobody foresaw: a dead letter, never a failed job
             rows, rejects = [], [Reject("capabilities_unparseable", f"{type(exc).__name__}: {exc}", data)]
     for row in rows:
-        yield METADATA_TABLE, json.dumps(row, separators=(",", ":"))
+        yield METADATA_TABLE, json.dumps(row, separators=(",", ":")), key_of(row), None, None, None
     for reject in rejects:
-        record = dead_letter_record(
-            job, "parse", reject.reason, reject.detail, event_id, "network_capabilities",
-            event_ms, source_position, reject.payload, cap,
-        )
-        yield DEAD_LETTER_TABLE, json.dumps(record, separators=(",", ":"))
+        yield DEAD_LETTER_TABLE, None, None, reject.reason, reject.detail, reject.payload
 
 
-def capabilities_udtf(job: str, cap: int) -> Any:
-    """The PyFlink table function over :func:`capability_outputs` (job name and cap bound)."""
+def capabilities_udtf() -> Any:
+    """The PyFlink table function over :func:`capability_outputs`."""
 
     @udtf(
-        result_types=[DataTypes.STRING(), DataTypes.STRING()],
-        input_types=[
-            DataTypes.STRING(), DataTypes.STRING(), DataTypes.BIGINT(), DataTypes.STRING(), DataTypes.STRING()
-        ],
+        result_types=[DataTypes.STRING()] * 6,
+        input_types=[DataTypes.STRING(), DataTypes.BIGINT(), DataTypes.STRING(), DataTypes.STRING()],
     )
-    def explode_capabilities(data, event_id, event_ms, gateway, source_position):  # type: ignore[no-untyped-def]
-        yield from capability_outputs(data, event_id, event_ms, gateway, source_position, job, cap)
+    def explode_capabilities(data, event_ms, gateway, event_id):  # type: ignore[no-untyped-def]
+        yield from capability_outputs(data, event_ms, gateway, event_id)
 
     return explode_capabilities
 

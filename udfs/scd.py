@@ -84,7 +84,12 @@ class OrchestratorVersions:
     """
 
     @staticmethod
-    def function() -> Any:
+    def function(body: int, ms: int) -> Any:
+        """The operator over stream rows.
+
+        ``body`` and ``ms``: the indexes of the row JSON and the event time (epoch ms) in a
+        row (jobs/contract.py STREAM_ROW).
+        """
         from pyflink.common import Types
         from pyflink.datastream import KeyedProcessFunction, RuntimeContext
         from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
@@ -95,12 +100,11 @@ class OrchestratorVersions:
                 self.pending = runtime_context.get_list_state(ListStateDescriptor("pending", Types.STRING()))
 
             def process_element(self, value: Any, ctx: KeyedProcessFunction.Context) -> Any:
-                # value: (kind, key, tag, row JSON, event time ms); applied once the watermark
-                # has passed the event, in event-time order.
-                row = json.loads(value[3])
-                row["_rt"] = value[4]
+                # applied once the watermark has passed the event, in event-time order
+                row = json.loads(value[body])
+                row["_rt"] = value[ms]
                 self.pending.add(json.dumps(row))
-                ctx.timer_service().register_event_time_timer(value[4])
+                ctx.timer_service().register_event_time_timer(value[ms])
                 return iter(())
 
             def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Any:

@@ -1,8 +1,9 @@
 """tor_relays: Tor directory documents into the tor.relay_snapshot time series.
 
-Reads:    staged JSON-lines files (jobs/tor/collect.py turns a CollecTor tree or a tor data
-          directory of consensuses, votes, server / extra-info descriptors and bandwidth files
-          into one record per router entry / descriptor / measurement, parsed with stem). With
+Reads:    staged JSON-lines files (the source: jobs/tor/source.py; jobs/tor/collect.py
+          turns a CollecTor tree or a tor data directory of consensuses, votes, server /
+          extra-info descriptors and bandwidth files into one record per router entry /
+          descriptor / measurement, parsed with stem). With
           NETPULSE_MONITOR_INTERVAL_S > 0 the collector re-scans the input tree and the Flink
           source picks up new staged files (source.monitor-interval, streaming mode);
           otherwise the run is bounded and runs in Flink BATCH mode.
@@ -48,8 +49,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -57,146 +56,29 @@ from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
-from jobs import sql
-from jobs.settings import PROJECT_ROOT, Settings
-from jobs.sinks import BufferedWriter, terminate
-from jobs.tor.collect import collect
+from jobs.settings import Settings
+from jobs.sinks import terminate
 from jobs.tor.network import NET, consensus_copies, relay_copies, write_hour_metrics
+from jobs.tor.source import BUNDLED_INPUT, NAME, default_input, source_ddl, staging_dir
 from jobs.tor.summary import format_summary, network_summary, print_summary
 from jobs.tor.writer import HOUR_WAIT_MS, SNAPSHOT_COLUMNS, SNAPSHOT_TABLE, HourBatchWriter, insert_snapshots
 from udfs.tor_geoip import GeoIP
 from udfs.tor_state import RelayState, add_record, emit_due_with_network
 
-__all__ = [  # the writer and the summary live in their own modules; callers keep these names
+__all__ = [  # the source, writer and summary live in their own modules; callers keep these names
+    "BUNDLED_INPUT",
+    "NAME",
     "SNAPSHOT_COLUMNS",
+    "attach",
     "build",
-    "execute",
+    "default_input",
     "format_summary",
     "insert_snapshots",
     "network_summary",
     "print_summary",
-    "run",
+    "source_ddl",
+    "staging_dir",
 ]
-
-NAME = "tor_relays"
-DEAD_LETTER_TABLE = "tor.dead_letter"
-BUNDLED_INPUT = PROJECT_ROOT / "tests" / "fixtures" / "tor" / "collector"
-RECORD_KINDS = ("status", "vote", "server", "extra", "bw")  # per relay; plus 'consensus' (per document)
-
-log = logging.getLogger("netpulse.tor_relays")
-
-
-def staging_dir(settings: Settings) -> Path:
-    """Where the collector stages JSON lines for this job."""
-    return settings.var_dir / "tor" / "staged"
-
-
-def default_input(settings: Settings) -> Path:
-    """The tree ``run tor_relays`` reads.
-
-    NETPULSE_INPUT_PATH when it is set to somewhere other than its default (var/input, where the
-    NaaP events go), else the bundled Tor documents.
-    """
-    if settings.input_path != (settings.var_dir / "input").resolve():
-        return settings.input_path
-    return BUNDLED_INPUT
-
-
-def source_ddl(settings: Settings, path: Path, *, batch: bool = False) -> str:
-    """The staged JSON-lines directory, read raw so that no line vanishes unseen.
-
-    Streaming: event time is the consensus hour of router entries (``rt``; watermark = newest
-    hour read). Consensus document records carry none: the collector stages them at the top of
-    their file, before the entries of the file's earlier hours, so a valid-after of theirs
-    would move the watermark past hours not yet read. A value that is not a number gives 0
-    (TRY_CAST: a CAST error would fail the job; the line is dead-lettered by the decode check).
-    Batch: no rowtime (BATCH mode fires a key's timers at the end of its input, in order).
-    """
-    monitor = (
-        f",\n    'source.monitor-interval' = {sql.literal(f'{settings.monitor_interval_s} s')}"
-        if settings.monitor_interval_s > 0 and not batch
-        else ""
-    )
-    rowtime = (
-        ""
-        if batch
-        else """,
-    rt AS TO_TIMESTAMP_LTZ(COALESCE(CASE WHEN JSON_VALUE(line, '$.kind') IN ('status', 'vote')
-        THEN TRY_CAST(JSON_VALUE(line, '$.valid_after') AS BIGINT) * 1000 END, 0), 3),
-    WATERMARK FOR rt AS rt"""
-    )
-    return f"""
-CREATE TEMPORARY TABLE tor_staged (
-    line STRING,
-    source_position STRING NOT NULL METADATA FROM 'file.path' VIRTUAL,
-    kind AS JSON_VALUE(line, '$.kind'){rowtime}
-) WITH (
-    'connector' = 'filesystem',
-    'path' = {sql.literal(str(path))},
-    'format' = 'raw'{monitor}
-)"""
-
-
-_KINDS = ", ".join(f"'{k}'" for k in RECORD_KINDS)
-_FINGERPRINT = "JSON_VALUE(line, '$.fingerprint')"
-
-_CONSENSUS_OK = """(TRY_CAST(JSON_VALUE(line, '$.valid_after') AS BIGINT) IS NOT NULL
-        AND TRY_CAST(JSON_VALUE(line, '$.fresh_until') AS BIGINT) IS NOT NULL)"""
-
-# grain: one row per staged line that is a usable record, keyed by relay fingerprint (a
-# consensus document record by 'consensus:<valid-after>': it only passes through the keyed
-# operator, which copies it to the hours whose metrics need it)
-RECORDS = f"""
-SELECT kind, CASE WHEN kind = 'consensus' THEN CONCAT('consensus:', JSON_VALUE(line, '$.valid_after'))
-    ELSE {_FINGERPRINT} END AS fingerprint, line
-FROM tor_staged
-WHERE line IS JSON OBJECT AND (
-    (kind IN ({_KINDS}) AND REGEXP({_FINGERPRINT}, '^[0-9A-F]{{40}}$'))
-    OR (kind = 'consensus' AND {_CONSENSUS_OK}))
-"""
-
-# grain: one row per reject found by the collector (already dead-letter shaped)
-COLLECTOR_REJECTS = f"""
-SELECT '{DEAD_LETTER_TABLE}' AS target, JSON_OBJECT(
-    'reject_key' VALUE JSON_VALUE(line, '$.reject_key'),
-    'job' VALUE '{NAME}',
-    'stage' VALUE JSON_VALUE(line, '$.stage'),
-    'document' VALUE JSON_VALUE(line, '$.document'),
-    'doc_type' VALUE JSON_VALUE(line, '$.doc_type'),
-    'line' VALUE COALESCE(TRY_CAST(JSON_VALUE(line, '$.line') AS INT), 0),
-    'reason' VALUE JSON_VALUE(line, '$.reason'),
-    'detail' VALUE COALESCE(JSON_VALUE(line, '$.detail'), ''),
-    'excerpt' VALUE COALESCE(JSON_VALUE(line, '$.excerpt'), '')
-) AS row_json
-FROM tor_staged
-WHERE line IS JSON OBJECT AND kind = 'reject'
-"""
-
-_DECODE_REASON = f"""CASE
-    WHEN NOT (line IS JSON OBJECT) THEN 'malformed_json'
-    WHEN kind IS NULL OR kind NOT IN ({_KINDS}, 'reject', 'consensus') THEN 'unknown_kind'
-    WHEN kind = 'consensus' AND NOT {_CONSENSUS_OK} THEN 'bad_consensus_record'
-    WHEN kind NOT IN ('reject', 'consensus')
-        AND NOT COALESCE(REGEXP({_FINGERPRINT}, '^[0-9A-F]{{40}}$'), FALSE)
-        THEN 'bad_fingerprint'
-END"""
-
-# grain: one row per staged line that is neither a record nor a collector reject
-DECODE_REJECTS = f"""
-SELECT '{DEAD_LETTER_TABLE}' AS target, JSON_OBJECT(
-    'reject_key' VALUE SHA256(CONCAT_WS('|', 'decode', source_position, reason, line)),
-    'job' VALUE '{NAME}',
-    'stage' VALUE 'decode',
-    'document' VALUE source_position,
-    'doc_type' VALUE 'staged-jsonl',
-    'line' VALUE 0,
-    'reason' VALUE reason,
-    'detail' VALUE 'a staged line must be a JSON record written by jobs/tor/collect.py',
-    'excerpt' VALUE SUBSTRING(line, 1, 4096)
-) AS row_json
-FROM (SELECT line, source_position, {_DECODE_REASON} AS reason FROM tor_staged)
-WHERE reason IS NOT NULL
-"""
 
 
 class RelaySnapshots(KeyedProcessFunction):
@@ -245,21 +127,25 @@ class RelaySnapshots(KeyedProcessFunction):
                 yield NET, key_ms, payload
 
 
-def build(
-    env: Any, t_env: Any, settings: Settings, staged: Path, geoip_dir: Path, *, batch: bool = False
-) -> None:
-    """Define the job: staged source -> keyed relay state -> hourly writer; rejects -> DLQ."""
-    t_env.execute_sql(source_ddl(settings, staged, batch=batch))
-    sql.view(t_env, "tor_records", RECORDS)
-    sql.view(t_env, "tor_rejects", f"{COLLECTOR_REJECTS} UNION ALL {DECODE_REJECTS}")
-    writers = settings.writer_parallelism
-    # One keyed writer for every hourly output: relay_snapshot rows keyed by (table, hour),
-    # network-metric inputs by ('net', hour), handled by jobs.tor.network.
+def build(t_env: Any, settings: Settings) -> list[str]:
+    """No table outputs: every row of the job comes from its keyed part (``attach``).
+
+    The part reads the source's ``tor_records`` view (jobs/tor/source.py).
+    """
+    return []
+
+
+def attach(records: Any, settings: Settings, pipeline: str) -> None:
+    """The keyed part over the records' stream: relay state -> hourly writer.
+
+    One keyed writer for every hourly output: relay_snapshot rows keyed by (table, hour),
+    network-metric inputs by ('net', hour), handled by jobs.tor.network. The operator uids
+    name the job (``tor_relays``), as they always have: savepoints restore by them.
+    """
     hourly = (
-        t_env.to_data_stream(t_env.from_path("tor_records"))
-        .key_by(lambda row: row[1], key_type=Types.STRING())
+        records.key_by(lambda row: row[1], key_type=Types.STRING())
         .process(
-            RelaySnapshots(str(geoip_dir)),
+            RelaySnapshots(str(settings.geoip_dir)),
             output_type=Types.TUPLE([Types.STRING(), Types.LONG(), Types.STRING()]),
         )
         .uid(f"{NAME}-relay-state")
@@ -270,95 +156,4 @@ def build(
         )
     )
     # the name stays: tests/cluster reads this operator's netpulse.rows_written by name
-    terminate(hourly, f"{NAME}-snapshot-writer", "relay_snapshot hourly writer", writers)
-    terminate(
-        t_env.to_data_stream(t_env.from_path("tor_rejects"))
-        .key_by(lambda row: row[0], key_type=Types.STRING())
-        .process(BufferedWriter(settings), output_type=Types.INT()),
-        f"{NAME}-reject-writer",
-        "tor dead-letter writer",
-        writers,
-    )
-
-
-def execute(settings: Settings, staged: Path, geoip_dir: Path, *, wait: bool = True) -> Any:
-    """Run the job over the files already staged in ``staged``, to the end of its input.
-
-    BATCH runtime mode: each relay's records reach its keyed state grouped, and its hours are
-    emitted at the end of its input in ascending order, so the rows do not depend on the
-    order in which files (or lines) are read. Returns the JobExecutionResult, or the
-    JobClient when ``wait`` is False.
-    """
-    from jobs import runtime  # the runtime pulls in every NaaP job: import on use
-
-    if settings.runtime_mode == "auto":  # the staged files are bounded: BATCH
-        settings = settings.replace(runtime_mode="batch")
-    env, t_env = runtime.create_environment(settings, NAME)
-    build(env, t_env, settings, staged, geoip_dir, batch=settings.is_batch)
-    return runtime.execute(env, NAME, settings) if wait else env.execute_async(NAME)
-
-
-def watch(settings: Settings, input_dir: Path, stop: threading.Event, interval_s: float | None = None) -> None:
-    """Stage ``input_dir`` for the job every interval until ``stop`` is set.
-
-    The collector (stem, in Python) runs beside the Flink job: as a thread of ``run`` in a
-    local watched run, or as its own process (``python -m jobs tor-collect DIR --watch``) next
-    to a job submitted to a cluster, whose client process exits after the submission. Staged
-    files are written under a hidden name and renamed, so the job's monitored source picks up
-    each new hour once.
-    """
-    staged = staging_dir(settings)
-    interval = interval_s if interval_s is not None else max(settings.monitor_interval_s, 1)
-    while not stop.wait(interval):
-        try:
-            stats = collect(input_dir, staged)
-            log.info("collected %s", stats)
-        except Exception:  # noqa: BLE001 - keep watching; the next pass retries
-            log.exception("collecting %s failed", input_dir)
-
-
-def run(
-    settings: Settings,
-    input_dir: Path | str,
-    *,
-    geoip_dir: Path | str | None = None,
-    wait: bool = True,
-    migrate_first: bool = True,
-) -> Any:
-    """Collect ``input_dir`` and run the tor_relays Flink job over it.
-
-    Bounded (NETPULSE_MONITOR_INTERVAL_S=0): stages the tree, runs the job in BATCH mode to
-    the end of input (``execute``), returns the JobExecutionResult. Monitoring (> 0): a
-    streaming job; a collector thread re-scans the tree every interval; returns the JobClient
-    when ``wait`` is False.
-
-    Raises:
-        FileNotFoundError: the input tree or the GeoIP databases are missing (the message
-            names the install command).
-    """
-    from jobs import runtime  # the runtime pulls in every NaaP job: import on use
-    from jobs.ops import migrate
-
-    # settings.geoip_dir is absolute: a job submitted from a release copy (var/releases/) reads
-    # the databases installed in the checkout, not a data/ folder the release does not have.
-    geo_dir = Path(geoip_dir) if geoip_dir else settings.geoip_dir
-    GeoIP(geo_dir).close()  # fail before starting Flink, naming the install command
-    if migrate_first:
-        migrate.migrate(settings, databases=("tor",))
-    staged = staging_dir(settings)
-    stats = collect(Path(input_dir), staged)
-    log.info("collected %s", stats)
-    if settings.monitor_interval_s <= 0:
-        return execute(settings, staged, geo_dir, wait=wait)
-    env, t_env = runtime.create_environment(settings, NAME)
-    build(env, t_env, settings, staged, geo_dir)
-    stop = threading.Event()
-    threading.Thread(
-        target=watch, args=(settings, Path(input_dir), stop), name="tor-collector", daemon=True
-    ).start()
-    if not wait:
-        return env.execute_async(NAME)
-    try:
-        return runtime.execute(env, NAME, settings)
-    finally:
-        stop.set()
+    terminate(hourly, f"{NAME}-snapshot-writer", "relay_snapshot hourly writer", settings.writer_parallelism)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,9 +18,8 @@ from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ListStateDescriptor
 
-from jobs import clickhouse
 from jobs.settings import Settings
-from jobs.sinks import INSERT_SETTINGS, batch_token
+from jobs.sinks import ClickHouseWriter, batch_token
 
 SNAPSHOT_TABLE = "tor.relay_snapshot"
 # An hour is emitted when the watermark reaches the NEXT hour: descriptors and bandwidth files
@@ -30,8 +27,6 @@ SNAPSHOT_TABLE = "tor.relay_snapshot"
 # read (a finished file releases its split's watermark hold, measured), so without this wait
 # an hour would fire as soon as its own consensus file ends.
 HOUR_WAIT_MS = 3_600_000
-
-log = logging.getLogger("netpulse.tor_relays")
 
 
 SNAPSHOT_COLUMNS = (
@@ -99,34 +94,12 @@ SELECT DISTINCT hex(fingerprint) FROM tor.relay_snapshot WHERE ts = {ts:DateTime
 """
 
 
-def _retried(what: str, call: Any, attempts: int = 6) -> Any:
-    """``call()``, retried with backoff on any client/server error; raises after ``attempts``."""
-    delay = 0.5
-    for attempt in range(1, attempts + 1):
-        try:
-            return call()
-        except Exception as exc:  # noqa: BLE001 - any client/server error is retried
-            log.warning("%s failed (attempt %d/%d): %s", what, attempt, attempts, exc)
-            if attempt == attempts:
-                raise RuntimeError(
-                    f"{what} failed {attempts} times; the job will restart from its last checkpoint"
-                ) from exc
-            time.sleep(delay)
-            delay = min(delay * 2, 30.0)
-    return None
-
-
 def existing_fingerprints(settings: Settings, hour_ms: int) -> set[str]:
     """The fingerprints (upper-case hex) tor.relay_snapshot already has for this hour."""
     ts = dt.datetime.fromtimestamp(hour_ms / 1000, tz=dt.UTC)
-
-    def query() -> set[str]:
-        client = clickhouse.connect(settings)
-        with clickhouse.lock():
-            rows = client.query(_HOUR_FINGERPRINTS, parameters={"ts": ts}).result_rows
-        return {fp.decode() if isinstance(fp, bytes) else fp for (fp,) in rows}
-
-    return _retried(f"reading {SNAPSHOT_TABLE} fingerprints of {ts:%Y-%m-%d %H:%M}", query)
+    what = f"read of {SNAPSHOT_TABLE} fingerprints of {ts:%Y-%m-%d %H:%M}"
+    rows = ClickHouseWriter(settings).query_rows(what, _HOUR_FINGERPRINTS, {"ts": ts})
+    return {fp.decode() if isinstance(fp, bytes) else fp for (fp,) in rows}
 
 
 def new_rows(lines: list[str], existing: set[str]) -> list[str]:
@@ -153,15 +126,11 @@ def insert_rows(
     token: str,
     attempts: int = 6,
 ) -> None:
-    """Insert ``rows`` (values in ``columns`` order) as one block with a deduplication token."""
-    insert_settings = dict(INSERT_SETTINGS, insert_deduplication_token=token)
+    """Insert ``rows`` (values in ``columns`` order) as one block with a deduplication token.
 
-    def insert() -> None:
-        client = clickhouse.connect(settings)
-        with clickhouse.lock():
-            client.insert(table, rows, column_names=list(columns), settings=insert_settings)
-
-    _retried(f"insert of {len(rows)} rows into {table}", insert, attempts)
+    The shared writer and retry policy (jobs/sinks.py ``ClickHouseWriter``).
+    """
+    ClickHouseWriter(settings, attempts=attempts).insert_values(table, columns, rows, token)
 
 
 # A handler of other hourly outputs: (settings, hour in epoch seconds, the key's lines) ->

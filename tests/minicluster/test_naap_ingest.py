@@ -108,6 +108,10 @@ def test_production_parse_failure_routed_with_reasons(runs) -> None:  # type: ig
     assert sorted((r["stage"], r["reason"]) for r in rejects) == [
         ("parse", "hardware_without_gpu_info")] * 3 + [("parse", "price_without_price_per_unit")]
     assert all(r["job"] == "naap_ingest" and r["event_type"] == "network_capabilities" for r in rejects)
+    # built by the SQL recipe of every reject (jobs/envelopes.py dead_letter_row): a 64-hex key,
+    # the defect's part as payload, its length
+    assert all(len(r["reject_key"]) == 64 and r["payload_length"] == len(r["payload"]) > 0 for r in rejects)
+    assert len({r["reject_key"] for r in rejects}) == 4
     # its 34 GPUs are all in orchestrator_metadata (later announcements may have refreshed them)
     announced = {"GPU-873dd3e4-2f43-9cef-985b-933e03c0b58b", "GPU-99b54e96-3182-54cb-9b0a-2f8cf156249d",
                  "GPU-c51e6500-0fd2-0938-5505-0da0b0dc7c7f", "GPU-ce08cebd-9ef7-3a17-4269-5b0f45784e99"}

@@ -29,12 +29,13 @@ from conftest_tor import (  # noqa: E402,F401 - fixtures
     geoip_dir,
     reference_metrics,
     reference_rows,
+    run_tor,
     snapshot_rows,
     tor_settings,
     truncate_tor,
 )
 
-from jobs import clickhouse  # noqa: E402
+from jobs import clickhouse, runtime  # noqa: E402
 from jobs.settings import Settings  # noqa: E402
 from jobs.tor import relays as tor_relays  # noqa: E402
 from udfs.tor_geoip import GeoIP  # noqa: E402
@@ -57,7 +58,7 @@ def job_run(
 ) -> Settings:
     settings = tor_settings.replace(var_dir=tmp_path_factory.mktemp("tor-job"), parallelism=2)
     truncate_tor(settings)
-    tor_relays.run(settings, COLLECTOR_TREE, geoip_dir=geoip_dir)
+    run_tor(settings, COLLECTOR_TREE, geoip_dir)
     staged = sorted(tor_relays.staging_dir(settings).glob("*.jsonl"))
     BASELINE["lines"] = [line for f in staged for line in f.read_text().splitlines()]
     BASELINE["outputs"] = canonical_outputs(settings)
@@ -257,7 +258,7 @@ def test_rerun_with_a_new_hour_adds_only_that_hour(
     metrics = "SELECT toString(ts), count() FROM tor.relay_hour_metrics GROUP BY ts"  # no FINAL
     metrics_before = query(job_run, metrics)
     network_before = query(job_run, "SELECT count() FROM tor.network_hour_metrics")
-    tor_relays.run(job_run.replace(parallelism=1), tree, geoip_dir=geoip_dir)
+    run_tor(job_run.replace(parallelism=1), tree, geoip_dir)
     after = query(job_run, "SELECT toString(ts), count() FROM tor.relay_snapshot GROUP BY ts")
     assert sorted(after) == sorted([*before, ("2017-05-25 04:46:30", 3)])
     # the metrics of the old hours are recomputed identically: their inserts carry the same
@@ -284,8 +285,9 @@ def test_order_of_input_does_not_matter(
 ) -> None:
     """The first run's staged lines, reversed in one file or shuffled over five files."""
     lines = list(BASELINE["lines"])
-    staged = tmp_path / "staged"
-    staged.mkdir()
+    settings = job_run.replace(var_dir=tmp_path / "var", parallelism=parallelism, geoip_dir=geoip_dir)
+    staged = tor_relays.staging_dir(settings)
+    staged.mkdir(parents=True)
     if order == "reversed":
         (staged / "all.jsonl").write_text("".join(line + "\n" for line in reversed(lines)))
     else:
@@ -294,9 +296,8 @@ def test_order_of_input_does_not_matter(
             (staged / f"part-{part}.jsonl").write_text(
                 "".join(line + "\n" for line in lines[part::5])
             )
-    settings = job_run.replace(var_dir=tmp_path / "var", parallelism=parallelism)
     truncate_tor(settings)
-    tor_relays.execute(settings, staged, geoip_dir)
+    runtime.run(settings, tor_relays.NAME, prepare=False)  # over the lines staged here
     outputs = canonical_outputs(settings)
     for table, rows in BASELINE["outputs"].items():
         assert outputs[table] == rows, table
@@ -317,7 +318,7 @@ def test_monitoring_picks_up_a_new_consensus(
     tree.mkdir()
     real = COLLECTOR_TREE / "real"
     shutil.copy(real / "consensuses-2018-06-cropped.tar", tree)
-    client = tor_relays.run(settings, tree, geoip_dir=geoip_dir, wait=False)
+    client = run_tor(settings, tree, geoip_dir, wait=False)
     try:
 
         def hours() -> list[tuple]:

@@ -4,7 +4,8 @@ import json
 
 from conftest import ROOT
 
-from udfs.capabilities import capability_outputs, dead_letter_record, explode
+from udfs.capabilities import capability_outputs, explode
+from udfs.scd import key_of
 
 SAMPLES = ROOT / "tests" / "fixtures" / "livepeer" / "samples"
 
@@ -57,16 +58,26 @@ def test_garbage_never_raises() -> None:
     for data in (None, 42, "x", {"a": 1}, [None, 1, "s", {}, {"address": 5}, {"address": "0xA", "hardware": [1, {"gpu_info": {"0": 3}}]}]):
         rows, rejects = explode(data, 1771936670203, "", "id")
         assert isinstance(rows, list) and isinstance(rejects, list)
-    outputs = list(capability_outputs("{not json", "id", 1771936670203, "gw", "f", "job", 100))
-    assert [t for t, _ in outputs] == ["naap.dead_letter"]
-    assert json.loads(outputs[0][1])["reason"] == "invalid_data"
+    outputs = list(capability_outputs("{not json", 1771936670203, "gw", "id"))
+    # a reject's fields only: the dead-letter row is built by the SQL recipe of every reject
+    # (jobs/envelopes.py dead_letter_row; tests/minicluster/test_naap_ingest.py)
+    assert [(t, row, key, reason, payload) for t, row, key, reason, _, payload in outputs] == [
+        ("naap.dead_letter", None, None, "invalid_data", "{not json")
+    ]
 
 
-def test_dead_letter_record_caps_payload_and_keys_deterministically() -> None:
-    a = dead_letter_record("j", "parse", "r", "d", "id", "t", None, "pos", "x" * 300, 256)
-    b = dead_letter_record("j", "parse", "r", "d", "id", "t", None, "pos", "x" * 300, 256)
-    assert a == b
-    assert len(a["payload"]) == 256 and a["payload_length"] == 300 and a["is_payload_truncated"]
+def test_metadata_rows_carry_their_scd2_key() -> None:
+    """The key production's keyed state uses is udfs/scd.key_of, computed in the table function."""
+    event = _load("flink-test-resources_net_caps.json")
+    outputs = list(capability_outputs(json.dumps(event["data"]), int(event["timestamp"]), event["gateway"], event["id"]))
+    assert len(outputs) == 5 and {o[0] for o in outputs} == {"naap.orchestrator_metadata"}
+    keys = [key for _, _, key, _, _, _ in outputs]
+    assert keys == [key_of(json.loads(row)) for _, row, _, _, _, _ in outputs]  # type: ignore[arg-type]
+    assert keys[0] == (
+        "0x9d61ae5875e89036fbf6059f3116d01a22ace3c8|GPU-1e7025d4-a3dd-5371-daec-b666af6ec29c|"
+        + "|".join(json.loads(outputs[0][1])[k] for k in ("pipeline", "model_id"))  # type: ignore[arg-type]
+    )
+    assert len(set(keys)) == 5
 
 
 def test_wrong_types_and_out_of_range_values_are_rejected_or_clamped() -> None:
@@ -111,8 +122,12 @@ def test_mutated_real_announcements_never_raise() -> None:
                     break
             if parent is not None:
                 parent[key] = json.loads(json.dumps(rng.choice(swaps)))  # type: ignore[index]
-        for target, line in capability_outputs(json.dumps(data), "id", 1771936670203, "gw", "f", "job", 100):
+        for target, line, key, reason, _, payload in capability_outputs(json.dumps(data), 1771936670203, "gw", "id"):
             assert target in ("naap.orchestrator_metadata", "naap.dead_letter")
+            if target == "naap.dead_letter":
+                assert line is None and key is None and reason and isinstance(payload, str)
+                continue
+            assert key == key_of(json.loads(line))
             json.loads(line, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
 
 

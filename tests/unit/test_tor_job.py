@@ -21,17 +21,29 @@ def test_list_names_tor_relays(capsys: pytest.CaptureFixture[str]) -> None:
 def test_run_tor_relays(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, input_path: str | None
 ) -> None:
+    """``run tor_relays`` goes through the one runtime, like every pipeline; its source reads
+    NETPULSE_INPUT_PATH when set away from var/input, else the bundled documents."""
+    from jobs import runtime
+    from jobs.tor import source as tor_source
+
     calls: list[Any] = []
     monkeypatch.setenv("NETPULSE_VAR_DIR", str(tmp_path))
     if input_path:
         monkeypatch.setenv("NETPULSE_INPUT_PATH", input_path)
     else:
         monkeypatch.delenv("NETPULSE_INPUT_PATH", raising=False)
-    monkeypatch.setattr(tor_relays, "run", lambda settings, tree: calls.append(Path(tree)))
+    monkeypatch.setattr(
+        runtime, "run", lambda settings, name: calls.append((name, tor_source.default_input(settings)))
+    )
     monkeypatch.setattr(tor_relays, "print_summary", lambda settings: calls.append("summary"))
     assert cli.main(["run", "tor_relays"]) == 0
     # no summary: on a cluster the submitting client must not open the job's embedded database
-    assert calls == [Path(input_path) if input_path else tor_relays.BUNDLED_INPUT]
+    assert calls == [("tor_relays", Path(input_path) if input_path else tor_relays.BUNDLED_INPUT)]
+
+
+def test_run_refuses_an_unknown_pipeline(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["run", "tor_relay"]) == 2
+    assert "unknown pipeline 'tor_relay'; choose one of" in capsys.readouterr().err
 
 
 def test_tor_collect_stages_a_tree(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,40 @@
+"""The NaaP pipelines' source: gateway events from files or Kafka, parsed and checked once.
+
+Declared for the runtime (jobs/contract.py ``Source``): the source table (jobs/sources.py,
+jobs/kafka.py), the Java parse functions it uses (jobs/java_udfs.py) and the shared views
+``gateway_events`` / ``source_rejects`` (jobs/envelopes.py); its rejects become naap.dead_letter
+rows by the one SQL recipe (``envelopes.dead_letter_row``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobs import envelopes, java_udfs, kafka, sources, sql
+from jobs.contract import Source
+from jobs.settings import Settings
+
+DEAD_LETTER_TABLE = "naap.dead_letter"
+
+
+def register(env: Any, t_env: Any, settings: Settings) -> None:
+    """The source table and the shared views (no I/O beyond locating the jars)."""
+    udf_jar = java_udfs.register(t_env)  # before the source: its event time is a Java function
+    if settings.source == "kafka":
+        kafka.register(t_env)  # the connector jar (jars.lock)
+    t_env.execute_sql(sources.source_ddl(settings))
+    envelopes.register(t_env, settings)
+    if settings.is_batch:
+        # ADD JAR ships the jar with jobs the table environment submits; a statement set
+        # attached to the stream environment (the staged bounded run) needs it in the
+        # environment's own jar list.
+        env.add_jars(udf_jar.resolve().as_uri())
+
+
+def rejects(settings: Settings, pipeline: str) -> str:
+    """SQL of the source's rejects (decode, validate, late) as naap.dead_letter rows."""
+    row = envelopes.dead_letter_row(settings, pipeline, "line_copy")
+    return f"SELECT {sql.literal(DEAD_LETTER_TABLE)} AS target, {row} AS row_json FROM source_rejects"
+
+
+SOURCE = Source(name="gateway_events", register=register, rejects=rejects)
