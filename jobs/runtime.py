@@ -134,6 +134,10 @@ def build(env: Any, t_env: Any, settings: Settings, pipeline: str) -> Path | Non
     udf_jar = java_udfs.register(t_env)  # before the source: its event time is a Java function
     if settings.source == "kafka":
         kafka.register(t_env)  # the connector jar (jars.lock)
+    # ADD JAR ships the jar with jobs the table environment submits; a pipeline executed by the
+    # stream environment (a statement set attached to it, the late marker of STREAMING mode)
+    # needs it in the environment's own jar list, which also makes its classes visible to py4j.
+    env.add_jars(udf_jar.resolve().as_uri())
     t_env.execute_sql(sources.source_ddl(settings))
     envelopes.register(t_env, settings)
     outputs: list[str] = []
@@ -142,9 +146,6 @@ def build(env: Any, t_env: Any, settings: Settings, pipeline: str) -> Path | Non
     union = " UNION ALL ".join(f"SELECT target, row_json, rt FROM {o}" for o in outputs)
     sql.view(t_env, "sink_rows", union)
     if settings.is_batch:
-        # ADD JAR ships the jar with jobs the table environment submits; a statement set
-        # attached to the stream environment needs it in the environment's own jar list.
-        env.add_jars(udf_jar.resolve().as_uri())
         return _stage(env, t_env, settings, pipeline, outputs)
     _write_as_it_goes(env, t_env, settings, pipeline)
     return None
