@@ -32,8 +32,9 @@ import oracle
 import pyarrow.parquet as pq
 import pytest
 
-from jobs import cluster
+from jobs.ops import flink_dist
 from jobs.settings import PROJECT_ROOT
+from tests import netns
 
 pytestmark = [pytest.mark.slow, pytest.mark.long]
 
@@ -54,9 +55,9 @@ def drill(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     work = tmp_path_factory.mktemp("kafka-exactly-once")
     env = {k: v for k, v in os.environ.items() if k != "FLINK_CONF_DIR" and not k.startswith("NETPULSE_")}
     env["PYTHONPATH"] = str(PROJECT_ROOT)
-    env.pop(cluster.REST_URL_ENV, None)
+    env.pop(flink_dist.REST_URL_ENV, None)
     argv = [sys.executable, str(SCENARIO), str(work), "--events", str(EVENTS)]
-    proc = cluster.run_isolated(argv + (["--without-late"] if WITHOUT_LATE else []), env=env, timeout=7200)
+    proc = netns.run_isolated(argv + (["--without-late"] if WITHOUT_LATE else []), env=env, timeout=7200)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         pytest.fail(f"scenario failed (exit {proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-8000:]}")
@@ -135,7 +136,7 @@ def _event_id(value: str) -> str | None:
 
 
 def test_the_drill_disrupted_the_run_as_specified(drill: dict[str, Any]) -> None:
-    assert drill["netns"] == cluster.netns_available()
+    assert drill["netns"] == netns.netns_available()
     assert drill["records"] == EVENTS + 3 - drill["hours_late_left_out"]
     assert (drill["hours_late_left_out"] > 0) == WITHOUT_LATE
     steps = drill["scenario"]["steps"]
