@@ -9,7 +9,12 @@ Writes:   two views for the jobs (over one planned stream, see register):
           ``gateway_events``    accepted, deduplicated events (one row per dedup_key).
 Time:     event time = envelope ``timestamp``; watermark = max seen - allowed lateness.
           An event at or before the watermark is ``late``: routed, never dropped silently.
-State:    the deduplication window (``dedup_window_s``), then released.
+          STREAMING: the check is made by the late marker (java/netpulse/operators/
+          LateMarker.java, see _mark_late) against the highest of the reader's watermark, the
+          one restored from the last checkpoint or savepoint and, for Kafka, the record's own
+          partition's (its newest earlier event time - allowed lateness).
+State:    the deduplication window (``dedup_window_s``), then released. The late marker: one
+          watermark per subtask and one per Kafka partition (operator state).
 Rejects:  decode (payload_too_large, malformed_json, duplicate_key, invalid_utf8), validate
           (not_an_object, missing_type, invalid_timestamp, timestamp_out_of_range,
           timestamp_in_future, missing_data, invalid_data, unknown_event_type), late (late).
@@ -57,9 +62,9 @@ _FIELDS = ", ".join(PARSED_FIELDS)
 def _reject_reason(settings: Settings) -> str:
     known = ", ".join(f"'{t}'" for t in KNOWN_EVENT_TYPES)
     # Lateness exists only in STREAMING mode: BATCH mode sees the whole input.
-    late = "" if settings.is_batch else (
-        "\n        WHEN CURRENT_WATERMARK(ts) IS NOT NULL AND ts <= CURRENT_WATERMARK(ts) THEN 'late'"
-    )
+    # STREAMING: is_late comes from the late marker between the source and this view
+    # (java/netpulse/operators/LateMarker.java, see _mark_late).
+    late = "" if settings.is_batch else "\n        WHEN is_late THEN 'late'"
     return f"""CASE
         WHEN envelope_reason IS NOT NULL THEN envelope_reason
         WHEN envelope_ms IS NULL THEN 'invalid_timestamp'
@@ -76,7 +81,7 @@ GATEWAY_LINES = """
 SELECT line, source_position, envelope_ms, ts{proctime}, event_id, event_type, gateway, {fields},
     {reason} AS reason
 FROM (
-    SELECT s.line, s.source_position, s.envelope_ms, s.ts{source_proctime}, p.*
+    SELECT s.line, s.source_position, s.envelope_ms, s.ts{source_proctime}{late}, p.*
     FROM {source} AS s, LATERAL TABLE(parse_gateway_event(s.line, {max_bytes})) AS p
 )
 """
@@ -215,13 +220,15 @@ def register(t_env: Any, settings: Settings, source: str = SOURCE_TABLE) -> None
     from pyflink.table import Schema
 
     proctime = counts_line_copies(settings) and not settings.is_batch
+    if not settings.is_batch:
+        source = _mark_late(t_env, settings, source)
     sql.view(
         t_env,
         "gateway_lines",
         GATEWAY_LINES.format(
             fields=_FIELDS, reason=_reject_reason(settings), source=source,
             max_bytes=settings.max_event_bytes, proctime=", pt" if proctime else "",
-            source_proctime=", s.pt" if proctime else "",
+            source_proctime=", s.pt" if proctime else "", late="" if settings.is_batch else ", s.is_late",
         ),
     )
     line_copy, copy_columns = _line_copy(settings)
@@ -258,6 +265,44 @@ def register(t_env: Any, settings: Settings, source: str = SOURCE_TABLE) -> None
     t_env.create_temporary_view("gateway_rows", rows)
     sql.view(t_env, "gateway_events", "SELECT * FROM gateway_rows WHERE stage IS NULL")
     sql.view(t_env, "source_rejects", "SELECT * FROM gateway_rows WHERE stage IS NOT NULL")
+
+
+# Operator uid of the late marker (savepoints map its state by it: never change it).
+LATE_MARKER_UID = "gateway-late-marker"
+MARKED_SOURCE = "marked_source"
+
+
+def _mark_late(t_env: Any, settings: Settings, source: str) -> str:
+    """STREAMING: route the source through the late marker; returns the view to read instead.
+
+    The marker (java/netpulse/operators/LateMarker.java, a DataStream operator: no Python per
+    row) adds ``is_late``: event time at or before the highest of the reader's watermark, the
+    watermark restored from the last checkpoint or savepoint, and (Kafka) the watermark of the
+    record's own partition. ``CURRENT_WATERMARK(ts)`` alone, the check before it, is NULL after
+    every restore until each partition has emitted again, while the windows downstream restore
+    theirs: an hours-late record read then passed as on time and the deduplication window
+    dropped it without a trace (docs/reliability.md, "Exactly-once from Kafka").
+
+    The rows go table -> stream -> table inside the JVM; event time stays ``ts`` and the
+    source's watermark passes through (SOURCE_WATERMARK()). ``pt`` (files) is processing time
+    again after the round trip.
+    """
+    from pyflink.datastream import DataStream
+    from pyflink.java_gateway import get_gateway
+    from pyflink.table import Schema
+
+    stream = t_env.to_data_stream(t_env.sql_query(f"SELECT line, source_position, envelope_ms, ts FROM {source}"))
+    marker = get_gateway().jvm.netpulse.operators.LateMarker
+    position = "source_position" if settings.source == "kafka" else None
+    marked = DataStream(
+        marker.apply(stream._j_data_stream, "ts", position, settings.allowed_lateness_s * 1000, LATE_MARKER_UID)
+    )
+    schema = Schema.new_builder()
+    if counts_line_copies(settings):
+        schema = schema.column_by_expression("pt", "PROCTIME()")
+    schema = schema.watermark("ts", "SOURCE_WATERMARK()")
+    t_env.create_temporary_view(MARKED_SOURCE, t_env.from_data_stream(marked, schema.build()))
+    return MARKED_SOURCE
 
 
 def dead_letter_row(settings: Settings, job: str, line_copy: str | None = None) -> str:

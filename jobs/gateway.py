@@ -22,13 +22,12 @@ def register(env: Any, t_env: Any, settings: Settings) -> None:
     udf_jar = java_udfs.register(t_env)  # before the source: its event time is a Java function
     if settings.source == "kafka":
         kafka.register(t_env)  # the connector jar (jars.lock)
+    # ADD JAR ships the jar with jobs the table environment submits; a pipeline executed by the
+    # stream environment (a statement set attached to it, the late marker of STREAMING mode)
+    # needs it in the environment's own jar list, which also makes its classes visible to py4j.
+    env.add_jars(udf_jar.resolve().as_uri())
     t_env.execute_sql(sources.source_ddl(settings))
     envelopes.register(t_env, settings)
-    if settings.is_batch:
-        # ADD JAR ships the jar with jobs the table environment submits; a statement set
-        # attached to the stream environment (the staged bounded run) needs it in the
-        # environment's own jar list.
-        env.add_jars(udf_jar.resolve().as_uri())
 
 
 def rejects(settings: Settings, pipeline: str) -> str:

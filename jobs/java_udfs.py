@@ -3,7 +3,9 @@
 The per-line parsing runs in Java because Flink's JSON functions each parse the whole document
 again: one ``JSON_VALUE`` costs ~4 µs on a 700-byte event, and the NaaP jobs need ~45 fields
 per event (BENCHMARKS.md). ``ParseGatewayEvent`` parses a line once into all of them,
-``EnvelopeTime`` streams the envelope for the source's event time.
+``EnvelopeTime`` streams the envelope for the source's event time. The same jar holds one
+DataStream operator, ``netpulse.operators.LateMarker`` (STREAMING mode's late check, whose
+watermark survives restores; inserted by jobs/envelopes.py, not registered as a function).
 
 The jar is compiled with the JDK's ``javac`` against the jars of the installed PyFlink (the
 same Flink the job runs on) and cached under ``build/java/`` by a digest of the sources, so an

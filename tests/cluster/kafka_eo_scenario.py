@@ -53,7 +53,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import eo_scenario as eo  # noqa: E402
 
 from bench import generate  # noqa: E402
-from jobs import cluster, kafka, kafka_broker, settings  # noqa: E402
+from jobs import kafka, kafka_broker, settings  # noqa: E402
+from jobs.ops import deploy, flink_conf, flink_dist, ledger, lifecycle, releases, rest  # noqa: E402
+from tests import netns  # noqa: E402
 
 JOB = "naap"
 TOPIC = "gateway-events-eo"
@@ -172,7 +174,7 @@ def wait_caught_up(config: settings.Settings, timeout: float, what: str) -> floa
 
 def kill_taskmanagers(cs: settings.Settings) -> dict[str, Any]:
     """SIGKILL every TaskManager with its Python workers (a crashed host or container)."""
-    pids = cluster.taskmanager_pids(cs)
+    pids = lifecycle.taskmanager_pids(cs)
     workers = [child for pid in pids for child in eo.descendants(pid)]
     for pid in pids + workers:
         try:
@@ -204,7 +206,7 @@ class Drill:
         self.cs = cs
         self.rng = random.Random(seed)
         self.settings = job_settings(self.var, broker.bootstrap, "netpulse-eo")
-        self.target = cluster.project_target(JOB, release)
+        self.target = releases.project_target(JOB, release)
         self.release = release
         size = -(-len(records) // CHUNKS)
         self.chunks = [records[i : i + size] for i in range(0, len(records), size)]
@@ -233,15 +235,15 @@ class Drill:
         """Records the job's Kafka source has emitted since its last (re)start: the source
         operator's numRecordsOut summed over its subtasks (REST metrics; 0 while restarting)."""
         try:
-            for vertex in cluster.job_vertices(self.job_id):
+            for vertex in rest.job_vertices(self.job_id):
                 if not vertex["name"].startswith("Source:"):
                     continue
                 base = f"jobs/{self.job_id}/vertices/{vertex['id']}/subtasks/metrics"
-                ids = {m["id"] for m in cluster.rest_get(base) if m["id"].startswith("Source__")
+                ids = {m["id"] for m in rest.rest_get(base) if m["id"].startswith("Source__")
                        and m["id"].endswith(".numRecordsOut")}
                 if not ids:
                     return 0
-                values = cluster.rest_get(f"{base}?agg=sum&get=" + urllib.parse.quote(",".join(ids), safe=","))
+                values = rest.rest_get(f"{base}?agg=sum&get=" + urllib.parse.quote(",".join(ids), safe=","))
                 return int(sum(float(v.get("sum", 0)) for v in values))
         except (OSError, ValueError, KeyError):
             pass
@@ -268,9 +270,9 @@ class Drill:
         restarts = eo.num_restarts(self.job_id)
         killed_at = time.monotonic()
         killed = kill_taskmanagers(self.cs)
-        cluster.start_taskmanager(self.cs)
+        lifecycle.start_taskmanager(self.cs)
         eo.wait_until(lambda: eo.num_restarts(self.job_id) > restarts, 180, "job restart")
-        cluster.wait_for_state(self.job_id, {"RUNNING"}, timeout=180)
+        rest.wait_for_state(self.job_id, {"RUNNING"}, timeout=180)
         eo.wait_until(lambda: self._all_running(), 180, "every task running again")
         self.log("kill_taskmanager", number=number, **point,
                  committed_lag_at_kill=lag_at_kill, records_read_at_kill=read_at_kill,
@@ -279,13 +281,13 @@ class Drill:
                  restarts=eo.num_restarts(self.job_id))
 
     def _all_running(self) -> bool:
-        detail = cluster.rest_get(f"jobs/{self.job_id}")
+        detail = rest.rest_get(f"jobs/{self.job_id}")
         return all(v.get("status") == "RUNNING" for v in detail.get("vertices", []))
 
-    def redeploy(self, step: str, config: settings.Settings, target: cluster.JobTarget, chunk: int) -> None:
+    def redeploy(self, step: str, config: settings.Settings, target: releases.JobTarget, chunk: int) -> None:
         point = self.mid_chunk(chunk, step)
         # Planning the ~90-operator plan in the client takes minutes on a loaded machine.
-        deployment = cluster.redeploy(JOB, config, target=target, timeout=600)
+        deployment = deploy.redeploy(JOB, config, target=target, timeout=600)
         self.settings = config
         self.job_id = deployment.job_id
         self.log(step, **point, savepoint=deployment.savepoint_taken, savepoint_bytes=deployment.savepoint_bytes,
@@ -301,16 +303,16 @@ class Drill:
         time.sleep(max(0.0, seconds - (time.monotonic() - stopped_at)))
         down = round(time.monotonic() - stopped_at, 1)
         up_s = self.broker.restart()
-        state = cluster.wait_for_state(self.job_id, {"RUNNING"}, timeout=180)
+        state = rest.wait_for_state(self.job_id, {"RUNNING"}, timeout=180)
         self.log("broker_restarted", down_s=down, restart_s=round(up_s, 1), job_state=state,
                  restarts=eo.num_restarts(self.job_id))
 
     def run(self) -> dict[str, Any]:
         v1 = self.settings
-        first = cluster.submit(JOB, v1, target=self.target, timeout=600)
+        first = deploy.submit(JOB, v1, target=self.target, timeout=600)
         self.job_id = first.job_id
         self.log("submit", job_id=self.job_id, timings_s=first.timings_s)
-        v2_target = cluster.project_target(JOB, new_release(self.release))
+        v2_target = releases.project_target(JOB, new_release(self.release))
         v2 = v1.replace(max_event_bytes=int(VERSION_2["NETPULSE_MAX_EVENT_BYTES"]))
         # chunk 0, kill 1 mid-chunk
         self.publish(0)
@@ -350,26 +352,26 @@ class Drill:
             "steps": self.steps,
             "seconds": self.at(),
             "restarts_last_job": eo.num_restarts(self.job_id),
-            "ledger_actions": [e["action"] for e in cluster.read_ledger(self.settings)],
+            "ledger_actions": [e["action"] for e in ledger.read_ledger(self.settings)],
             "checkpoints_last_job": eo.completed_checkpoints(self.job_id)[0],
         }
 
 
-def run_reference(work: Path, bootstrap: str, target: cluster.JobTarget) -> dict[str, Any]:
+def run_reference(work: Path, bootstrap: str, target: releases.JobTarget) -> dict[str, Any]:
     """The uninterrupted run: the whole topic, bounded at its end offsets, one job, no fault."""
     config = job_settings(work / "reference" / "var", bootstrap, "netpulse-eo-reference",
                           NETPULSE_KAFKA_BOUNDED_MODE="latest-offset")
     started = time.monotonic()
-    job = cluster.submit(JOB, config, target=target, timeout=600)
-    state = cluster.wait_for_state(job.job_id, {"FINISHED"}, timeout=3600)
+    job = deploy.submit(JOB, config, target=target, timeout=600)
+    state = rest.wait_for_state(job.job_id, {"FINISHED"}, timeout=3600)
     if state != "FINISHED":
-        raise RuntimeError(f"reference run ended {state}:\n{cluster.job_failure(job.job_id)[:3000]}")
+        raise RuntimeError(f"reference run ended {state}:\n{rest.job_failure(job.job_id)[:3000]}")
     return {"seconds": round(time.monotonic() - started, 1), "restarts": eo.num_restarts(job.job_id),
             "checkpoints": eo.completed_checkpoints(job.job_id)[0]}
 
 
 def export(run_dir: Path, config: settings.Settings) -> None:
-    env = {k: str(v) for k, v in cluster.settings_env(config).items()}
+    env = {k: str(v) for k, v in flink_conf.settings_env(config).items()}
     proc = eo.python([str(Path(__file__).with_name("export_run.py")), str(run_dir / "var"),
                       str(run_dir / "tables.json")], env, run_dir / "export.log")
     eo.finish(proc, run_dir / "export.log", f"export {run_dir.name}")
@@ -377,7 +379,7 @@ def export(run_dir: Path, config: settings.Settings) -> None:
 
 def main(work: Path, events: int, seed: int, without_late: bool = False) -> dict[str, Any]:
     started = time.monotonic()
-    result: dict[str, Any] = {"netns": cluster.in_private_netns(), "events": events, "seed": seed}
+    result: dict[str, Any] = {"netns": netns.in_private_netns(), "events": events, "seed": seed}
     timings: dict[str, float] = {}
     result["timings_s"] = timings
     lines, dropped = input_lines(work, events, seed, without_late)
@@ -395,14 +397,14 @@ def main(work: Path, events: int, seed: int, without_late: bool = False) -> dict
         cluster_var = work / "cluster"
         cs = settings.load({"NETPULSE_VAR_DIR": str(cluster_var)})
         conf_dir = cluster_var / "test-conf"
-        cluster.render_conf(cluster_var, conf_dir, overrides=eo.CONF_OVERRIDES)
+        flink_conf.render_conf(cluster_var, conf_dir, overrides=eo.CONF_OVERRIDES)
         os.environ["FLINK_CONF_DIR"] = str(conf_dir)
-        release = cluster.make_release(cs)
+        release = releases.make_release(cs)
         for run in ("scenario", "reference"):
             proc = eo.python(["-m", "jobs", "migrate"], {"NETPULSE_VAR_DIR": str(work / run / "var")},
                              work / run / "migrate.log")
             eo.finish(proc, work / run / "migrate.log", f"migrate {run}")
-        timings["cluster_start"] = round(cluster.start_cluster(cs), 1)
+        timings["cluster_start"] = round(lifecycle.start_cluster(cs), 1)
         try:
             drill = Drill(work, broker, records, cs, release, seed)
             try:
@@ -411,17 +413,17 @@ def main(work: Path, events: int, seed: int, without_late: bool = False) -> dict
                 result.setdefault("scenario", {"steps": drill.steps, "failed": True})
             timings["scenario"] = result["scenario"]["seconds"]
             export(work / "scenario", drill.settings)
-            result["reference"] = run_reference(work, broker.bootstrap, cluster.project_target(JOB, release))
+            result["reference"] = run_reference(work, broker.bootstrap, releases.project_target(JOB, release))
             timings["reference"] = result["reference"]["seconds"]
             export(work / "reference", job_settings(work / "reference" / "var", broker.bootstrap,
                                                     "netpulse-eo-reference"))
         finally:
             try:
-                timings["cluster_stop"] = round(cluster.stop_cluster(cs), 1)
-            except cluster.ClusterError:
+                timings["cluster_stop"] = round(lifecycle.stop_cluster(cs), 1)
+            except flink_dist.ClusterError:
                 # A loaded machine can make stop-cluster.sh time out: end what it started, so the
                 # network namespace (alive while any process in it is) goes away with the test.
-                for pid in cluster.taskmanager_pids(cs) + cluster._daemon_pids(cluster.ClusterPaths.of(cs)):
+                for pid in lifecycle.taskmanager_pids(cs) + lifecycle._daemon_pids(flink_dist.ClusterPaths.of(cs)):
                     try:
                         os.kill(pid, signal.SIGKILL)
                     except ProcessLookupError:
