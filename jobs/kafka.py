@@ -184,7 +184,7 @@ def envelope_key(envelope: Any) -> bytes | None:
 
 def ensure_topic(bootstrap: str, topic: str, partitions: int = 1, timeout: float = 30.0) -> None:
     """Create ``topic`` if it does not exist (replication factor 1: a local/dev broker)."""
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     if topic in admin.list_topics(timeout=timeout).topics:
@@ -252,7 +252,7 @@ def publish(
     for line in lines:
         while True:
             try:
-                extra = {"partition": partition(line)} if partition else {}
+                extra: dict[str, Any] = {"partition": partition(line)} if partition else {}
                 producer.produce(
                     topic,
                     value=line.encode("utf-8"),
