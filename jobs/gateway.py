@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs import envelopes, java_udfs, kafka, sources, sql
+from jobs import envelopes, flink_sql, java_udfs, kafka, sources
 from jobs.contract import Source
 from jobs.settings import Settings
 
@@ -33,7 +33,7 @@ def register(env: Any, t_env: Any, settings: Settings) -> None:
 def rejects(settings: Settings, pipeline: str) -> str:
     """SQL of the source's rejects (decode, validate, late) as naap.dead_letter rows."""
     row = envelopes.dead_letter_row(settings, pipeline, "line_copy")
-    return f"SELECT {sql.literal(DEAD_LETTER_TABLE)} AS target, {row} AS row_json FROM source_rejects"
+    return f"SELECT {flink_sql.literal(DEAD_LETTER_TABLE)} AS target, {row} AS row_json FROM source_rejects"
 
 
 SOURCE = Source(name="gateway_events", register=register, rejects=rejects)

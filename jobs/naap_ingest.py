@@ -25,7 +25,7 @@ from typing import Any
 
 from pyflink.common import Types
 
-from jobs import sql
+from jobs import flink_sql
 from jobs.contract import BODY, MS, ROUTE
 from jobs.envelopes import dead_letter_row
 from jobs.settings import Settings
@@ -35,7 +35,7 @@ from udfs.capabilities import capabilities_udtf
 from udfs.scd import OrchestratorVersions
 
 NAME = "naap_ingest"
-TS = sql.ch_time("event_ms")
+TS = flink_sql.ch_time("event_ms")
 # The identity columns every typed table starts with (the stream events' common fields).
 IDENTITY = f"""'event_id' VALUE event_id,
     'event_timestamp' VALUE {TS},
@@ -83,12 +83,12 @@ SELECT 'naap.ai_stream_status' AS target, JSON_OBJECT(
     'state' VALUE state,
     'restart_count' VALUE restart_count,
     'last_error' VALUE last_error,
-    'last_error_time' VALUE {sql.ch_time('last_error_time')},
+    'last_error_time' VALUE {flink_sql.ch_time('last_error_time')},
     'prompt_text' VALUE prompt_text,
     'prompt_width' VALUE prompt_width,
     'prompt_height' VALUE prompt_height,
     'params_hash' VALUE params_hash,
-    'start_time' VALUE {sql.ch_time('start_time')},
+    'start_time' VALUE {flink_sql.ch_time('start_time')},
     'startup_time_ms' VALUE CAST(NULL AS BIGINT)
 ) AS row_json, rt
 FROM gateway_events
@@ -125,7 +125,7 @@ SELECT 'naap.stream_trace_events' AS target, JSON_OBJECT(
     'pipeline_id' VALUE pipeline_id,
     'pipeline' VALUE pipeline,
     'trace_type' VALUE trace_type,
-    'data_timestamp' VALUE {sql.ch_time('CASE WHEN payload_ms > 0 THEN payload_ms ELSE event_ms END')},
+    'data_timestamp' VALUE {flink_sql.ch_time('CASE WHEN payload_ms > 0 THEN payload_ms ELSE event_ms END')},
     'is_data_timestamp_from_envelope' VALUE COALESCE(payload_ms, 0) <= 0,
     'message' VALUE message
 ) AS row_json, rt
@@ -175,19 +175,19 @@ WHERE parse_reason IS NOT NULL
 def build(t_env: Any, settings: Settings) -> list[str]:
     """Define the job's views; return the output views (target, row_json, rt)."""
     t_env.create_temporary_function("explode_capabilities", capabilities_udtf())
-    sql.view(t_env, "naap_ingest_raw_events", RAW_EVENTS)
-    sql.view(t_env, "naap_ingest_ai_stream_status", AI_STREAM_STATUS)
-    sql.view(t_env, "naap_ingest_stream_ingest_metrics", STREAM_INGEST_METRICS)
-    sql.view(t_env, "naap_ingest_stream_trace_events", STREAM_TRACE_EVENTS)
-    sql.view(t_env, "capability_outputs", CAPABILITY_OUTPUTS)
-    sql.view(t_env, "naap_ingest_capability_rejects_raw", CAPABILITY_REJECTS)
-    sql.view(
+    flink_sql.view(t_env, "naap_ingest_raw_events", RAW_EVENTS)
+    flink_sql.view(t_env, "naap_ingest_ai_stream_status", AI_STREAM_STATUS)
+    flink_sql.view(t_env, "naap_ingest_stream_ingest_metrics", STREAM_INGEST_METRICS)
+    flink_sql.view(t_env, "naap_ingest_stream_trace_events", STREAM_TRACE_EVENTS)
+    flink_sql.view(t_env, "capability_outputs", CAPABILITY_OUTPUTS)
+    flink_sql.view(t_env, "naap_ingest_capability_rejects_raw", CAPABILITY_REJECTS)
+    flink_sql.view(
         t_env,
         "naap_ingest_capability_rejects",
         f"SELECT target, {dead_letter_row(settings, NAME)} AS row_json, rt FROM naap_ingest_capability_rejects_raw",
     )
-    sql.view(t_env, "naap_ingest_parse_rejects_raw", PARSE_REJECTS)
-    sql.view(
+    flink_sql.view(t_env, "naap_ingest_parse_rejects_raw", PARSE_REJECTS)
+    flink_sql.view(
         t_env,
         "naap_ingest_parse_rejects",
         f"SELECT 'naap.dead_letter' AS target, {dead_letter_row(settings, NAME)} AS row_json, rt "

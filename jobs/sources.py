@@ -17,7 +17,7 @@ a line that is not JSON without a trace, and every reject must reach the dead-le
 
 from __future__ import annotations
 
-from jobs import sql
+from jobs import flink_sql
 from jobs.settings import Settings
 
 SOURCE_TABLE = "gateway_source"
@@ -54,7 +54,7 @@ def _columns(settings: Settings, position_column: str) -> str:
         f"THEN {_ENVELOPE_MS} ELSE 0 END"
     )
     # BATCH mode has no watermark: it sorts and sees the whole input, nothing is late.
-    lateness = sql.seconds(settings.allowed_lateness_s)
+    lateness = flink_sql.seconds(settings.allowed_lateness_s)
     watermark = "" if settings.is_batch else f",\n    WATERMARK FOR ts AS ts - {lateness}"
     proctime = ",\n    pt AS PROCTIME()" if counts_line_copies(settings) and not settings.is_batch else ""
     return f"""
@@ -102,4 +102,4 @@ def source_ddl(settings: Settings, table: str = SOURCE_TABLE) -> str:
 
 
 def _with(options: dict[str, str]) -> str:
-    return sql.with_options(options)
+    return flink_sql.with_options(options)

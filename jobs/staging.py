@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-from jobs import sql
+from jobs import flink_sql
 from jobs.settings import Settings
 from jobs.sinks import BatchSink, ClickHouseWriter
 
@@ -94,7 +94,7 @@ def attach(t_env: Any, path: Path, selects: list[str]) -> None:
     for index, select in enumerate(selects):
         table = f"{TABLE}_{index}"
         location = (path / "rows" / f"{index:03d}").resolve().as_uri()
-        t_env.execute_sql(DDL.format(table=table, path=sql.literal(location)))
+        t_env.execute_sql(DDL.format(table=table, path=flink_sql.literal(location)))
         statements.add_insert_sql(f"INSERT INTO {table} {select}")
     statements.attach_as_datastream()
 

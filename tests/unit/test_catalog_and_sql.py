@@ -1,4 +1,4 @@
-from jobs import catalog, catalog_tor, sql
+from jobs import catalog, catalog_tor, flink_sql
 
 
 def test_every_metric_defined_once_with_unit_and_category() -> None:
@@ -17,9 +17,9 @@ def test_markdown_table_lists_every_metric() -> None:
 
 
 def test_interval_literals() -> None:
-    assert sql.seconds(5) == "INTERVAL '0 00:00:05' DAY TO SECOND"
-    assert sql.seconds(600) == "INTERVAL '0 00:10:00' DAY TO SECOND"
-    assert sql.seconds(90061) == "INTERVAL '1 01:01:01' DAY TO SECOND"
+    assert flink_sql.seconds(5) == "INTERVAL '0 00:00:05' DAY TO SECOND"
+    assert flink_sql.seconds(600) == "INTERVAL '0 00:10:00' DAY TO SECOND"
+    assert flink_sql.seconds(90061) == "INTERVAL '1 01:01:01' DAY TO SECOND"
 
 
 def test_readme_catalog_is_generated_from_the_catalog() -> None:
