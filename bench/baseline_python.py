@@ -30,8 +30,8 @@ from bench.baseline_common import (
 )
 from bench.baseline_python_metrics import latency_metrics, orchestrator_versions, window_metrics
 from bench.baseline_python_rows import ingest_row, status_row, trace_row
+from jobs.connectors.sources import MIN_EVENT_MS
 from jobs.settings import Settings
-from jobs.sources import MIN_EVENT_MS
 
 
 def run_python(files: list[Path], settings: Settings, client: Any) -> dict[str, Any]:

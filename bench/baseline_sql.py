@@ -33,8 +33,8 @@ from bench.baseline_sql_ingest import (
 )
 from bench.generate import FILE_PATTERN
 from jobs import catalog
+from jobs.connectors.sources import MIN_EVENT_MS
 from jobs.settings import Settings
-from jobs.sources import MIN_EVENT_MS
 
 SQL_REQUEST_EDGES = """
 INSERT INTO bench.request_edges

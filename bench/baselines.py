@@ -77,8 +77,8 @@ from bench.baseline_common import (
 )
 from bench.baseline_python import run_python
 from bench.baseline_sql import run_sql
-from jobs import clickhouse
 from jobs import settings as settings_module
+from jobs.connectors import clickhouse
 
 
 # ---------------------------------------------------------------------------------------------------

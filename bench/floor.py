@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import run
-from jobs.sources import SOURCE_TABLE
+from jobs.connectors.sources import SOURCE_TABLE
 
 STAGES = ("start", "read", "parse", "dedupe")
 
@@ -42,8 +42,9 @@ QUERIES = {
 
 def run_stage(stage: str, input_dir: str, var_dir: str) -> None:
     """Run one stage in this process (called in a child process by ``measure``)."""
-    from jobs import envelopes, java_udfs, runtime, sources
+    from jobs import envelopes, java_udfs, runtime
     from jobs import settings as settings_module
+    from jobs.connectors import sources
 
     env = dict(os.environ, NETPULSE_INPUT_PATH=input_dir, NETPULSE_VAR_DIR=var_dir,
                NETPULSE_RUNTIME_MODE="batch", NETPULSE_PROGRESS_INTERVAL_S="0")

@@ -1,6 +1,6 @@
 """Shared parsing of gateway event envelopes: classify, reject, deduplicate.
 
-Reads:    the source table of ``jobs.sources`` (raw lines).
+Reads:    the source table of ``jobs.connectors.sources`` (raw lines).
 Computes: every field of the line in one parse (the Java table function parse_gateway_event,
           no Python per row); a reject reason per line; per-window deduplication of repeated
           deliveries.
@@ -29,8 +29,8 @@ from __future__ import annotations
 from typing import Any
 
 from jobs import flink_sql
+from jobs.connectors.sources import MIN_EVENT_MS, SOURCE_TABLE, counts_line_copies, future_limit_ms
 from jobs.settings import Settings
-from jobs.sources import MIN_EVENT_MS, SOURCE_TABLE, counts_line_copies, future_limit_ms
 
 # Event types the gateways emit. Those with a typed table are parsed further; the others are
 # kept in raw_events only. Anything else is rejected as unknown_event_type (its own class).

@@ -5,7 +5,7 @@ scripts/setup.sh), as its own JVM, in a fresh directory, on free loopback ports:
 ``kafka.tools.StorageTool format`` then ``kafka.Kafka server.properties``, the two steps of
 ``kafka-storage.sh format`` + ``kafka-server-start.sh``. Combined broker + controller roles,
 replication factor 1, no topic auto-creation (topics are created explicitly, see
-:func:`jobs.kafka.ensure_topic`).
+:func:`jobs.connectors.kafka.ensure_topic`).
 
     with kafka_broker.start() as broker:
         kafka.ensure_topic(broker.bootstrap, "streaming-events", partitions=4)

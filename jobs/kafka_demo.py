@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import shutil
 
-from jobs import kafka, kafka_broker, sample
+from jobs import kafka_broker, sample
+from jobs.connectors import kafka
 from jobs.settings import Settings
 
 PARTITIONS = 4

@@ -8,7 +8,7 @@ Computes: one raw_events row per event; typed rows by event type, from the field
           (nested fan-out over a pure, unit-tested parser: udfs/capabilities.py).
 Writes:   naap.raw_events, naap.ai_stream_status, naap.stream_ingest_metrics,
           naap.stream_trace_events, naap.dead_letter (stage parse) through the shared batch
-          writer (jobs/sinks.py); naap.orchestrator_metadata as a Type 2 slowly changing
+          writer (jobs/connectors/sinks.py); naap.orchestrator_metadata as a Type 2 slowly changing
           dimension (udfs/scd.py: versions in keyed state, buffered writer).
 Time:     event time (envelope timestamp); rows are batched per event-time window.
 State:    the shared deduplication and batch windows; per orchestrator x GPU key, its current
@@ -26,10 +26,10 @@ from typing import Any
 from pyflink.common import Types
 
 from jobs import flink_sql
+from jobs.connectors.sinks import BufferedWriter, terminate
 from jobs.contract import BODY, MS, ROUTE
 from jobs.envelopes import dead_letter_row
 from jobs.settings import Settings
-from jobs.sinks import BufferedWriter, terminate
 from jobs.streams import by_kind
 from udfs.capabilities import capabilities_udtf
 from udfs.scd import OrchestratorVersions

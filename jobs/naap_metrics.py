@@ -12,7 +12,7 @@ Computes: (1) per request_id, the first payload time of every trace edge, by an 
           from the second.
           (2) per stream, 5-minute tumbling event-time windows over the status samples: mean,
           population stddev, jitter coefficient, warm-up samples excluded.
-Writes:   naap.calculated_metrics and Parquet calculated_metrics/ (jobs/sinks.py).
+Writes:   naap.calculated_metrics and Parquet calculated_metrics/ (jobs/connectors/sinks.py).
 Time:     event time. Trace edges use the payload time (data.timestamp, else the envelope
           time); status samples use the envelope time. Rows are emitted when the watermark
           passes the session end / window end.

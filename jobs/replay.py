@@ -37,10 +37,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from jobs import catalog, clickhouse, runtime, sample
+from jobs import catalog, runtime, sample
+from jobs.connectors import clickhouse
+from jobs.connectors.parquet import ParquetSink
 from jobs.envelopes import KNOWN_EVENT_TYPES
 from jobs.ops import migrate
-from jobs.parquet import ParquetSink
 from jobs.settings import Settings
 
 # Which event types each table's rows come from (for --replace deletions).

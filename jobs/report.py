@@ -1,6 +1,6 @@
 """``python -m jobs report``: one self-contained HTML page of the NaaP and Tor tables.
 
-Reads:    the ClickHouse of the settings (embedded or a server) through jobs.clickhouse,
+Reads:    the ClickHouse of the settings (embedded or a server) through jobs.connectors.clickhouse,
           with the queries of jobs/report_queries.py (and jobs/report_queries_analytics.py).
 Computes: figures from the rows (jobs/report_figures.py, jobs/report_figures_analytics.py,
           jobs/report_figures_tor.py: pure).

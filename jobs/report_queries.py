@@ -14,8 +14,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from jobs import clickhouse
 from jobs import report_queries_analytics as analytics
+from jobs.connectors import clickhouse
 from jobs.settings import Settings
 from udfs.tor_metrics import METRICS_VERSION as TOR_METRICS_VERSION
 

@@ -7,7 +7,7 @@ fanned out to every job of the pipeline, then to ClickHouse, Parquet and the dea
 Every job's ``build(t_env, settings)`` returns output views of (target, row_json, rt). They are
 unioned and grouped per (target table, event-time batch window) into one row per batch, in Java
 state; only finished batches cross into Python (one string per batch, not one row per event:
-the bytes shipped to Python per row are what costs). See jobs/sinks.py for exactly-once.
+the bytes shipped to Python per row are what costs). See jobs/connectors/sinks.py for exactly-once.
 A job's keyed DataStream part (``StreamPart``) gets its rows from the same single conversion,
 or, declared with a view of its own (tor_relays), from that view's conversion.
 """
@@ -25,11 +25,12 @@ from pyflink.common import Configuration, Types
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
-from jobs import flink_sql, progress, registry, staging
+from jobs import flink_sql, progress, registry
+from jobs.connectors import staging
+from jobs.connectors.sinks import BatchWriter, BufferedWriter, terminate
 from jobs.contract import BODY, ROUTE, Pipeline, StreamPart, stream_select
 from jobs.ops import flink_logs
 from jobs.settings import Settings
-from jobs.sinks import BatchWriter, BufferedWriter, terminate
 from jobs.streams import by_kind
 
 log = logging.getLogger("netpulse.runtime")
@@ -113,7 +114,7 @@ def build(env: Any, t_env: Any, settings: Settings, pipeline: str) -> Path | Non
     """Define the whole pipeline: source, shared parsing, jobs, sinks.
 
     Returns the staging directory of a bounded (BATCH) run of a staged source, whose outputs
-    are loaded after the job (jobs/staging.py), or None when the job writes as it goes.
+    are loaded after the job (jobs/connectors/staging.py), or None when the job writes as it goes.
     """
     spec = registry.get(pipeline)
     spec.source.register(env, t_env, settings)
@@ -148,7 +149,7 @@ def _stage(t_env: Any, settings: Settings, spec: Pipeline, outputs: list[str]) -
             raise ValueError(f"pipeline {spec.name!r}: a staged bounded run cannot feed a StreamPart view")
         for select in part.rows:
             # stream rows of the job's keyed DataStream part, staged as key TAB event ms TAB row
-            # and folded at load time (jobs/staging.py).
+            # and folded at load time (jobs/connectors/staging.py).
             row = "CONCAT(route, CHR(9), CAST(ms AS STRING), CHR(9), body)"
             rows.append(f"SELECT {line('kind', flink_sql.literal('all'), row)} AS line FROM ({select})")
     staging.attach(t_env, directory, rows)

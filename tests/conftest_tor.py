@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from jobs import clickhouse
 from jobs import settings as settings_module
+from jobs.connectors import clickhouse
 from jobs.ops import migrate
 from jobs.settings import Settings
 

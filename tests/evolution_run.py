@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobs import clickhouse, runtime, sample, settings
+from jobs import runtime, sample, settings
+from jobs.connectors import clickhouse
 from jobs.ops import migrate
 
 STATUS = "ai_stream_status"

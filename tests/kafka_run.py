@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pipeline_run import EXPORT_TABLES, export  # noqa: E402
 
-from jobs import clickhouse, runtime, settings  # noqa: E402
+from jobs import runtime, settings  # noqa: E402
+from jobs.connectors import clickhouse  # noqa: E402
 from jobs.ops import migrate  # noqa: E402
 
 

@@ -16,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from jobs import clickhouse, runtime, sample, settings
+from jobs import runtime, sample, settings
+from jobs.connectors import clickhouse
 from jobs.ops import migrate
 
 EXPORT_TABLES = {

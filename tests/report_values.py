@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from jobs import clickhouse, report_queries, settings
+from jobs import report_queries, settings
+from jobs.connectors import clickhouse
 from jobs.report_figures_analytics import analytics_charts
 from jobs.report_figures_tor import tor_charts
 

@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobs import clickhouse, runtime, sample, settings
+from jobs import runtime, sample, settings
+from jobs.connectors import clickhouse
 from jobs.ops import migrate
 
 PIPELINE = "naap_ingest"

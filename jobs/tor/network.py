@@ -29,8 +29,8 @@ import json
 import logging
 from typing import Any
 
+from jobs.connectors.sinks import batch_token
 from jobs.settings import Settings
-from jobs.sinks import batch_token
 from jobs.tor.writer import insert_rows
 from udfs.tor_metrics import WINDOW_CONSENSUSES, hour_metrics
 

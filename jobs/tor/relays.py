@@ -56,8 +56,8 @@ from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
+from jobs.connectors.sinks import terminate
 from jobs.settings import Settings
-from jobs.sinks import terminate
 from jobs.tor.network import NET, consensus_copies, relay_copies, write_hour_metrics
 from jobs.tor.source import BUNDLED_INPUT, NAME, default_input, source_ddl, staging_dir
 from jobs.tor.summary import format_summary, network_summary, print_summary

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs import kafka
 from jobs import kafka_broker as kafka_broker_module
+from jobs.connectors import kafka
 from jobs.kafka_broker import Broker
 from jobs.settings import PROJECT_ROOT, Settings
 
@@ -83,8 +83,8 @@ def test_bad_settings_name_the_variable(changes: dict[str, str], variable: str) 
 
 
 def test_ddl_has_raw_line_and_position_metadata() -> None:
-    """The DDL production runs (jobs/sources.py): a quote and a semicolon stay inside the literal."""
-    from jobs import sources
+    """The DDL production runs (jobs/connectors/sources.py): a quote and a semicolon stay inside the literal."""
+    from jobs.connectors import sources
 
     group = "it's'; DROP TABLE naap.raw_events; --"
     ddl = sources.kafka_source_ddl(_settings(kafka_group_id=group), "kafka_events")

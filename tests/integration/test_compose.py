@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from jobs import kafka
+from jobs.connectors import kafka
 from jobs.settings import PROJECT_ROOT
 
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from jobs import clickhouse, grafana, report_queries
+from jobs import grafana, report_queries
+from jobs.connectors import clickhouse
 from jobs.report_figures import naap_charts
 from jobs.report_figures_analytics import analytics_charts
 from jobs.report_figures_tor import tor_charts

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs import catalog, clickhouse, envelopes, naap_ingest, naap_metrics
+from jobs import catalog, envelopes, naap_ingest, naap_metrics
+from jobs.connectors import clickhouse
 from jobs.ops import migrate
 from jobs.settings import Settings
 from udfs.capabilities import explode

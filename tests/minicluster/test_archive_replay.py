@@ -10,8 +10,8 @@ import pyarrow.dataset as ds
 import pytest
 from conftest import ROOT, canonical, load_parquet_copy
 
-from jobs import clickhouse
-from jobs.parquet import RAW_EVENTS_SCHEMA
+from jobs.connectors import clickhouse
+from jobs.connectors.parquet import RAW_EVENTS_SCHEMA
 from jobs.settings import Settings
 
 pytestmark = pytest.mark.slow

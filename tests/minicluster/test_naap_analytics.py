@@ -322,7 +322,7 @@ def test_orchestrator_score_on_the_real_fixtures_matches_a_hand_computation(runs
     """
     from conftest import ROOT, load_parquet_copy
 
-    from jobs import clickhouse
+    from jobs.connectors import clickhouse
 
     week = datetime.timedelta(days=7)
     real = [r for r in runs["p1"].tables()["calculated_metrics"] if r["metric_category"] == "scorecard"]

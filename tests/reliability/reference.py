@@ -31,8 +31,8 @@ from java_rules import (
     within,
 )
 
+from jobs.connectors.sources import MIN_EVENT_MS
 from jobs.envelopes import DECODE_REASONS, KNOWN_EVENT_TYPES
-from jobs.sources import MIN_EVENT_MS
 
 COLUMNS = (
     "envelope_reason", "data_reason", "event_id", "event_type", "gateway", "data",

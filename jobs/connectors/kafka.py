@@ -340,14 +340,14 @@ def consumer_lag(bootstrap: str, topic: str, group_id: str, timeout: float = 10.
 
 
 # --------------------------------------------------------------------------------------------
-# CLI: `python -m jobs.kafka publish FILE ...`, `python -m jobs.kafka lag ...`
+# CLI: `python -m jobs.connectors.kafka publish FILE ...`, `python -m jobs.connectors.kafka lag ...`
 # --------------------------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``publish``, ``lag``."""
     parser = argparse.ArgumentParser(
-        prog="python -m jobs.kafka", description=__doc__.splitlines()[0]
+        prog="python -m jobs.connectors.kafka", description=__doc__.splitlines()[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("publish", help="publish a JSON-lines file to a topic, one record per line")

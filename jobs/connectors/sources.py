@@ -84,10 +84,10 @@ def files_source_ddl(settings: Settings, table: str = SOURCE_TABLE) -> str:
 def kafka_source_ddl(settings: Settings, table: str = SOURCE_TABLE) -> str:
     """The production source: the gateways' Kafka topic, one envelope per record value.
 
-    Options and metadata columns come from jobs/kafka.py (the connector version is pinned
+    Options and metadata columns come from jobs/connectors/kafka.py (the connector version is pinned
     there and fetched by the Flink image build); the computed columns are the same as for files.
     """
-    from jobs import kafka
+    from jobs.connectors import kafka
 
     metadata = ",\n    ".join(c for c in kafka.KAFKA_SOURCE_COLUMNS if not c.startswith("line "))
     columns = _columns(settings, metadata)

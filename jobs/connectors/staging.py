@@ -6,7 +6,7 @@ taken. So the job does not ship rows to Python writers at all. Every output row 
 table world through Flink's own filesystem sink (Java, the ``raw`` format: target, batch and the
 row's JSON text on one line), and once the job has finished this module sorts the lines into
 batches (streaming through the files) and loads each batch with the same batch writer the streaming path uses
-(jobs/sinks.py ``BatchSink``: Arrow, an insert deduplication token over the sorted rows, the
+(jobs/connectors/sinks.py ``BatchSink``: Arrow, an insert deduplication token over the sorted rows, the
 Parquet files of the lake's tables). Measured at 1M events (BENCHMARKS.md): this removed the
 sort-aggregate that built batch strings in Flink state, the table-to-stream conversion of every
 row and the Beam transport of ~1 GB of text to the Python writer.
@@ -41,8 +41,8 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from jobs import flink_sql
+from jobs.connectors.sinks import BatchSink, ClickHouseWriter
 from jobs.settings import Settings
-from jobs.sinks import BatchSink, ClickHouseWriter
 
 log = logging.getLogger("netpulse.staging")
 
