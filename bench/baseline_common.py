@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 
 from bench.generate import FILE_PATTERN
 from jobs import settings as settings_module
-from jobs import summary
 from jobs.connectors import clickhouse
+from jobs.naap import summary
 from jobs.ops import migrate
 from jobs.settings import Settings
 

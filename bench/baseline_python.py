@@ -79,7 +79,7 @@ def run_python(files: list[Path], settings: Settings, client: Any) -> dict[str, 
         pos: str,
         line: str,
     ) -> None:
-        # The baseline's own dead-letter row, not the pipeline's recipe (jobs/envelopes.py
+        # The baseline's own dead-letter row, not the pipeline's recipe (jobs/naap/envelopes.py
         # dead_letter_row): a reference computation stays independent of the code it measures.
         key = sha256("|".join((job, stage, reason, pos, line)).encode()).hexdigest()
         dead_add(
@@ -114,7 +114,7 @@ def run_python(files: list[Path], settings: Settings, client: Any) -> dict[str, 
                 if line[-1:] == "\n":
                     line = line[:-1]
                 lines_read += 1
-                # ---- envelope: classify like jobs/envelopes.py ----
+                # ---- envelope: classify like jobs/naap/envelopes.py ----
                 reason = None
                 obj: Any = None
                 event_id = etype = ""

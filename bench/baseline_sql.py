@@ -32,8 +32,8 @@ from bench.baseline_sql_ingest import (
     SQL_TRACE_TABLE,
 )
 from bench.generate import FILE_PATTERN
-from jobs import catalog
 from jobs.connectors.sources import MIN_EVENT_MS
+from jobs.naap import catalog
 from jobs.settings import Settings
 
 SQL_REQUEST_EDGES = """

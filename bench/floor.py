@@ -6,7 +6,7 @@ ends in Flink's ``blackhole`` sink, so nothing is written and only the named wor
 ``start``   one row, no input: JVM, MiniCluster and planner start-up, job submission.
 ``read``    the source reads every line (Flink's filesystem source, ``raw`` format).
 ``parse``   + the Java parse of every line (parse_gateway_event: envelope, data, typed fields).
-``dedupe``  + the shared views of jobs/envelopes.py (reject reasons, deduplication): the
+``dedupe``  + the shared views of jobs/naap/envelopes.py (reject reasons, deduplication): the
             stream every metric and table of the pipeline reads.
 
 The full pipeline (``bench.run`` leg ``batch``) adds the jobs' SQL, the staged files and the
@@ -42,9 +42,10 @@ QUERIES = {
 
 def run_stage(stage: str, input_dir: str, var_dir: str) -> None:
     """Run one stage in this process (called in a child process by ``measure``)."""
-    from jobs import envelopes, java_udfs, runtime
+    from jobs import java_udfs, runtime
     from jobs import settings as settings_module
     from jobs.connectors import sources
+    from jobs.naap import envelopes
 
     env = dict(os.environ, NETPULSE_INPUT_PATH=input_dir, NETPULSE_VAR_DIR=var_dir,
                NETPULSE_RUNTIME_MODE="batch", NETPULSE_PROGRESS_INTERVAL_S="0")

@@ -33,7 +33,8 @@ from jobs import settings as settings_module
 
 
 def _demo(settings: settings_module.Settings, fresh: bool, source: str = "files") -> int:
-    from jobs import runtime, sample, summary
+    from jobs import runtime
+    from jobs.naap import sample, summary
     from jobs.ops import migrate
 
     if fresh:
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         runtime.run(settings, args.pipeline)
         return 0
     if args.command == "summary":
-        from jobs import summary
+        from jobs.naap import summary
 
         print(summary.render(summary.collect(settings)))
         return 0
@@ -208,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         tor_summary.print_summary(settings)
         return 0
     if args.command == "catalog":
-        from jobs import catalog, catalog_tor
+        from jobs import catalog_tor
+        from jobs.naap import catalog
 
         print(catalog.markdown_table())
         print("\nTor metrics (tor_relays):\n")

@@ -5,7 +5,7 @@ again: one ``JSON_VALUE`` costs ~4 µs on a 700-byte event, and the NaaP jobs ne
 per event (BENCHMARKS.md). ``ParseGatewayEvent`` parses a line once into all of them,
 ``EnvelopeTime`` streams the envelope for the source's event time. The same jar holds one
 DataStream operator, ``netpulse.operators.LateMarker`` (STREAMING mode's late check, whose
-watermark survives restores; inserted by jobs/envelopes.py, not registered as a function).
+watermark survives restores; inserted by jobs/naap/envelopes.py, not registered as a function).
 
 The jar is compiled with the JDK's ``javac`` against the jars of the installed PyFlink (the
 same Flink the job runs on) and cached under ``build/java/`` by a digest of the sources, so an

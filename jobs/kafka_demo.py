@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import shutil
 
-from jobs import kafka_broker, sample
+from jobs import kafka_broker
 from jobs.connectors import kafka
+from jobs.naap import sample
 from jobs.settings import Settings
 
 PARTITIONS = 4

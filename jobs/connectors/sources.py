@@ -1,6 +1,6 @@
 """Source tables: where connector options live (jobs never hold connector options).
 
-Both sources expose the same schema, so the parsing in ``jobs.envelopes`` is shared:
+Both sources expose the same schema, so the parsing in ``jobs.naap.envelopes`` is shared:
 
     line             STRING          the raw record (one JSON envelope, or garbage)
     source_position  STRING          file path, or ``topic/partition/offset``
@@ -9,7 +9,7 @@ Both sources expose the same schema, so the parsing in ``jobs.envelopes`` is sha
                                      ``ts - allowed lateness`` (BATCH mode has none)
     pt               TIMESTAMP_LTZ   processing time (files in STREAMING mode only): the order
                                      in which identical rejected lines of one file are counted
-                                     (jobs/envelopes.py, ``line_copy``)
+                                     (jobs/naap/envelopes.py, ``line_copy``)
 
 Lines are read raw (``format raw``) rather than with Flink's ``json`` format: that format drops
 a line that is not JSON without a trace, and every reject must reach the dead-letter table.
@@ -41,7 +41,7 @@ def counts_line_copies(settings: Settings) -> bool:
 
     A file's position is its path, the same for every line of it; Flink's file source exposes
     no line offset. Identical rejected lines of one file are told apart by their copy number
-    (jobs/envelopes.py): in BATCH mode by ROW_NUMBER over the whole input, in STREAMING mode by
+    (jobs/naap/envelopes.py): in BATCH mode by ROW_NUMBER over the whole input, in STREAMING mode by
     a running count in processing-time order, which is the file's line order (one reader per
     file), so a replay from a checkpoint counts the same. Kafka positions carry the offset.
     """

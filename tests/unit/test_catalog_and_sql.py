@@ -1,4 +1,5 @@
-from jobs import catalog, catalog_tor, flink_sql
+from jobs import catalog_tor, flink_sql
+from jobs.naap import catalog
 
 
 def test_every_metric_defined_once_with_unit_and_category() -> None:

@@ -117,6 +117,6 @@ def test_operator_uids_and_names_do_not_change(name: str, tmp_path: Path, monkey
 
 
 def test_the_late_marker_uid_does_not_change() -> None:
-    from jobs import envelopes
+    from jobs.naap import envelopes
 
     assert envelopes.LATE_MARKER_UID == "gateway-late-marker"

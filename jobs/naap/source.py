@@ -2,7 +2,7 @@
 
 Declared for the runtime (jobs/contract.py ``Source``): the source table (jobs/connectors/sources.py,
 jobs/connectors/kafka.py), the Java parse functions it uses (jobs/java_udfs.py) and the shared views
-``gateway_events`` / ``source_rejects`` (jobs/envelopes.py); its rejects become naap.dead_letter
+``gateway_events`` / ``source_rejects`` (jobs/naap/envelopes.py); its rejects become naap.dead_letter
 rows by the one SQL recipe (``envelopes.dead_letter_row``).
 """
 
@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs import envelopes, flink_sql, java_udfs
+from jobs import flink_sql, java_udfs
 from jobs.connectors import kafka, sources
 from jobs.contract import Source
+from jobs.naap import envelopes
 from jobs.settings import Settings
 
 DEAD_LETTER_TABLE = "naap.dead_letter"

@@ -1,8 +1,8 @@
 """naap_ingest: gateway events into raw_events and the typed NaaP tables.
 
-Reads:    ``gateway_events`` (jobs/envelopes.py: accepted, deduplicated envelopes).
+Reads:    ``gateway_events`` (jobs/naap/envelopes.py: accepted, deduplicated envelopes).
 Computes: one raw_events row per event; typed rows by event type, from the fields the shared
-          parse (jobs/envelopes.py: one Java parse per line, no Python per row) extracted and
+          parse (jobs/naap/envelopes.py: one Java parse per line, no Python per row) extracted and
           checked; network_capabilities exploded
           into one orchestrator_metadata row per orchestrator x GPU by a Python table function
           (nested fan-out over a pure, unit-tested parser: udfs/capabilities.py).
@@ -28,7 +28,7 @@ from pyflink.common import Types
 from jobs import flink_sql
 from jobs.connectors.sinks import BufferedWriter, terminate
 from jobs.contract import BODY, MS, ROUTE
-from jobs.envelopes import dead_letter_row
+from jobs.naap.envelopes import dead_letter_row
 from jobs.settings import Settings
 from jobs.streams import by_kind
 from udfs.capabilities import capabilities_udtf
@@ -154,7 +154,7 @@ WHERE target = 'naap.orchestrator_metadata'
 """
 
 # grain: one row per defect of a network_capabilities event (the reject view shape of
-# jobs/envelopes.py dead_letter_row, and the table function's target: a literal instead would let
+# jobs/naap/envelopes.py dead_letter_row, and the table function's target: a literal instead would let
 # the planner prune a branch of the batch aggregates and so shift the operator ids savepoints use)
 CAPABILITY_REJECTS = """
 SELECT target, 'parse' AS stage, defect_reason AS reason, defect_detail AS detail, event_id,

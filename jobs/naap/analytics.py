@@ -1,7 +1,7 @@
 """Hourly analytics metrics of the naap_metrics job: scorecards, demand vs supply, capacity.
 
 Reads:    ``gateway_events`` (stream_trace, ai_stream_status, ai_stream_events,
-          network_capabilities) and the ``status_warmup`` view of jobs/naap_metrics.py.
+          network_capabilities) and the ``status_warmup`` view of jobs/naap/metrics.py.
 Computes: per event-time hour (envelope time; tumbling windows in STREAMING mode, the same
           windows by arithmetic in BATCH mode, as the 5-minute windows of naap_metrics):
           (1) per request x orchestrator, then per orchestrator x pipeline: the scorecard
@@ -9,9 +9,9 @@ Computes: per event-time hour (envelope time; tumbling windows in STREAMING mode
           quality inputs prompt-to-first-frame, prompt-to-playable, output fps);
           (2) per request, then per gateway x pipeline: demand vs supply;
           (3) per orchestrator x pipeline x model, from network_capabilities: capacity.
-          Definitions: jobs/catalog.py (ANALYTICS). The 7-day cohort and the final score of (1)
+          Definitions: jobs/naap/catalog.py (ANALYTICS). The 7-day cohort and the final score of (1)
           are computed by the ClickHouse view naap.orchestrator_scorecard at query time
-          (sql/clickhouse/naap/0017_orchestrator_scorecard.sql; why: jobs/catalog.py).
+          (sql/clickhouse/naap/0017_orchestrator_scorecard.sql; why: jobs/naap/catalog.py).
 Writes:   naap.calculated_metrics (through the shared sinks, like the other metrics).
 Time:     event time; an hour's rows are emitted when the watermark passes the hour's end.
 State:    per request, running values over its events (pipeline, request edge, swaps: an OVER
@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs import catalog, flink_sql
+from jobs import flink_sql
+from jobs.naap import catalog
 from jobs.settings import Settings
 from udfs.capacity import capacity_udtf
 

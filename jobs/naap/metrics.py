@@ -1,6 +1,6 @@
 """naap_metrics: latencies per request and FPS jitter per stream into calculated_metrics.
 
-Reads:    ``gateway_events`` (jobs/envelopes.py): stream_trace and ai_stream_status events.
+Reads:    ``gateway_events`` (jobs/naap/envelopes.py): stream_trace and ai_stream_status events.
 Computes: (1) per request_id, the first payload time of every trace edge, by an event-time
           SESSION window partitioned by request_id (a self-join of the request's trace events
           with bounded state: the session closes NETPULSE_TRACE_SESSION_GAP_S after its last
@@ -8,8 +8,7 @@ Computes: (1) per request_id, the first payload time of every trace edge, by an 
           row per pair and would need a second, updating aggregation to keep the first edge);
           the same per (request_id, orchestrator_address): one orchestrator attempt (after an
           orchestrator_swap the new orchestrator emits its own first edges); the request
-          latencies of the catalog (jobs/catalog.py) from the first, the attempt latencies
-          from the second.
+          latencies of the catalog (jobs/naap/catalog.py) from the first, the attempt latencies from the second.
           (2) per stream, 5-minute tumbling event-time windows over the status samples: mean,
           population stddev, jitter coefficient, warm-up samples excluded.
 Writes:   naap.calculated_metrics and Parquet calculated_metrics/ (jobs/connectors/sinks.py).
@@ -29,7 +28,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs import catalog, flink_sql, naap_analytics
+from jobs import flink_sql
+from jobs.naap import analytics, catalog
 from jobs.settings import Settings
 
 NAME = "naap_metrics"
@@ -396,5 +396,5 @@ def build(t_env: Any, settings: Settings) -> list[str]:
             ]
         ),
     )
-    analytics = naap_analytics.build(t_env, settings)  # scorecards, demand, capacity: read status_warmup
-    return ["naap_metrics_latencies", "naap_metrics_latency_rejects", "naap_metrics_windows", *analytics]
+    hourly = analytics.build(t_env, settings)  # scorecards, demand, capacity: read status_warmup
+    return ["naap_metrics_latencies", "naap_metrics_latency_rejects", "naap_metrics_windows", *hourly]
