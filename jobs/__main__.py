@@ -209,12 +209,12 @@ def main(argv: list[str] | None = None) -> int:
         tor_summary.print_summary(settings)
         return 0
     if args.command == "catalog":
-        from jobs import catalog_tor
         from jobs.naap import catalog
+        from jobs.tor import catalog as tor_catalog
 
         print(catalog.markdown_table())
         print("\nTor metrics (tor_relays):\n")
-        print(catalog_tor.tor_markdown_table())
+        print(tor_catalog.tor_markdown_table())
         return 0
     if args.command == "list":
         from jobs import registry

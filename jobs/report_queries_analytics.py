@@ -4,7 +4,7 @@ Livepeer: the orchestrator scorecard (view naap.orchestrator_scorecard), demand 
 capacity (hourly rows of naap.calculated_metrics, categories ``demand`` and ``capacity``).
 Tor: path-selection probabilities (tor.relay_hour_metrics), top-k shares of consensus weight
 and relays flagged for identical uptime patterns (tor.network_hour_metrics). Definitions:
-jobs/naap/catalog.py (ANALYTICS) and jobs/catalog_tor.py. Every query selects the metric version
+jobs/naap/catalog.py (ANALYTICS) and jobs/tor/catalog.py. Every query selects the metric version
 the catalog defines, so rows of an older definition never mix into a chart. The queries are
 registered with the others in jobs/report_queries.py (QUERIES).
 """

@@ -13,7 +13,7 @@ Computes: per fingerprint (Python KeyedProcessFunction, keyed state): the latest
           last_ip_change (definitions: udfs/tor_state.py); country and AS of the address from
           the offline DB-IP Lite databases (udfs/tor_geoip.py), with the database name and date.
           Per consensus hour (jobs/tor/network.py, udfs/tor_metrics.py; catalog:
-          jobs/naap/catalog.py TOR_*): Onionoo's consensus weight fraction and guard / middle /
+          jobs/tor/catalog.py TOR_*): Onionoo's consensus weight fraction and guard / middle /
           exit probabilities from the bandwidth-weights footer, flag churn against the
           previous consensus, weight concentration by AS / country / family / contact, and
           uptime-pattern groups flagged for review.
