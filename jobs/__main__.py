@@ -71,9 +71,9 @@ def _demo(settings: settings_module.Settings, fresh: bool, source: str = "files"
     print(summary.render(summary.collect(settings)))
     print(f"ClickHouse (embedded): {settings.chdb_path}" if settings.is_embedded else "")
     print(f"Parquet: {settings.parquet_url}/calculated_metrics/")
-    from jobs import report
+    from jobs.report import page as report_page
 
-    path, seconds = report.build(settings)
+    path, seconds = report_page.build(settings)
     print(f"Report (open in a browser): {path} ({seconds:.1f} s; python -m jobs report rebuilds it)")
     return 0
 
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         print(summary.render(summary.collect(settings)))
         return 0
     if args.command == "report":
-        from jobs import report as report_module
+        from jobs.report import page as report_module
 
         path, seconds = report_module.build(settings, args.out)
         print(f"report: {path} ({seconds:.1f} s)")

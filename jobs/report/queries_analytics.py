@@ -6,7 +6,7 @@ Tor: path-selection probabilities (tor.relay_hour_metrics), top-k shares of cons
 and relays flagged for identical uptime patterns (tor.network_hour_metrics). Definitions:
 jobs/naap/catalog.py (ANALYTICS) and jobs/tor/catalog.py. Every query selects the metric version
 the catalog defines, so rows of an older definition never mix into a chart. The queries are
-registered with the others in jobs/report_queries.py (QUERIES).
+registered with the others in jobs/report/queries.py (QUERIES).
 """
 
 from __future__ import annotations
