@@ -42,10 +42,11 @@ QUERIES = {
 
 def run_stage(stage: str, input_dir: str, var_dir: str) -> None:
     """Run one stage in this process (called in a child process by ``measure``)."""
-    from jobs import java_udfs, runtime
+    from jobs import runtime
     from jobs import settings as settings_module
     from jobs.connectors import sources
     from jobs.naap import envelopes
+    from jobs.ops import java_udfs
 
     env = dict(os.environ, NETPULSE_INPUT_PATH=input_dir, NETPULSE_VAR_DIR=var_dir,
                NETPULSE_RUNTIME_MODE="batch", NETPULSE_PROGRESS_INTERVAL_S="0")

@@ -5,7 +5,7 @@
 
 One leg (one feed rate), in ``var/bench/runs/latency-kafka-r<R>/``:
 
-1. A one-node Apache Kafka broker (jobs/kafka_broker.py: the jars of jars.lock, KRaft, bound to
+1. A one-node Apache Kafka broker (jobs/ops/kafka_broker.py: the jars of jars.lock, KRaft, bound to
    127.0.0.1) and a topic of 4 partitions.
 2. ``naap`` reading the topic (NETPULSE_SOURCE=kafka, from the earliest offset, unbounded) with a
    checkpoint every 2 s, on which the group's offsets are committed (bench/latency_job.py), after
@@ -58,8 +58,9 @@ from typing import Any
 from bench import generate
 from bench.latency_windows import dataset_for, summary, window_closes, window_latencies, written_windows
 from bench.process_tree import TreeSampler, count_rows
-from jobs import kafka_broker, progress
+from jobs import progress
 from jobs.connectors import kafka
+from jobs.ops import kafka_broker
 from jobs.settings import PROJECT_ROOT
 
 TOPIC = "streaming-events"

@@ -44,7 +44,7 @@ def _demo(settings: settings_module.Settings, fresh: bool, source: str = "files"
     print(f"migrated {settings.clickhouse_url}: {len(applied)} new DDL files applied")
     broker = None
     if source == "kafka":
-        from jobs import kafka_demo
+        from jobs.ops import kafka_demo
 
         lines = sample.capture_lines()
         broker, settings = kafka_demo.publish_sample(lines, settings)
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     tor.add_argument("input", nargs="?", help="a CollecTor-format tree (default: bundled fixtures)")
     sub.add_parser("catalog", help="print the metric catalog")
     sub.add_parser("list", help="list pipelines")
-    from jobs import cluster
+    from jobs.ops import cluster
 
     cluster.register(sub)  # cluster start|stop|status, submit, jobs, stop, redeploy, deployments, render-conf
     args = parser.parse_args(argv)

@@ -27,7 +27,7 @@ SOURCE_TABLE = "gateway_source"
 # fast would move the watermark an hour ahead and make every other gateway's events late.
 MIN_EVENT_MS = 946_684_800_000
 # The envelope timestamp (number or numeric string) by a streaming scan in Java
-# (java/netpulse/udfs/EnvelopeTime.java; registered by jobs.java_udfs before this DDL).
+# (java/netpulse/udfs/EnvelopeTime.java; registered by jobs.ops.java_udfs before this DDL).
 _ENVELOPE_MS = "envelope_time_ms(line)"
 
 

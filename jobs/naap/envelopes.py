@@ -76,7 +76,7 @@ def _reject_reason(settings: Settings) -> str:
 
 
 # grain: one row per line read from the source. The line is parsed once, in Java
-# (parse_gateway_event: envelope, data and every typed field; see jobs/java_udfs.py).
+# (parse_gateway_event: envelope, data and every typed field; see jobs/ops/java_udfs.py).
 GATEWAY_LINES = """
 SELECT line, source_position, envelope_ms, ts{proctime}, event_id, event_type, gateway, {fields},
     {reason} AS reason

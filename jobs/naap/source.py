@@ -1,7 +1,7 @@
 """The NaaP pipelines' source: gateway events from files or Kafka, parsed and checked once.
 
 Declared for the runtime (jobs/contract.py ``Source``): the source table (jobs/connectors/sources.py,
-jobs/connectors/kafka.py), the Java parse functions it uses (jobs/java_udfs.py) and the shared views
+jobs/connectors/kafka.py), the Java parse functions it uses (jobs/ops/java_udfs.py) and the shared views
 ``gateway_events`` / ``source_rejects`` (jobs/naap/envelopes.py); its rejects become naap.dead_letter
 rows by the one SQL recipe (``envelopes.dead_letter_row``).
 """
@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs import flink_sql, java_udfs
+from jobs import flink_sql
 from jobs.connectors import kafka, sources
 from jobs.contract import Source
 from jobs.naap import envelopes
+from jobs.ops import java_udfs
 from jobs.settings import Settings
 
 DEAD_LETTER_TABLE = "naap.dead_letter"

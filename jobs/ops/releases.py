@@ -20,7 +20,7 @@ from jobs.ops.flink_dist import ClusterPaths
 from jobs.settings import PROJECT_ROOT, Settings
 
 # What a release holds: the importable packages, the DDL the jobs may read and the sources of
-# the Java functions (the jar is built from them inside the release, see jobs/java_udfs.py).
+# the Java functions (the jar is built from them inside the release, see jobs/ops/java_udfs.py).
 RELEASE_DIRS = ("jobs", "udfs", "sql", "java")
 # What `flink run -pyfs` ships to the Python workers (directories keep their package name).
 SHIPPED_PACKAGES = ("jobs", "udfs")

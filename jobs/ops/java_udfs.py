@@ -116,7 +116,7 @@ def register(t_env: Any) -> Path:
 
 
 def main() -> None:
-    """``python -m jobs.java_udfs``: build the jar (setup does this once) and print its path."""
+    """``python -m jobs.ops.java_udfs``: build the jar (setup does this once) and print its path."""
     print(ensure_jar())
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from jobs import jars
+from jobs.ops import jars
 
 JAR_SET = "kafka-broker"
 _LOG4J = """\
@@ -231,7 +231,7 @@ def _wait_ready(broker: Broker, timeout: float) -> None:
 
 
 def main() -> int:
-    """``python -m jobs.kafka_broker``: run a broker in the foreground until Ctrl-C."""
+    """``python -m jobs.ops.kafka_broker``: run a broker in the foreground until Ctrl-C."""
     with start() as broker:
         print(f"Kafka broker at {broker.bootstrap} (data in {broker.directory}); Ctrl-C stops it", flush=True)
         try:
