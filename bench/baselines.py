@@ -6,7 +6,7 @@
 
 Both start from an empty ``--var`` directory, create the embedded ClickHouse database with the
 project's migrator (``jobs.ops.migrate``, naap files only) and produce what ``python -m jobs run
-naap`` produces (jobs/naap/envelopes.py, naap_ingest.py, naap_metrics.py, catalog.py, parquet.py):
+naap`` produces (jobs/naap/: envelopes.py, ingest.py, metrics.py, catalog.py; jobs/connectors/parquet.py):
 
 * naap.dead_letter: source rejects of the same classes (decode: payload_too_large,
   malformed_json; validate: not_an_object, missing_type, invalid_timestamp,
