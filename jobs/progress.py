@@ -135,7 +135,10 @@ class Reporter(threading.Thread):
             listed = _get(f"{self.rest_url}/jobs/{self.job_id}/vertices/{vertex_id}/subtasks/metrics")
             ids = [m["id"] for m in listed]
             found = ([i for i in ids if i.endswith(ROWS)], [i for i in ids if i.endswith(REJECTS)])
-            if not ids:  # the task has not registered its metrics yet: ask again next time
+            if not found[0] and not found[1]:
+                # A Python writer's counters reach the JVM with its first finished bundle, after
+                # the task's own metrics: ask again next time (keeping the empty answer showed
+                # "0 rows written" for the whole of a STREAMING run).
                 return found
             self._ids[vertex_id] = found
         return self._ids[vertex_id]
@@ -165,8 +168,8 @@ class Reporter(threading.Thread):
                 source_rejects += int(io.get("read-records", 0))
             if "Sink: Filesystem" in name:  # a bounded run's staging sinks (jobs/connectors/staging.py)
                 staged += int(io.get("read-records", 0))
-            if vertex.get("status") != "RUNNING":
-                continue
+            if vertex.get("status") != "RUNNING" or "writer" not in name:
+                continue  # only the writers (jobs/connectors/sinks.py, jobs/tor/writer.py) have the counters
             rows, rejects = self._counter_ids(vertex["id"])
             if not rows and not rejects:
                 continue

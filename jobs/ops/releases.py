@@ -22,13 +22,25 @@ from jobs.settings import PROJECT_ROOT, Settings
 # What a release holds: the importable packages, the DDL the jobs may read and the sources of
 # the Java functions (the jar is built from them inside the release, see jobs/ops/java_udfs.py).
 RELEASE_DIRS = ("jobs", "udfs", "sql", "java")
+# ... and the pins of the third-party jars the jobs load (the Kafka connector): a release reads
+# them from its own copy (jobs/ops/jars.py resolves jars.lock beside the packages it runs from), so a
+# connector upgrade is a new release too. The verified jars themselves are shared with the work
+# tree (``build/jars`` in the release links to it; every jar is checked against the release's
+# lock before use, and fetched again with Maven when missing).
+RELEASE_FILES = ("jars.lock",)
+JAR_CACHE = Path("build") / "jars"
 # What `flink run -pyfs` ships to the Python workers (directories keep their package name).
 SHIPPED_PACKAGES = ("jobs", "udfs")
 
 
-def code_hash(root: Path = PROJECT_ROOT, dirs: Sequence[str] = RELEASE_DIRS) -> str:
-    """sha256 (first 16 hex) over the .py, .sql and .java files of ``dirs``: the deployed code's identity."""
+def code_hash(
+    root: Path = PROJECT_ROOT, dirs: Sequence[str] = RELEASE_DIRS, files: Sequence[str] = RELEASE_FILES
+) -> str:
+    """sha256 (first 16 hex) over the .py/.sql/.java files of ``dirs`` and ``files``: the deployed code's identity."""
     digest = hashlib.sha256()
+    for name in files:
+        if (root / name).is_file():
+            digest.update(name.encode() + b"\0" + (root / name).read_bytes() + b"\0")
     for name in dirs:
         base = root / name
         if not base.exists():
@@ -71,6 +83,12 @@ def make_release(settings: Settings, root: Path = PROJECT_ROOT) -> Path:
             shutil.copytree(
                 root / name, staging / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
             )
+    for name in RELEASE_FILES:
+        if (root / name).is_file():
+            shutil.copy2(root / name, staging / name)
+    (root / JAR_CACHE).mkdir(parents=True, exist_ok=True)
+    (staging / JAR_CACHE).parent.mkdir(parents=True, exist_ok=True)
+    (staging / JAR_CACHE).symlink_to((root / JAR_CACHE).resolve(), target_is_directory=True)
     (staging / "RELEASE.json").write_text(
         json.dumps({"code_hash": release.name, "git": git_describe(root), "source": str(root)})
         + "\n"

@@ -40,6 +40,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 SCENARIO = Path(__file__).resolve().parent / "kafka_eo_scenario.py"
 EVENTS = int(os.environ.get("KAFKA_EO_EVENTS", "200000"))
+# The seed of the input and of the points of the disruptions (docs/reliability.md: 14, 15, 16 run).
+SEED = int(os.environ.get("KAFKA_EO_SEED", "14"))
 # Leave out the generator's hours-late deliveries (about 0.1% of lines). With them (the default)
 # every hours-late record must be accepted or a `late` dead letter in both runs, the same ones
 # in both: they were lost after restores until the late marker (docs/reliability.md,
@@ -56,7 +58,7 @@ def drill(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k != "FLINK_CONF_DIR" and not k.startswith("NETPULSE_")}
     env["PYTHONPATH"] = str(PROJECT_ROOT)
     env.pop(flink_dist.REST_URL_ENV, None)
-    argv = [sys.executable, str(SCENARIO), str(work), "--events", str(EVENTS)]
+    argv = [sys.executable, str(SCENARIO), str(work), "--events", str(EVENTS), "--seed", str(SEED)]
     proc = netns.run_isolated(argv + (["--without-late"] if WITHOUT_LATE else []), env=env, timeout=7200)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:

@@ -102,6 +102,31 @@ def test_mutants_cover_every_kind(quick: dict[str, Any]) -> None:
     assert {"malformed_json", "invalid_utf8", None} <= set(outcomes)
 
 
+def _recount(quick: dict[str, Any], tables: dict[str, Any]) -> accounting.Accounting:
+    return accounting.account(quick["lines"], tables, quick["config"], quick["future_limit_ms"])
+
+
+@pytest.mark.parametrize("table", ["raw_events", "dead_letter"])
+def test_the_accounting_fails_on_a_planted_duplicate(quick: dict[str, Any], table: str) -> None:
+    rows = quick["tables"][table]
+    planted = dict(rows[len(rows) // 2])
+    if table == "dead_letter":
+        planted["reject_key"] = "planted"  # a second row for one line, not a copy of the same row
+    problems = _recount(quick, {**quick["tables"], table: [*rows, planted]}).problems
+    assert problems, f"a second {table} row for one input line went unnoticed"
+
+
+@pytest.mark.parametrize("table", ["raw_events", "dead_letter", "ai_stream_status"])
+def test_the_accounting_fails_on_a_dropped_row(quick: dict[str, Any], table: str) -> None:
+    rows = quick["tables"][table]
+    if table == "dead_letter":  # a source reject: the rows the line-by-line check is about
+        rows = [r for r in rows if r["job"] == accounting.SOURCE_JOB]
+        kept = [r for r in quick["tables"][table] if r is not rows[len(rows) // 2]]
+    else:
+        kept = rows[: len(rows) // 2] + rows[len(rows) // 2 + 1 :]
+    assert _recount(quick, {**quick["tables"], table: kept}).problems
+
+
 @pytest.mark.long
 def test_100k_mutants_every_line_accounted_for(tmp_path: Path, record_property: Any) -> None:
     seed = int(os.environ.get("RELIABILITY_SEED", "2"))

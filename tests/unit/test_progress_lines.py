@@ -19,6 +19,7 @@ class FakeFlink:
     def __init__(self) -> None:
         self.rows = 40
         self.writer_status = "RUNNING"
+        self.counters_registered = True  # a Python writer's counters appear after its first bundle
 
     def answer(self, path: str) -> Any:
         if path == "/jobs/overview":
@@ -33,6 +34,8 @@ class FakeFlink:
                  "metrics": {"read-records": 11, "write-records": 0}},
             ]}
         if path == "/jobs/j1/vertices/v2/subtasks/metrics":
+            if not self.counters_registered:
+                return [{"id": "numRecordsIn"}]
             return [{"id": "numRecordsIn"}, {"id": "batch_writer.netpulse.rows_written"},
                     {"id": "batch_writer.netpulse.rejects_written"}]
         if path.startswith("/jobs/j1/vertices/v2/subtasks/metrics?get="):
@@ -69,6 +72,21 @@ def test_a_line_from_the_job_metrics_and_counters_kept_after_the_writer_finished
         assert first is not None and first.endswith(
             ": 177 events read (0/s), 40 rows written (12 batches), 17 rejects")  # 11 source rejects + 6 parse rejects
         fake.rows, fake.writer_status = 999, "FINISHED"  # its metrics are gone once it finished
+        assert reporter.line().endswith(", 40 rows written (12 batches), 17 rejects")  # type: ignore[union-attr]
+    finally:
+        server.shutdown()
+
+
+def test_counters_that_appear_after_the_first_poll_are_counted() -> None:
+    """A STREAMING writer's Python counters reach Flink after its first bundle: not seen at the
+    first poll, they must be counted once they appear (they were not: 0 rows all run long)."""
+    fake = FakeFlink()
+    fake.counters_registered = False
+    server, url = _serve(fake)
+    try:
+        reporter = progress.Reporter(url, "naap", 1.0)
+        assert reporter.line().endswith(", 0 rows written (12 batches), 11 rejects")  # type: ignore[union-attr]
+        fake.counters_registered = True
         assert reporter.line().endswith(", 40 rows written (12 batches), 17 rejects")  # type: ignore[union-attr]
     finally:
         server.shutdown()
