@@ -14,8 +14,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench.generate import FILE_PATTERN
-from jobs import clickhouse, summary
 from jobs import settings as settings_module
+from jobs.connectors import clickhouse
+from jobs.naap import summary
 from jobs.ops import migrate
 from jobs.settings import Settings
 

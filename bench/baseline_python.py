@@ -30,8 +30,8 @@ from bench.baseline_common import (
 )
 from bench.baseline_python_metrics import latency_metrics, orchestrator_versions, window_metrics
 from bench.baseline_python_rows import ingest_row, status_row, trace_row
+from jobs.connectors.sources import MIN_EVENT_MS
 from jobs.settings import Settings
-from jobs.sources import MIN_EVENT_MS
 
 
 def run_python(files: list[Path], settings: Settings, client: Any) -> dict[str, Any]:
@@ -79,7 +79,7 @@ def run_python(files: list[Path], settings: Settings, client: Any) -> dict[str, 
         pos: str,
         line: str,
     ) -> None:
-        # The baseline's own dead-letter row, not the pipeline's recipe (jobs/envelopes.py
+        # The baseline's own dead-letter row, not the pipeline's recipe (jobs/naap/envelopes.py
         # dead_letter_row): a reference computation stays independent of the code it measures.
         key = sha256("|".join((job, stage, reason, pos, line)).encode()).hexdigest()
         dead_add(
@@ -114,7 +114,7 @@ def run_python(files: list[Path], settings: Settings, client: Any) -> dict[str, 
                 if line[-1:] == "\n":
                     line = line[:-1]
                 lines_read += 1
-                # ---- envelope: classify like jobs/envelopes.py ----
+                # ---- envelope: classify like jobs/naap/envelopes.py ----
                 reason = None
                 obj: Any = None
                 event_id = etype = ""

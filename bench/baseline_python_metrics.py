@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.baseline_common import WINDOW_MS
-from jobs import catalog
+from jobs.naap import catalog
 
 
 def metric_row(

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from bench.baseline_common import as_num, as_str, is_bad
-from jobs import catalog
+from jobs.naap import catalog
 
 Row = tuple[Any, ...]
 

@@ -32,9 +32,9 @@ from bench.baseline_sql_ingest import (
     SQL_TRACE_TABLE,
 )
 from bench.generate import FILE_PATTERN
-from jobs import catalog
+from jobs.connectors.sources import MIN_EVENT_MS
+from jobs.naap import catalog
 from jobs.settings import Settings
-from jobs.sources import MIN_EVENT_MS
 
 SQL_REQUEST_EDGES = """
 INSERT INTO bench.request_edges

@@ -72,7 +72,7 @@ WHERE reason = '' AND (file, line_no) NOT IN (SELECT file, line_no FROM bench.dr
 
 # grain: one row per rejected line (decode / validate / late). The baseline's own dead-letter
 # rows (its own reject_key hash): a reference computation, independent of the pipeline's recipe
-# (jobs/envelopes.py dead_letter_row, the one production and the tests use).
+# (jobs/naap/envelopes.py dead_letter_row, the one production and the tests use).
 SQL_DEAD_LETTER = """
 INSERT INTO naap.dead_letter (reject_key, job, stage, reason, detail, event_id, event_type, event_timestamp,
     source_position, payload, payload_length, is_payload_truncated)

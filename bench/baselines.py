@@ -6,7 +6,7 @@
 
 Both start from an empty ``--var`` directory, create the embedded ClickHouse database with the
 project's migrator (``jobs.ops.migrate``, naap files only) and produce what ``python -m jobs run
-naap`` produces (jobs/envelopes.py, naap_ingest.py, naap_metrics.py, catalog.py, parquet.py):
+naap`` produces (jobs/naap/: envelopes.py, ingest.py, metrics.py, catalog.py; jobs/connectors/parquet.py):
 
 * naap.dead_letter: source rejects of the same classes (decode: payload_too_large,
   malformed_json; validate: not_an_object, missing_type, invalid_timestamp,
@@ -14,14 +14,14 @@ naap`` produces (jobs/envelopes.py, naap_ingest.py, naap_metrics.py, catalog.py,
   before the watermark = highest earlier event time - NETPULSE_ALLOWED_LATENESS_S), same
   payload cap and job names (the reject_key is each baseline's own hash: the baselines are
   independent reference computations of the pipeline's results, deliberately not calls into
-  its code, so they do not share its dead-letter recipe, jobs/envelopes.py dead_letter_row,
+  its code, so they do not share its dead-letter recipe, jobs/naap/envelopes.py dead_letter_row,
   nor its SCD2 key, udfs/scd.key_of; production and the tests use those alone);
 * one row per distinct event (first delivery per NETPULSE_BATCH_INTERVAL_S event-time window and
   dedup_key = id, or sha256 of the line without an id) in naap.raw_events, and by type in
   naap.ai_stream_status, naap.stream_ingest_metrics, naap.stream_trace_events and
   naap.orchestrator_metadata (one row per snapshot x orchestrator x GPU); the materialized views
   fill the 5-minute and hourly tables as they do for the pipeline;
-* naap.calculated_metrics with every metric of jobs/catalog.py: the request latencies per
+* naap.calculated_metrics with every metric of jobs/naap/catalog.py: the request latencies per
   request trace session and the attempt latencies per request x orchestrator (edges = minimum
   payload time per subtype; sessions split where the edges' 5 s batch times are
   NETPULSE_TRACE_SESSION_GAP_S apart), trace_latency_rejects,
@@ -77,8 +77,8 @@ from bench.baseline_common import (
 )
 from bench.baseline_python import run_python
 from bench.baseline_sql import run_sql
-from jobs import clickhouse
 from jobs import settings as settings_module
+from jobs.connectors import clickhouse
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ ends in Flink's ``blackhole`` sink, so nothing is written and only the named wor
 ``start``   one row, no input: JVM, MiniCluster and planner start-up, job submission.
 ``read``    the source reads every line (Flink's filesystem source, ``raw`` format).
 ``parse``   + the Java parse of every line (parse_gateway_event: envelope, data, typed fields).
-``dedupe``  + the shared views of jobs/envelopes.py (reject reasons, deduplication): the
+``dedupe``  + the shared views of jobs/naap/envelopes.py (reject reasons, deduplication): the
             stream every metric and table of the pipeline reads.
 
 The full pipeline (``bench.run`` leg ``batch``) adds the jobs' SQL, the staged files and the
@@ -15,7 +15,7 @@ load. A stage's time bounds from below every design that keeps that stage in Fli
     .venv/bin/python -m bench.floor --input var/bench/data/s42-n1000000-k200-f100000-v1
 
 ``--source kafka`` runs the stages as production reads: STREAMING, from a topic of 4 partitions on
-a local broker (jobs/kafka_broker.py), every line produced (keyed by stream id, as
+a local broker (jobs/ops/kafka_broker.py), every line produced (keyed by stream id, as
 bench/latency_kafka.py does) before the first stage starts, each stage reading the whole topic
 from the earliest offset up to the offsets at its start (``scan.bounded.mode`` latest-offset) in
 a consumer group of its own. A STREAMING stage sends every row to the sink (no aggregate, whose
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import run
-from jobs.sources import SOURCE_TABLE
+from jobs.connectors.sources import SOURCE_TABLE
 
 STAGES = ("start", "read", "parse", "dedupe")
 FULL = "naap"
@@ -66,13 +66,14 @@ def run_stage(stage: str, input_dir: str, var_dir: str) -> None:
 
     The source and runtime mode come from the NETPULSE_* variables ``measure`` sets.
     """
-    from jobs import gateway, runtime
+    from jobs import runtime
     from jobs import settings as settings_module
+    from jobs.naap import source as naap_source
 
     env = dict(os.environ, NETPULSE_INPUT_PATH=input_dir, NETPULSE_VAR_DIR=var_dir, NETPULSE_PROGRESS_INTERVAL_S="0")
     settings = settings_module.load(env)
     env, t_env = runtime.create_environment(settings, f"floor-{stage}")
-    gateway.register(env, t_env, settings)  # the pipeline's own source: table, parse, shared views
+    naap_source.register(env, t_env, settings)  # the pipeline's own source: table, parse, shared views
     t_env.execute_sql(SINK_DDL)
     queries = QUERIES if settings.is_batch else STREAMING_QUERIES
     t_env.execute_sql(f"INSERT INTO floor_sink {queries[stage]}").wait()
@@ -113,7 +114,7 @@ def produce_all(bootstrap: str, input_dir: Path) -> int:
     from confluent_kafka import Producer
 
     from bench import latency_kafka
-    from jobs import kafka
+    from jobs.connectors import kafka
 
     kafka.ensure_topic(bootstrap, TOPIC, latency_kafka.PARTITIONS)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "log_level": 3})
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     stages = STAGES + ((FULL,) if args.full else ())
     broker = None
     if args.source == "kafka":
-        from jobs import kafka_broker
+        from jobs.ops import kafka_broker
 
         broker = kafka_broker.start(var / "kafka")
     try:

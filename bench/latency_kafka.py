@@ -5,13 +5,13 @@
 
 One leg (one feed rate), in ``var/bench/runs/latency-kafka-r<R>/``:
 
-1. A one-node Apache Kafka broker (jobs/kafka_broker.py: the jars of jars.lock, KRaft, bound to
+1. A one-node Apache Kafka broker (jobs/ops/kafka_broker.py: the jars of jars.lock, KRaft, bound to
    127.0.0.1) and a topic of 4 partitions.
 2. ``naap`` reading the topic (NETPULSE_SOURCE=kafka, from the earliest offset, unbounded) with a
    checkpoint every 2 s, on which the group's offsets are committed (bench/latency_job.py), after
    ``python -m jobs migrate``. The feed starts once every task of the job runs.
 3. The generated events (bench/generate.py: the smallest cached set holding rate x seconds lines,
-   in arrival order) produced with confluent-kafka, the client jobs/kafka.py uses (idempotent,
+   in arrival order) produced with confluent-kafka, the client jobs/connectors/kafka.py uses (idempotent,
    acks=all), at R events/s in slices of 0.1 s, each slice acknowledged by the broker before the
    next. Records are keyed by stream id and every stream stays on one partition (streams are
    dealt round robin over the partitions in order of first appearance, so each partition carries
@@ -24,7 +24,7 @@ when the slice that moves that past its end is acknowledged, i.e. from the momen
 records are in the topic (the source's fetch and the 200 ms watermark interval are part of
 the latency). The window is queryable when the Parquet file of the batch holding its rows
 appears: the writer inserts into ClickHouse first, synchronously, then writes the file
-(jobs/sinks.py), so the file's modification time is when both are done (the embedded
+(jobs/connectors/sinks.py), so the file's modification time is when both are done (the embedded
 ClickHouse cannot be queried from a second process while the job holds it).
 
 After the feed the leg waits (at most ``settle_s``) until the group's committed offsets reach
@@ -58,7 +58,9 @@ from typing import Any
 from bench import generate
 from bench.latency_windows import dataset_for, summary, window_closes, window_latencies, written_windows
 from bench.process_tree import TreeSampler, count_rows
-from jobs import kafka, kafka_broker, progress
+from jobs import progress
+from jobs.connectors import kafka
+from jobs.ops import kafka_broker
 from jobs.settings import PROJECT_ROOT
 
 TOPIC = "streaming-events"
@@ -93,7 +95,7 @@ def _event_ms(envelope: Any) -> int:
 
 
 def prepare(lines: Iterable[str], partitions: int = PARTITIONS) -> list[Record]:
-    """Each line as a record: keyed by stream id (jobs.kafka.stream_key), one partition per stream.
+    """Each line as a record: keyed by stream id (jobs.connectors.kafka.stream_key), one partition per stream.
 
     Streams are dealt round robin in order of first appearance, so the partitions carry equal
     shares of the streams (a hash of 200 keys over 4 partitions is uneven). Lines that are not

@@ -33,7 +33,8 @@ from jobs import settings as settings_module
 
 
 def _demo(settings: settings_module.Settings, fresh: bool, source: str = "files") -> int:
-    from jobs import runtime, sample, summary
+    from jobs import runtime
+    from jobs.naap import sample, summary
     from jobs.ops import migrate
 
     if fresh:
@@ -43,7 +44,7 @@ def _demo(settings: settings_module.Settings, fresh: bool, source: str = "files"
     print(f"migrated {settings.clickhouse_url}: {len(applied)} new DDL files applied")
     broker = None
     if source == "kafka":
-        from jobs import kafka_demo
+        from jobs.ops import kafka_demo
 
         lines = sample.capture_lines()
         broker, settings = kafka_demo.publish_sample(lines, settings)
@@ -70,9 +71,9 @@ def _demo(settings: settings_module.Settings, fresh: bool, source: str = "files"
     print(summary.render(summary.collect(settings)))
     print(f"ClickHouse (embedded): {settings.chdb_path}" if settings.is_embedded else "")
     print(f"Parquet: {settings.parquet_url}/calculated_metrics/")
-    from jobs import report
+    from jobs.report import page as report_page
 
-    path, seconds = report.build(settings)
+    path, seconds = report_page.build(settings)
     print(f"Report (open in a browser): {path} ({seconds:.1f} s; python -m jobs report rebuilds it)")
     return 0
 
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     tor.add_argument("input", nargs="?", help="a CollecTor-format tree (default: bundled fixtures)")
     sub.add_parser("catalog", help="print the metric catalog")
     sub.add_parser("list", help="list pipelines")
-    from jobs import cluster
+    from jobs.ops import cluster
 
     cluster.register(sub)  # cluster start|stop|status, submit, jobs, stop, redeploy, deployments, render-conf
     args = parser.parse_args(argv)
@@ -160,12 +161,12 @@ def main(argv: list[str] | None = None) -> int:
         runtime.run(settings, args.pipeline)
         return 0
     if args.command == "summary":
-        from jobs import summary
+        from jobs.naap import summary
 
         print(summary.render(summary.collect(settings)))
         return 0
     if args.command == "report":
-        from jobs import report as report_module
+        from jobs.report import page as report_module
 
         path, seconds = report_module.build(settings, args.out)
         print(f"report: {path} ({seconds:.1f} s)")
@@ -208,11 +209,12 @@ def main(argv: list[str] | None = None) -> int:
         tor_summary.print_summary(settings)
         return 0
     if args.command == "catalog":
-        from jobs import catalog, catalog_tor
+        from jobs.naap import catalog
+        from jobs.tor import catalog as tor_catalog
 
         print(catalog.markdown_table())
         print("\nTor metrics (tor_relays):\n")
-        print(catalog_tor.tor_markdown_table())
+        print(tor_catalog.tor_markdown_table())
         return 0
     if args.command == "list":
         from jobs import registry

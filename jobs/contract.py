@@ -86,7 +86,7 @@ class Source:
         mode); None: ``settings.is_batch`` decides (files read once are bounded, Kafka is not).
     watch(settings, stop): keeps preparing input beside a watched (unbounded) run until ``stop``.
     staged_load: a bounded (BATCH) run stages every output as files in Java and loads them in
-        bulk after the job (jobs/staging.py); False: the writers run inside the job in both modes.
+        bulk after the job (jobs/connectors/staging.py); False: the writers run inside the job in both modes.
     """
 
     name: str

@@ -8,7 +8,7 @@ standalone cluster's REST address). One line every NETPULSE_PROGRESS_INTERVAL_S 
     progress naap 35 s: 120,400 events read (3,440/s), 96,212 rows written (310 batches), 17 rejects
 
 * events read: the records the source vertices (``Source: ...``) emitted (their ``read-records``);
-* rows written: the writers' ``netpulse.rows_written`` counters (jobs/sinks.py, jobs/tor/writer.py),
+* rows written: the writers' ``netpulse.rows_written`` counters (jobs/connectors/sinks.py, jobs/tor/writer.py),
   dead-letter rows excluded; batches: the records into the batch writers (naap: one per table
   and batch window; tor: one per relay-hour row), kept after the writer finished;
 * rejects: the records into the dead-letter writers (source rejects: decode, validate, late)
@@ -104,7 +104,7 @@ class Reporter(threading.Thread):
         self.last: dict[str, int] | None = None
         self._last_poll: tuple[float, int] | None = None
         self.lines = 0
-        # A bounded run's rows go to staging sinks and are loaded after the job (jobs/staging.py).
+        # A bounded run's rows go to staging sinks and are loaded after the job (jobs/connectors/staging.py).
         # Known from the start: BATCH jobs create their downstream vertices only as they get there.
         self.staged = staged
 
@@ -166,10 +166,10 @@ class Reporter(threading.Thread):
                 batches += int(io.get("read-records", 0))
             if "dead-letter writer" in name:
                 source_rejects += int(io.get("read-records", 0))
-            if "Sink: Filesystem" in name:  # a bounded run's staging sinks (jobs/staging.py)
+            if "Sink: Filesystem" in name:  # a bounded run's staging sinks (jobs/connectors/staging.py)
                 staged += int(io.get("read-records", 0))
             if vertex.get("status") != "RUNNING" or "writer" not in name:
-                continue  # only the writers (jobs/sinks.py, jobs/tor/writer.py) have the counters
+                continue  # only the writers (jobs/connectors/sinks.py, jobs/tor/writer.py) have the counters
             rows, rejects = self._counter_ids(vertex["id"])
             if not rows and not rejects:
                 continue
@@ -229,7 +229,7 @@ def report(
 
 
 def loaded(job_name: str, settings: Settings, rows: dict[str, int], seconds: float, out: TextIO | None = None) -> None:
-    """The line a bounded run prints once its staged rows are loaded (jobs/staging.py)."""
+    """The line a bounded run prints once its staged rows are loaded (jobs/connectors/staging.py)."""
     if settings.progress_interval_s <= 0:
         return
     rejects = sum(n for table, n in rows.items() if table.endswith(".dead_letter"))

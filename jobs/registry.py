@@ -6,8 +6,10 @@ pipelines share the gateway source; ``naap`` runs both NaaP jobs over one read o
 
 from __future__ import annotations
 
-from jobs import gateway, naap_ingest, naap_metrics
 from jobs.contract import Job, Pipeline, StreamPart
+from jobs.naap import ingest as naap_ingest
+from jobs.naap import metrics as naap_metrics
+from jobs.naap import source as naap_source
 from jobs.tor import relays as tor_relays
 from jobs.tor import source as tor_source
 
@@ -26,9 +28,9 @@ TOR_RELAYS = Job(
 PIPELINES: dict[str, Pipeline] = {
     p.name: p
     for p in (
-        Pipeline("naap", gateway.SOURCE, (NAAP_INGEST, NAAP_METRICS)),
-        Pipeline("naap_ingest", gateway.SOURCE, (NAAP_INGEST,)),
-        Pipeline("naap_metrics", gateway.SOURCE, (NAAP_METRICS,)),
+        Pipeline("naap", naap_source.SOURCE, (NAAP_INGEST, NAAP_METRICS)),
+        Pipeline("naap_ingest", naap_source.SOURCE, (NAAP_INGEST,)),
+        Pipeline("naap_metrics", naap_source.SOURCE, (NAAP_METRICS,)),
         Pipeline(
             tor_relays.NAME, tor_source.SOURCE, (TOR_RELAYS,), "Tor directory documents, docs/tor.md"
         ),

@@ -13,7 +13,7 @@ target named by the settings (NETPULSE_CLICKHOUSE_URL / NETPULSE_PARQUET_URL):
   chosen types, and the metrics derived from those types) are deleted first, then re-inserted
   with tokens salted by this replay's id, so the new rows are not mistaken for the deleted ones;
   running it twice gives the same rows again. This is how history is recomputed after a
-  metric definition changes (a new ``metric_version``, jobs/catalog.py): the deletion takes
+  metric definition changes (a new ``metric_version``, jobs/naap/catalog.py): the deletion takes
   every version of the metrics the replay rewrites, and the rows of metrics the catalog no
   longer defines (``catalog.REMOVED``), in ClickHouse and in the range's Parquet files
   (``ParquetSink.delete_metrics``); the new Parquet files carry the replay's id in their
@@ -37,10 +37,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from jobs import catalog, clickhouse, runtime, sample
-from jobs.envelopes import KNOWN_EVENT_TYPES
+from jobs import runtime
+from jobs.connectors import clickhouse
+from jobs.connectors.parquet import ParquetSink
+from jobs.naap import catalog, sample
+from jobs.naap.envelopes import KNOWN_EVENT_TYPES
 from jobs.ops import migrate
-from jobs.parquet import ParquetSink
 from jobs.settings import Settings
 
 # Which event types each table's rows come from (for --replace deletions).

@@ -7,7 +7,7 @@ fanned out to every job of the pipeline, then to ClickHouse, Parquet and the dea
 Every job's ``build(t_env, settings)`` returns output views of (target, row_json, rt). They are
 unioned and grouped per (target table, event-time batch window) into one row per batch, in Java
 state; only finished batches cross into Python (one string per batch, not one row per event:
-the bytes shipped to Python per row are what costs). See jobs/sinks.py for exactly-once.
+the bytes shipped to Python per row are what costs). See jobs/connectors/sinks.py for exactly-once.
 A job's keyed DataStream part (``StreamPart``) gets its rows from the same single conversion,
 or, declared with a view of its own (tor_relays), from that view's conversion.
 """
@@ -25,11 +25,12 @@ from pyflink.common import Configuration, Types
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
-from jobs import progress, registry, sql, staging
+from jobs import flink_sql, progress, registry
+from jobs.connectors import staging
+from jobs.connectors.sinks import BatchWriter, BufferedWriter, terminate
 from jobs.contract import BODY, ROUTE, Pipeline, StreamPart, stream_select
 from jobs.ops import flink_logs
 from jobs.settings import Settings
-from jobs.sinks import BatchWriter, BufferedWriter, terminate
 from jobs.streams import by_kind
 
 log = logging.getLogger("netpulse.runtime")
@@ -113,7 +114,7 @@ def build(env: Any, t_env: Any, settings: Settings, pipeline: str) -> Path | Non
     """Define the whole pipeline: source, shared parsing, jobs, sinks.
 
     Returns the staging directory of a bounded (BATCH) run of a staged source, whose outputs
-    are loaded after the job (jobs/staging.py), or None when the job writes as it goes.
+    are loaded after the job (jobs/connectors/staging.py), or None when the job writes as it goes.
     """
     spec = registry.get(pipeline)
     spec.source.register(env, t_env, settings)
@@ -122,7 +123,7 @@ def build(env: Any, t_env: Any, settings: Settings, pipeline: str) -> Path | Non
         outputs.extend(job.build(t_env, settings))
     if outputs:
         union = " UNION ALL ".join(f"SELECT target, row_json, rt FROM {o}" for o in outputs)
-        sql.view(t_env, "sink_rows", union)
+        flink_sql.view(t_env, "sink_rows", union)
     if settings.is_batch and spec.source.staged_load:
         return _stage(t_env, settings, spec, outputs)
     _write_as_it_goes(t_env, settings, spec, outputs)
@@ -140,7 +141,7 @@ def _stage(t_env: Any, settings: Settings, spec: Pipeline, outputs: list[str]) -
     rows = [
         f"SELECT {line('target', staging.batch_id('rt'), 'row_json')} AS line FROM {output}" for output in outputs
     ] + [
-        f"SELECT {line('target', sql.literal('source-rejects'), 'row_json')} AS line "
+        f"SELECT {line('target', flink_sql.literal('source-rejects'), 'row_json')} AS line "
         f"FROM ({spec.source.rejects(settings, spec.name)})",
     ]
     for part in _parts(spec):
@@ -148,9 +149,9 @@ def _stage(t_env: Any, settings: Settings, spec: Pipeline, outputs: list[str]) -
             raise ValueError(f"pipeline {spec.name!r}: a staged bounded run cannot feed a StreamPart view")
         for select in part.rows:
             # stream rows of the job's keyed DataStream part, staged as key TAB event ms TAB row
-            # and folded at load time (jobs/staging.py).
+            # and folded at load time (jobs/connectors/staging.py).
             row = "CONCAT(route, CHR(9), CAST(ms AS STRING), CHR(9), body)"
-            rows.append(f"SELECT {line('kind', sql.literal('all'), row)} AS line FROM ({select})")
+            rows.append(f"SELECT {line('kind', flink_sql.literal('all'), row)} AS line FROM ({select})")
     staging.attach(t_env, directory, rows)
     return directory
 
@@ -210,20 +211,22 @@ def _batches(t_env: Any, settings: Settings) -> str:
     # Event tables: large batches (ClickHouse wants few, big inserts). calculated_metrics: its own
     # interval, a divisor of 5 minutes, so a 5-minute window's rows land in the batch that closes
     # with the same watermark (settings.metrics_batch_interval_s).
-    sql.view(t_env, "sink_rows_tables", f"SELECT * FROM sink_rows WHERE target <> '{METRICS_TABLE}'")
-    sql.view(t_env, "sink_rows_metrics", f"SELECT * FROM sink_rows WHERE target = '{METRICS_TABLE}'")
+    flink_sql.view(t_env, "sink_rows_tables", f"SELECT * FROM sink_rows WHERE target <> '{METRICS_TABLE}'")
+    flink_sql.view(t_env, "sink_rows_metrics", f"SELECT * FROM sink_rows WHERE target = '{METRICS_TABLE}'")
     batches_sql = (
         BATCHES.format(
-            rows="sink_rows_tables", interval=settings.batch_interval_s, window=sql.seconds(settings.batch_interval_s)
+            rows="sink_rows_tables",
+            interval=settings.batch_interval_s,
+            window=flink_sql.seconds(settings.batch_interval_s),
         )
         + " UNION ALL "
         + BATCHES.format(
             rows="sink_rows_metrics",
             interval=settings.metrics_batch_interval_s,
-            window=sql.seconds(settings.metrics_batch_interval_s),
+            window=flink_sql.seconds(settings.metrics_batch_interval_s),
         )
     )
-    sql.view(t_env, "sink_batches", batches_sql)
+    flink_sql.view(t_env, "sink_batches", batches_sql)
     return "sink_batches"
 
 

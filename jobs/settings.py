@@ -184,7 +184,7 @@ _CHOICES = {
 
 
 # Tooling variables, read per call rather than frozen in Settings: they say where a Flink
-# distribution and a JobManager are, which the cluster tooling (jobs/ops/, jobs/kafka.py)
+# distribution and a JobManager are, which the cluster tooling (jobs/ops/, jobs/connectors/kafka.py)
 # needs before, and apart from, any job's settings.
 FLINK_HOME_VAR = "NETPULSE_FLINK_HOME"
 FLINK_REST_URL_VAR = "NETPULSE_FLINK_REST_URL"

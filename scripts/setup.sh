@@ -68,9 +68,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-echo "setup: Java functions: $(.venv/bin/python -m jobs.java_udfs)"
+echo "setup: Java functions: $(.venv/bin/python -m jobs.ops.java_udfs)"
 # Idempotent: sets already present and matching their sha256 are not fetched again.
-.venv/bin/python -m jobs.jars fetch | sed 's/^/setup: /'
+.venv/bin/python -m jobs.ops.jars fetch | sed 's/^/setup: /'
 
 if ! ls data/geoip/*.mmdb >/dev/null 2>&1; then
   echo "setup: installing the offline GeoIP databases (DB-IP Lite, CC BY 4.0) into data/geoip/"

@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus  # noqa: E402
 import s3server  # noqa: E402
 
-from jobs import sample, settings  # noqa: E402
+from jobs import settings  # noqa: E402
+from jobs.naap import sample  # noqa: E402
 
 _ENVIRONMENT_AT_START = dict(os.environ)
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from jobs import clickhouse
 from jobs import settings as settings_module
+from jobs.connectors import clickhouse
 from jobs.ops import migrate
 from jobs.settings import Settings
 
@@ -97,7 +97,7 @@ def reference_rows(tree: Path, geo: Any) -> dict[str, list[str]]:
     from collections import defaultdict
 
     from jobs.tor.collect import _input_files
-    from udfs.tor_parse import parse_any
+    from jobs.tor.parse import parse_any
     from udfs.tor_state import RelayState, add_record, emit_due
 
     states: dict[str, RelayState] = defaultdict(RelayState)
@@ -170,7 +170,7 @@ def reference_payloads(tree: Path, geo: Any) -> dict[int, list[str]]:
 
     from jobs.tor.collect import _input_files
     from jobs.tor.network import consensus_copies, relay_copies
-    from udfs.tor_parse import parse_any
+    from jobs.tor.parse import parse_any
     from udfs.tor_state import RelayState, add_record, emit_due_with_network
 
     states: dict[str, RelayState] = defaultdict(RelayState)

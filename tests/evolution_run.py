@@ -29,7 +29,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobs import clickhouse, runtime, sample, settings
+from jobs import runtime, settings
+from jobs.connectors import clickhouse
+from jobs.naap import sample
 from jobs.ops import migrate
 
 STATUS = "ai_stream_status"

@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pipeline_run import EXPORT_TABLES, export  # noqa: E402
 
-from jobs import clickhouse, runtime, settings  # noqa: E402
+from jobs import runtime, settings  # noqa: E402
+from jobs.connectors import clickhouse  # noqa: E402
 from jobs.ops import migrate  # noqa: E402
 
 
@@ -130,7 +131,7 @@ def main() -> int:
         (var_dir / "run.json").write_text(json.dumps({"seconds": round(time.monotonic() - started, 1)}))
         return 0
     runtime.create_environment = with_checkpoints(runtime.create_environment)
-    from jobs.kafka_broker import free_port
+    from jobs.ops.kafka_broker import free_port
 
     rest_port = free_port()
     runtime.StreamExecutionEnvironment.get_execution_environment = with_rest_port(

@@ -16,7 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-from jobs import clickhouse, runtime, sample, settings
+from jobs import runtime, settings
+from jobs.connectors import clickhouse
+from jobs.naap import sample
 from jobs.ops import migrate
 
 EXPORT_TABLES = {

@@ -37,8 +37,8 @@ VERSION_1_ROWS = [
 
 
 def add_version_1_rows(config: settings.Settings) -> None:
-    from jobs import clickhouse
-    from jobs.parquet import ParquetSink
+    from jobs.connectors import clickhouse
+    from jobs.connectors.parquet import ParquetSink
 
     lines = [json.dumps(r) for r in VERSION_1_ROWS]
     clickhouse.connect(config).raw_insert(

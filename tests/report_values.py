@@ -4,7 +4,7 @@
 
 Runs in its own process (chDB: one database directory per process). Writes ``{"charts": {key:
 [trace, ...]}, "db": {name: rows}}``: every trace (name, x, y, customdata) of the analytics
-charts as jobs/report.py builds them, and reference rows queried here from the metric tables
+charts as jobs/report/page.py builds them, and reference rows queried here from the metric tables
 themselves (calculated_metrics rows rather than the chart queries' aggregates where the chart
 reads a view or an aggregate), so tests/integration/test_report.py can compare the two.
 """
@@ -16,9 +16,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from jobs import clickhouse, report_queries, settings
-from jobs.report_figures_analytics import analytics_charts
-from jobs.report_figures_tor import tor_charts
+from jobs import settings
+from jobs.connectors import clickhouse
+from jobs.report import queries
+from jobs.report.figures_analytics import analytics_charts
+from jobs.report.figures_tor import tor_charts
 
 # grain: one row per orchestrator x pipeline x hour: the two component rows the job wrote
 COMPONENTS = """
@@ -70,7 +72,7 @@ def _traces(figure: Any) -> list[dict[str, Any]]:
 
 def main(var_dir: Path, out: Path) -> None:
     config = settings.load({"NETPULSE_VAR_DIR": str(var_dir)})
-    data = report_queries.fetch(config)
+    data = queries.fetch(config)
     charts = {c.key: _traces(c.figure) for c in analytics_charts(data) + tor_charts(data)}
     client = clickhouse.connect(config)
     db: dict[str, list[dict[str, Any]]] = {}

@@ -28,7 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobs import clickhouse, runtime, sample, settings
+from jobs import runtime, settings
+from jobs.connectors import clickhouse
+from jobs.naap import sample
 from jobs.ops import migrate
 
 PIPELINE = "naap_ingest"

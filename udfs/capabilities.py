@@ -240,7 +240,7 @@ _NO_GPU: dict[str, Any] = {
 # One row of the table function: (target, row_json, scd_key, reason, detail, payload). A
 # metadata row carries its JSON and its SCD2 key (udfs/scd.key_of, the key production's keyed
 # state uses); a reject carries its reason, detail and payload, and becomes a naap.dead_letter
-# row by the one SQL recipe of every reject (jobs/envelopes.py ``dead_letter_row``).
+# row by the one SQL recipe of every reject (jobs/naap/envelopes.py ``dead_letter_row``).
 Output = tuple[str, str | None, str | None, str | None, str | None, str | None]
 
 

@@ -1,6 +1,6 @@
 """Capacity facts of a ``network_capabilities`` announcement: one per orchestrator x model.
 
-The hourly capacity metrics (jobs/naap_analytics.py) aggregate these facts; the per-GPU rows
+The hourly capacity metrics (jobs/naap/analytics.py) aggregate these facts; the per-GPU rows
 of orchestrator_metadata come from udfs/capabilities.py, whose readers of an announcement's
 fields this module shares.
 """

@@ -5,7 +5,7 @@ of H, the relays listed at H (one compact record each, built by ``udfs.tor_state
 consensus and relays of the previous consensus P (the one whose fresh-until is H: consecutive
 consensuses are paired on it, so a missing hour breaks the pair) and the valid-after hours of
 the consensuses in the uptime window; ``hour_metrics`` turns them into rows. Definitions are in
-the catalog (``jobs/catalog_tor.py``, ``TOR_RELAY_METRICS`` / ``TOR_NETWORK_METRICS``) and
+the catalog (``jobs/tor/catalog.py``, ``TOR_RELAY_METRICS`` / ``TOR_NETWORK_METRICS``) and
 docs/tor.md.
 
 Every sum is an integer sum (weights and consensus weights are integers) and every ranking

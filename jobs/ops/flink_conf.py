@@ -166,7 +166,7 @@ def ensure_plugins(settings: Settings) -> Path | None:
     """
     if settings_module.flink_home_override():
         return None
-    from jobs import jars
+    from jobs.ops import jars
 
     jar_set = jars.get(S3_PLUGIN_SET)
     if state_on_s3(settings):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jobs import clickhouse
+from jobs.connectors import clickhouse
 from jobs.settings import PROJECT_ROOT, Settings
 
 SQL_ROOT = PROJECT_ROOT / "sql" / "clickhouse"

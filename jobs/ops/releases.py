@@ -20,10 +20,10 @@ from jobs.ops.flink_dist import ClusterPaths
 from jobs.settings import PROJECT_ROOT, Settings
 
 # What a release holds: the importable packages, the DDL the jobs may read and the sources of
-# the Java functions (the jar is built from them inside the release, see jobs/java_udfs.py).
+# the Java functions (the jar is built from them inside the release, see jobs/ops/java_udfs.py).
 RELEASE_DIRS = ("jobs", "udfs", "sql", "java")
 # ... and the pins of the third-party jars the jobs load (the Kafka connector): a release reads
-# them from its own copy (jobs/jars.py resolves jars.lock beside the packages it runs from), so a
+# them from its own copy (jobs/ops/jars.py resolves jars.lock beside the packages it runs from), so a
 # connector upgrade is a new release too. The verified jars themselves are shared with the work
 # tree (``build/jars`` in the release links to it; every jar is checked against the release's
 # lock before use, and fetched again with Maven when missing).

@@ -4,7 +4,7 @@ Reads:    a directory tree of Tor directory documents as CollecTor publishes the
           files, or .tar / .tar.xz archives of them): consensuses, votes, server and
           extra-info descriptors, bandwidth files. Names starting with ``.`` or ``_`` are
           skipped (files being written).
-Computes: stem parsing (udfs.tor_parse) into one JSON record per router entry / descriptor /
+Computes: stem parsing (jobs.tor.parse) into one JSON record per router entry / descriptor /
           measurement, plus reject records for what could not be used.
 Writes:   one staged file per input file, named after the input's content hash, published
           atomically (written as ``.name`` then renamed) so the Flink filesystem source, which
@@ -22,7 +22,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from udfs.tor_parse import parse_any
+from jobs.tor.parse import parse_any
 
 log = logging.getLogger("netpulse.tor_collect")
 

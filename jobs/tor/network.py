@@ -1,7 +1,7 @@
 """The network-metrics stage of the tor_relays job: one consensus hour's Tor metrics.
 
 Reads:    from the relay-state operator, keyed by ('net', consensus hour H in epoch ms) in the
-          hourly writer (jobs/tor_writer.HourBatchWriter, whose handler this is): the compact
+          hourly writer (jobs/tor/writer.py HourBatchWriter, whose handler this is): the compact
           record of every relay listed at H (role ``cur``), the same records of the consensus
           before H sent forward to H (role ``prev``, keyed by their consensus' fresh-until),
           and the consensus document records of H and of the window before it (each
@@ -29,8 +29,8 @@ import json
 import logging
 from typing import Any
 
+from jobs.connectors.sinks import batch_token
 from jobs.settings import Settings
-from jobs.sinks import batch_token
 from jobs.tor.writer import insert_rows
 from udfs.tor_metrics import WINDOW_CONSENSUSES, hour_metrics
 

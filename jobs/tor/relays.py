@@ -13,7 +13,7 @@ Computes: per fingerprint (Python KeyedProcessFunction, keyed state): the latest
           last_ip_change (definitions: udfs/tor_state.py); country and AS of the address from
           the offline DB-IP Lite databases (udfs/tor_geoip.py), with the database name and date.
           Per consensus hour (jobs/tor/network.py, udfs/tor_metrics.py; catalog:
-          jobs/catalog.py TOR_*): Onionoo's consensus weight fraction and guard / middle /
+          jobs/tor/catalog.py TOR_*): Onionoo's consensus weight fraction and guard / middle /
           exit probabilities from the bandwidth-weights footer, flag churn against the
           previous consensus, weight concentration by AS / country / family / contact, and
           uptime-pattern groups flagged for review.
@@ -56,8 +56,8 @@ from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
+from jobs.connectors.sinks import terminate
 from jobs.settings import Settings
-from jobs.sinks import terminate
 from jobs.tor.network import NET, consensus_copies, relay_copies, write_hour_metrics
 from jobs.tor.source import BUNDLED_INPUT, NAME, default_input, source_ddl, staging_dir
 from jobs.tor.summary import format_summary, network_summary, print_summary

@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from jobs import sql
+from jobs import flink_sql
 from jobs.contract import Source
 from jobs.settings import PROJECT_ROOT, Settings
 from jobs.tor.collect import collect
@@ -61,7 +61,7 @@ def source_ddl(settings: Settings, path: Path, *, batch: bool = False) -> str:
     Batch: no rowtime (BATCH mode fires a key's timers at the end of its input, in order).
     """
     monitor = (
-        f",\n    'source.monitor-interval' = {sql.literal(f'{settings.monitor_interval_s} s')}"
+        f",\n    'source.monitor-interval' = {flink_sql.literal(f'{settings.monitor_interval_s} s')}"
         if settings.monitor_interval_s > 0 and not batch
         else ""
     )
@@ -80,7 +80,7 @@ CREATE TEMPORARY TABLE tor_staged (
     kind AS JSON_VALUE(line, '$.kind'){rowtime}
 ) WITH (
     'connector' = 'filesystem',
-    'path' = {sql.literal(str(path))},
+    'path' = {flink_sql.literal(str(path))},
     'format' = 'raw'{monitor}
 )"""
 
@@ -169,8 +169,8 @@ def watch(settings: Settings, input_dir: Path, stop: threading.Event, interval_s
 def register(env: Any, t_env: Any, settings: Settings) -> None:
     """The staged directory as a raw table, and the records and rejects views (no I/O)."""
     t_env.execute_sql(source_ddl(settings, staging_dir(settings), batch=settings.is_batch))
-    sql.view(t_env, RECORDS_VIEW, RECORDS)
-    sql.view(t_env, REJECTS_VIEW, f"{COLLECTOR_REJECTS} UNION ALL {DECODE_REJECTS}")
+    flink_sql.view(t_env, RECORDS_VIEW, RECORDS)
+    flink_sql.view(t_env, REJECTS_VIEW, f"{COLLECTOR_REJECTS} UNION ALL {DECODE_REJECTS}")
 
 
 def rejects(settings: Settings, pipeline: str) -> str:

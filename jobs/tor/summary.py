@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs import clickhouse
+from jobs.connectors import clickhouse
 from jobs.settings import Settings
 
 # grain: one row per consensus hour (the newest one)

@@ -18,8 +18,8 @@ from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ListStateDescriptor
 
+from jobs.connectors.sinks import ClickHouseWriter, batch_token
 from jobs.settings import Settings
-from jobs.sinks import ClickHouseWriter, batch_token
 
 SNAPSHOT_TABLE = "tor.relay_snapshot"
 # An hour is emitted when the watermark reaches the NEXT hour: descriptors and bandwidth files
@@ -128,7 +128,7 @@ def insert_rows(
 ) -> None:
     """Insert ``rows`` (values in ``columns`` order) as one block with a deduplication token.
 
-    The shared writer and retry policy (jobs/sinks.py ``ClickHouseWriter``).
+    The shared writer and retry policy (jobs/connectors/sinks.py ``ClickHouseWriter``).
     """
     ClickHouseWriter(settings, attempts=attempts).insert_values(table, columns, rows, token)
 

@@ -39,7 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobs import sample, settings
+from jobs import settings
+from jobs.naap import sample
 from jobs.ops import deploy, flink_conf, flink_dist, ledger, lifecycle, releases, rest, savepoints
 from tests import netns
 

@@ -53,8 +53,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import eo_scenario as eo  # noqa: E402
 
 from bench import generate  # noqa: E402
-from jobs import kafka, kafka_broker, settings  # noqa: E402
-from jobs.ops import deploy, flink_conf, flink_dist, ledger, lifecycle, releases, rest  # noqa: E402
+from jobs import settings  # noqa: E402
+from jobs.connectors import kafka  # noqa: E402
+from jobs.ops import deploy, flink_conf, flink_dist, kafka_broker, ledger, lifecycle, releases, rest  # noqa: E402
 from tests import netns  # noqa: E402
 
 JOB = "naap"

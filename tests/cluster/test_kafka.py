@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs import kafka
-from jobs import kafka_broker as kafka_broker_module
-from jobs.kafka_broker import Broker
+from jobs.connectors import kafka
+from jobs.ops import kafka_broker as kafka_broker_module
+from jobs.ops.kafka_broker import Broker
 from jobs.settings import PROJECT_ROOT, Settings
 
 FIXTURE = PROJECT_ROOT / "tests" / "fixtures" / "kafka" / "streaming-events-2026-01-08.values.jsonl"
@@ -83,8 +83,8 @@ def test_bad_settings_name_the_variable(changes: dict[str, str], variable: str) 
 
 
 def test_ddl_has_raw_line_and_position_metadata() -> None:
-    """The DDL production runs (jobs/sources.py): a quote and a semicolon stay inside the literal."""
-    from jobs import sources
+    """The DDL production runs (jobs/connectors/sources.py): a quote and a semicolon stay inside the literal."""
+    from jobs.connectors import sources
 
     group = "it's'; DROP TABLE naap.raw_events; --"
     ddl = sources.kafka_source_ddl(_settings(kafka_group_id=group), "kafka_events")
@@ -96,7 +96,7 @@ def test_ddl_has_raw_line_and_position_metadata() -> None:
 
 
 def test_connector_pin_comes_from_jars_lock() -> None:
-    from jobs import jars
+    from jobs.ops import jars
 
     sets = jars.load()
     connector = sets[kafka.KAFKA_CONNECTOR_SET].jar(kafka.KAFKA_CONNECTOR_ARTIFACT)
@@ -108,21 +108,21 @@ def test_connector_pin_comes_from_jars_lock() -> None:
 
 
 def test_jars_urls_run_standalone_for_the_image_build() -> None:
-    # The Dockerfile runs jobs/jars.py by path with a bare interpreter, before the project is
+    # The Dockerfile runs jobs/ops/jars.py by path with a bare interpreter, before the project is
     # installed: it must need nothing but the standard library.
     out = subprocess.run(
-        [sys.executable, "-I", str(PROJECT_ROOT / "jobs" / "jars.py"),
+        [sys.executable, "-I", str(PROJECT_ROOT / "jobs" / "ops" / "jars.py"),
          "--manifest", str(PROJECT_ROOT / "jars.lock"), "urls", "flink-kafka"],
         capture_output=True, text=True, check=True, cwd="/",
     ).stdout.split()
-    from jobs import jars
+    from jobs.ops import jars
 
     jar = jars.get("flink-kafka").jars[0]
     assert out == [jar.url, jar.sha256, jar.file_name]
 
 
 def test_a_jar_that_does_not_match_its_sha256_is_refused(tmp_path: Path) -> None:
-    from jobs import jars
+    from jobs.ops import jars
 
     manifest = tmp_path / "jars.lock"
     real = jars.get("flink-kafka").jars[0]

@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from conftest_tor import canonical_outputs  # noqa: E402
 
-from jobs import clickhouse, settings  # noqa: E402
+from jobs import settings  # noqa: E402
+from jobs.connectors import clickhouse  # noqa: E402
 
 # grain: one row per consensus hour
 COUNTS = """

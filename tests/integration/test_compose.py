@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from jobs import kafka
+from jobs.connectors import kafka
 from jobs.settings import PROJECT_ROOT
 
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
@@ -189,7 +189,7 @@ def test_dockerfile_pins_flink_to_the_pyflink_version() -> None:
 
 
 def test_dockerfile_takes_the_kafka_connector_from_jars_lock() -> None:
-    from jobs import jars
+    from jobs.ops import jars
 
     text = DOCKERFILE.read_text()
     assert "jars.py --manifest /tmp/pins/jars.lock urls" in text
@@ -202,7 +202,7 @@ def test_dockerfile_takes_the_kafka_connector_from_jars_lock() -> None:
 
 
 def test_compose_kafka_image_is_the_locked_kafka_version(compose: dict[str, Any]) -> None:
-    from jobs import jars
+    from jobs.ops import jars
 
     # The broker of the tests and the demo (jars.lock) is the broker of the stack.
     locked = jars.get("kafka-broker").jar("org.apache.kafka:kafka_2.13").version
@@ -244,8 +244,7 @@ def test_flink_properties_are_the_rendering_of_the_jobs_s3_settings(compose: dic
 
 
 def test_dockerfile_installs_the_s3_plugin_from_jars_lock() -> None:
-    from jobs import jars
-    from jobs.ops import flink_conf
+    from jobs.ops import flink_conf, jars
 
     text = DOCKERFILE.read_text()
     assert f"fetch {flink_conf.S3_PLUGIN_SET} /opt/flink/plugins/{flink_conf.S3_PLUGIN_DIR}" in text

@@ -213,12 +213,13 @@ def test_state_dir_that_is_neither_s3_nor_file_is_refused() -> None:
 def test_plugins_dir_holds_the_locked_s3_plugin_and_the_bundled_plugins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from jobs import jars, settings
+    from jobs import settings
+    from jobs.ops import jars
 
     monkeypatch.delenv(flink_dist.FLINK_HOME_ENV, raising=False)
     locked = jars.paths(flink_conf.S3_PLUGIN_SET)
     if not all(p.exists() for p in locked):
-        pytest.skip("the flink-s3 jar set is not fetched (python -m jobs.jars fetch flink-s3)")
+        pytest.skip("the flink-s3 jar set is not fetched (python -m jobs.ops.jars fetch flink-s3)")
     s = settings.load({"NETPULSE_VAR_DIR": str(tmp_path / "var"), **S3_ENV})
     root = flink_conf.ensure_plugins(s)
     assert root == tmp_path / "var" / "flink-plugins"

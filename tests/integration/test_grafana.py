@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
-from jobs import clickhouse, grafana, report_queries
-from jobs.report_figures import naap_charts
-from jobs.report_figures_analytics import analytics_charts
-from jobs.report_figures_tor import tor_charts
+from jobs.connectors import clickhouse
+from jobs.report import grafana, queries
+from jobs.report.figures import naap_charts
+from jobs.report.figures_analytics import analytics_charts
+from jobs.report.figures_tor import tor_charts
 from jobs.settings import PROJECT_ROOT, Settings
 
 PROVISIONING = PROJECT_ROOT / "docker" / "grafana" / "provisioning"
@@ -89,7 +90,7 @@ def datasource() -> dict[str, Any]:
 
 def test_dashboard_file_is_generated_from_jobs_grafana() -> None:
     assert grafana.DASHBOARD_PATH.read_text() == grafana.render(), (
-        "docker/grafana/dashboards/netpulse.json is stale: run python -m jobs.grafana"
+        "docker/grafana/dashboards/netpulse.json is stale: run python -m jobs.report.grafana"
     )
 
 
@@ -135,7 +136,7 @@ def test_datasource_reaches_the_compose_clickhouse_without_committed_secrets(dat
 
 def test_panels_cover_every_report_chart() -> None:
     empty = {"bucket_s": 60, "naap_span": (None, None, 0),
-             "rows": {name: [] for name in report_queries.QUERIES}, "missing_tables": []}
+             "rows": {name: [] for name in queries.QUERIES}, "missing_tables": []}
     charts = {c.key for c in naap_charts(empty) + analytics_charts(empty) + tor_charts(empty)}
     assert {p.chart for p in grafana.NAAP_PANELS + grafana.TOR_PANELS} == charts
 

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from jobs import catalog, clickhouse, envelopes, naap_ingest, naap_metrics
+from jobs.connectors import clickhouse
+from jobs.naap import catalog, envelopes
+from jobs.naap import ingest as naap_ingest
+from jobs.naap import metrics as naap_metrics
 from jobs.ops import migrate
 from jobs.settings import Settings
 from udfs.capabilities import explode

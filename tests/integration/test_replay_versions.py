@@ -17,8 +17,10 @@ from typing import Any
 import pyarrow.dataset as ds
 import pytest
 
-from jobs import catalog, clickhouse, replay
-from jobs.parquet import ParquetSink
+from jobs import replay
+from jobs.connectors import clickhouse
+from jobs.connectors.parquet import ParquetSink
+from jobs.naap import catalog
 from jobs.settings import Settings
 
 DAY, OTHER_DAY = dt.date(2019, 3, 1), dt.date(2019, 3, 3)

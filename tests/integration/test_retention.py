@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from jobs import clickhouse
+from jobs.connectors import clickhouse
+from jobs.connectors.sinks import ClickHouseWriter
 from jobs.ops import migrate
 from jobs.settings import Settings
-from jobs.sinks import ClickHouseWriter
 
 DB = "retention_test"
 DAYS = 90

@@ -21,8 +21,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import s3server  # noqa: E402
 
-from jobs import jars  # noqa: E402
-from jobs.ops import flink_conf  # noqa: E402
+from jobs.ops import flink_conf, jars  # noqa: E402
 from jobs.settings import PROJECT_ROOT  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -34,7 +33,7 @@ BUCKET = "flink-state"
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if not all(p.exists() for p in jars.paths(flink_conf.S3_PLUGIN_SET)):
-        pytest.skip("the flink-s3 jar set is not fetched (python -m jobs.jars fetch flink-s3)")
+        pytest.skip("the flink-s3 jar set is not fetched (python -m jobs.ops.jars fetch flink-s3)")
     work = tmp_path_factory.mktemp("s3-state")
     server = s3server.start(work / "s3")
     try:

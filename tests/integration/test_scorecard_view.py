@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from jobs import clickhouse
+from jobs.connectors import clickhouse
 
 PIPELINE = "scorecard-view-test"
 ORCH = "0x00000000000000000000000000000000000000aa"

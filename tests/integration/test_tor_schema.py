@@ -21,10 +21,10 @@ from conftest_tor import (  # noqa: E402,F401 - fixtures
     truncate_tor,
 )
 
-from jobs import clickhouse  # noqa: E402
+from jobs.connectors import clickhouse  # noqa: E402
+from jobs.connectors.sinks import ClickHouseWriter, batch_token  # noqa: E402
 from jobs.ops import migrate  # noqa: E402
 from jobs.settings import Settings  # noqa: E402
-from jobs.sinks import ClickHouseWriter, batch_token  # noqa: E402
 from jobs.tor import relays as tor_relays  # noqa: E402
 from udfs.tor_geoip import GeoIP  # noqa: E402
 

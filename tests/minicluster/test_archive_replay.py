@@ -10,8 +10,8 @@ import pyarrow.dataset as ds
 import pytest
 from conftest import ROOT, canonical, load_parquet_copy
 
-from jobs import clickhouse
-from jobs.parquet import RAW_EVENTS_SCHEMA
+from jobs.connectors import clickhouse
+from jobs.connectors.parquet import RAW_EVENTS_SCHEMA
 from jobs.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -85,7 +85,7 @@ def test_replace_recomputes_history_under_the_current_catalog(replayed) -> None:
     """tests/replay_run.py adds a version-1 prompt_to_first_frame_latency and a version-1
     runner_to_gateway_latency (removed in version 2) before the --replace step: afterwards the
     range holds exactly the fresh replay's rows (test_replay_is_idempotent), in Parquet as well."""
-    from jobs import catalog
+    from jobs.naap import catalog
 
     for step in ("fresh", "replace", "replace-status"):
         versions = replayed[f"parquet-{step}"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from jobs import java_udfs
+from jobs.ops import java_udfs
 
 pytestmark = pytest.mark.slow
 

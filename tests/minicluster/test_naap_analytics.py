@@ -1,4 +1,4 @@
-"""The hourly analytics metrics (jobs/naap_analytics.py) on the real fixtures, against a hand
+"""The hourly analytics metrics (jobs/naap/analytics.py) on the real fixtures, against a hand
 computation: an independent Python reading of the catalog's definitions over the same events
 (the real capture files, the single-event samples and the two-attempt request derived from real
 trace events, tests/swap_sequence.py), compared row by row with the BATCH run ``p1``. The other
@@ -17,7 +17,8 @@ import pytest
 import swap_sequence
 from conftest import input_files
 
-from jobs import catalog, settings
+from jobs import settings
+from jobs.naap import catalog
 
 pytestmark = pytest.mark.slow
 
@@ -322,7 +323,7 @@ def test_orchestrator_score_on_the_real_fixtures_matches_a_hand_computation(runs
     """
     from conftest import ROOT, load_parquet_copy
 
-    from jobs import clickhouse
+    from jobs.connectors import clickhouse
 
     week = datetime.timedelta(days=7)
     real = [r for r in runs["p1"].tables()["calculated_metrics"] if r["metric_category"] == "scorecard"]

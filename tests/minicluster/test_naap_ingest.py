@@ -108,7 +108,7 @@ def test_production_parse_failure_routed_with_reasons(runs) -> None:  # type: ig
     assert sorted((r["stage"], r["reason"]) for r in rejects) == [
         ("parse", "hardware_without_gpu_info")] * 3 + [("parse", "price_without_price_per_unit")]
     assert all(r["job"] == "naap_ingest" and r["event_type"] == "network_capabilities" for r in rejects)
-    # built by the SQL recipe of every reject (jobs/envelopes.py dead_letter_row): a 64-hex key,
+    # built by the SQL recipe of every reject (jobs/naap/envelopes.py dead_letter_row): a 64-hex key,
     # the defect's part as payload, its length
     assert all(len(r["reject_key"]) == 64 and r["payload_length"] == len(r["payload"]) > 0 for r in rejects)
     assert len({r["reject_key"] for r in rejects}) == 4
@@ -156,7 +156,7 @@ def test_orchestrator_metadata_versions(runs) -> None:  # type: ignore[no-untype
     the versions equal a fold of the pure SCD2 function over the real announcements in time order."""
     import json as _json
 
-    from jobs import sample
+    from jobs.naap import sample
     from udfs.capabilities import explode
     from udfs.scd import advance, key_of
 

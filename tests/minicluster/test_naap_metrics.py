@@ -15,7 +15,8 @@ import pytest
 import s3server
 from conftest import canonical, load_parquet_copy
 
-from jobs import catalog, clickhouse
+from jobs.connectors import clickhouse
+from jobs.naap import catalog
 from jobs.settings import Settings
 
 pytestmark = pytest.mark.slow

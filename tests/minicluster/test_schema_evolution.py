@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from conftest import ROOT
 
-from jobs import clickhouse
+from jobs.connectors import clickhouse
 from jobs.ops import migrate
 from jobs.settings import Settings
 

@@ -35,7 +35,8 @@ from conftest_tor import (  # noqa: E402,F401 - fixtures
     truncate_tor,
 )
 
-from jobs import clickhouse, runtime  # noqa: E402
+from jobs import runtime  # noqa: E402
+from jobs.connectors import clickhouse  # noqa: E402
 from jobs.settings import Settings  # noqa: E402
 from jobs.tor import relays as tor_relays  # noqa: E402
 from udfs.tor_geoip import GeoIP  # noqa: E402

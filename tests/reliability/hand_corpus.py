@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from jobs import sample
+from jobs.naap import sample
 
 BASE_MS = 1772100000000  # 2026-02-26 10:00:00 UTC
 MIB = 1024 * 1024

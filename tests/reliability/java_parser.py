@@ -1,7 +1,7 @@
 """The Java parser called directly in PyFlink's gateway JVM (one JVM for a whole test session).
 
 ``ParseGatewayEvent.parse`` and ``EnvelopeTime.read`` are the pure static functions behind the
-SQL functions (jobs/java_udfs.py); the built jar is loaded into the gateway JVM by a class loader
+SQL functions (jobs/ops/java_udfs.py); the built jar is loaded into the gateway JVM by a class loader
 of its own, so a property test can call them once per generated line, and Hypothesis can shrink
 a failing line, without a Flink job per example. The Flink path itself (SQL, sources, sinks) is
 covered by the bad-input runs of test_bad_input.py.
@@ -14,7 +14,7 @@ from typing import Any
 
 from reference import COLUMNS
 
-from jobs import java_udfs
+from jobs.ops import java_udfs
 
 
 class JavaParser:

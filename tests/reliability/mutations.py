@@ -13,7 +13,7 @@ import json
 import random
 from typing import Any
 
-from jobs import sample
+from jobs.naap import sample
 
 KINDS = ("byte_flip", "field_deletion", "type_swap", "truncation", "combined")
 

@@ -72,9 +72,10 @@ from eo_probes import (  # noqa: E402
 )
 
 from bench import generate  # noqa: E402
-from jobs import sample, settings  # noqa: E402
+from jobs import settings  # noqa: E402
+from jobs.connectors.sinks import batch_end_ms  # noqa: E402
+from jobs.naap import sample  # noqa: E402
 from jobs.ops import deploy, flink_conf, flink_dist, ledger, lifecycle, releases, rest  # noqa: E402
-from jobs.sinks import batch_end_ms  # noqa: E402
 from tests import netns  # noqa: E402
 
 JOB = "naap"

@@ -2,7 +2,7 @@
 
 The same rules as java/netpulse/udfs/ParseGatewayEvent.java (every output column), the
 envelope time of EnvelopeTime.java for well-formed envelopes, and the SQL reject reason of
-jobs/envelopes.py (timestamp range, unknown types), written from the rules, not from the
+jobs/naap/envelopes.py (timestamp range, unknown types), written from the rules, not from the
 Java code's structure where Python offers the direct form: Python's json module with hooks for
 what Jackson does differently (NaN/Infinity literals, repeated keys, its nesting, number and key
 length limits; numbers kept exact), and Java's number parsing (``Double.parseDouble``,
@@ -31,8 +31,8 @@ from java_rules import (
     within,
 )
 
-from jobs.envelopes import DECODE_REASONS, KNOWN_EVENT_TYPES
-from jobs.sources import MIN_EVENT_MS
+from jobs.connectors.sources import MIN_EVENT_MS
+from jobs.naap.envelopes import DECODE_REASONS, KNOWN_EVENT_TYPES
 
 COLUMNS = (
     "envelope_reason", "data_reason", "event_id", "event_type", "gateway", "data",

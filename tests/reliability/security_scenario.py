@@ -5,7 +5,7 @@ Run by tests/reliability/test_security.py inside a private network namespace whe
 
     python tests/reliability/security_scenario.py <work_dir>
 
-Services: the seaweedfs S3 server (tests/s3server.py), the Kafka broker (jobs/kafka_broker.py),
+Services: the seaweedfs S3 server (tests/s3server.py), the Kafka broker (jobs/ops/kafka_broker.py),
 a standalone Flink cluster (jobs/ops/) running the sample job (a Python UDF, so Python
 workers start), and a local MiniCluster job built by ``runtime.create_environment`` (as every
 job is) with a Python UDF. The
@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT / "tests" / "cluster"))
 import s3server  # noqa: E402
 import scenario as cluster_scenario  # noqa: E402
 
-from jobs import kafka_broker, settings  # noqa: E402
-from jobs.ops import deploy, lifecycle  # noqa: E402
+from jobs import settings  # noqa: E402
+from jobs.ops import deploy, kafka_broker, lifecycle  # noqa: E402
 from tests import netns  # noqa: E402
 
 

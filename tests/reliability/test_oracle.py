@@ -15,7 +15,7 @@ from typing import Any
 import oracle
 import pytest
 
-from jobs import sample
+from jobs.naap import sample
 
 WORK = "/tmp/eo-work"
 PARTS = 4

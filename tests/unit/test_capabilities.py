@@ -60,7 +60,7 @@ def test_garbage_never_raises() -> None:
         assert isinstance(rows, list) and isinstance(rejects, list)
     outputs = list(capability_outputs("{not json", 1771936670203, "gw", "id"))
     # a reject's fields only: the dead-letter row is built by the SQL recipe of every reject
-    # (jobs/envelopes.py dead_letter_row; tests/minicluster/test_naap_ingest.py)
+    # (jobs/naap/envelopes.py dead_letter_row; tests/minicluster/test_naap_ingest.py)
     assert [(t, row, key, reason, payload) for t, row, key, reason, _, payload in outputs] == [
         ("naap.dead_letter", None, None, "invalid_data", "{not json")
     ]

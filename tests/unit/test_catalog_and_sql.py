@@ -1,4 +1,6 @@
-from jobs import catalog, catalog_tor, sql
+from jobs import flink_sql
+from jobs.naap import catalog
+from jobs.tor import catalog as tor_catalog
 
 
 def test_every_metric_defined_once_with_unit_and_category() -> None:
@@ -17,9 +19,9 @@ def test_markdown_table_lists_every_metric() -> None:
 
 
 def test_interval_literals() -> None:
-    assert sql.seconds(5) == "INTERVAL '0 00:00:05' DAY TO SECOND"
-    assert sql.seconds(600) == "INTERVAL '0 00:10:00' DAY TO SECOND"
-    assert sql.seconds(90061) == "INTERVAL '1 01:01:01' DAY TO SECOND"
+    assert flink_sql.seconds(5) == "INTERVAL '0 00:00:05' DAY TO SECOND"
+    assert flink_sql.seconds(600) == "INTERVAL '0 00:10:00' DAY TO SECOND"
+    assert flink_sql.seconds(90061) == "INTERVAL '1 01:01:01' DAY TO SECOND"
 
 
 def test_readme_catalog_is_generated_from_the_catalog() -> None:
@@ -33,11 +35,11 @@ def test_readme_catalog_is_generated_from_the_catalog() -> None:
 def test_tor_metrics_catalog() -> None:
     from udfs.tor_metrics import METRICS_VERSION
 
-    names = [m.name for m in catalog_tor.TOR_CATALOG]
+    names = [m.name for m in tor_catalog.TOR_CATALOG]
     assert len(names) == len(set(names)) and not set(names) & {m.name for m in catalog.CATALOG}
-    assert all(m.version == METRICS_VERSION for m in catalog_tor.TOR_CATALOG)
+    assert all(m.version == METRICS_VERSION for m in tor_catalog.TOR_CATALOG)
     assert {"guard_probability", "middle_probability", "exit_probability", "cw_fraction"} <= set(names)
-    assert all("Onionoo" in m.definition for m in catalog_tor.TOR_RELAY_METRICS[:4])
+    assert all("Onionoo" in m.definition for m in tor_catalog.TOR_RELAY_METRICS[:4])
 
 
 def test_readme_tor_catalog_is_generated_from_the_catalog() -> None:
@@ -45,7 +47,7 @@ def test_readme_tor_catalog_is_generated_from_the_catalog() -> None:
 
     readme = (ROOT / "README.md").read_text()
     section = readme.split("<!-- tor-catalog:start -->\n", 1)[1].split("<!-- tor-catalog:end -->", 1)[0]
-    assert section.strip() == catalog_tor.tor_markdown_table(), "README Tor catalog is stale: paste `python -m jobs catalog`"
+    assert section.strip() == tor_catalog.tor_markdown_table(), "README Tor catalog is stale: paste `python -m jobs catalog`"
 
 def test_every_latency_compares_like_with_like() -> None:
     """Catalog version 2: one clock, or a cross-host leg with clock evidence (attempt scope, an

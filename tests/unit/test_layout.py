@@ -1,4 +1,5 @@
-"""The package layout: no module over 400 lines and no import cycle in jobs/, udfs/ and bench/.
+"""The package layout: no module over 400 lines, no import cycle in jobs/, udfs/ and bench/,
+and ARCHITECTURE.md's map of the layers matching the import graph.
 
 The import graph is read from the source (every ``import`` statement, lazy ones inside
 functions included), so the check needs no JVM and imports nothing.
@@ -7,6 +8,7 @@ functions included), so the check needs no JVM and imports nothing.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from jobs.settings import PROJECT_ROOT
@@ -116,3 +118,54 @@ def test_no_module_over_400_lines() -> None:
         if (n := len(path.read_text().splitlines())) > MAX_LINES
     }
     assert long == {}, f"split these modules by concern (at most {MAX_LINES} lines): {long}"
+
+
+# In the map: a path from the repository root (``jobs/runtime.py``), a package path that the bare
+# names after it belong to (``jobs/ops/: deploy.py``), or such a bare name (``deploy.py``).
+MAP_TOKEN = re.compile(r"(?<![\w/.])((?:jobs|udfs|bench)/(?:\w+/)*)(\w+\.py)?|(?<![\w/.])(\w+\.py)")
+
+
+def architecture_layers() -> list[tuple[str, set[str]]]:
+    """The layers of ARCHITECTURE.md's layout map, top down: (label, modules named on its rows)."""
+    text = (PROJECT_ROOT / "ARCHITECTURE.md").read_text()
+    block = text.split("## Layout", 1)[1].split("```", 2)[1]
+    layers: list[tuple[str, list[str]]] = []
+    for row in block.strip("\n").splitlines():
+        label = row[:15].strip()
+        if label:
+            layers.append((label, []))
+        layers[-1][1].append(row)
+    out = []
+    for label, rows in layers:
+        names: set[str] = set()
+        directory = ""
+        for m in MAP_TOKEN.finditer(" ".join(rows)):
+            if m.group(1):
+                directory = m.group(1)
+            file = m.group(2) or m.group(3)
+            if file:
+                names.add(".".join((directory + file).removesuffix(".py").split("/")))
+        out.append((label, names))
+    return out
+
+
+def test_the_architecture_map_matches_the_import_graph() -> None:
+    found = modules()
+    layers = architecture_layers()
+    level: dict[str, int] = {}
+    for i, (label, names) in enumerate(layers):
+        for name in names:
+            assert name in found, f"ARCHITECTURE.md ({label}) names {name}, which is no module"
+            assert name not in level, f"ARCHITECTURE.md names {name} on two layers"
+            level[name] = i
+    packages = {name for name, path in found.items() if path.name == "__init__.py"}
+    missing = sorted(set(found) - packages - set(level))
+    assert missing == [], f"modules missing from ARCHITECTURE.md's layout map: {missing}"
+    upward = sorted(
+        f"{name} ({layers[level[name]][0]}) imports {target} ({layers[level[target]][0]})"
+        for name, targets in graph().items()
+        if name not in packages
+        for target in targets - packages
+        if level[target] < level[name]
+    )
+    assert upward == [], f"imports that point up ARCHITECTURE.md's map: {upward}"

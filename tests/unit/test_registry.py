@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from jobs import __main__ as cli
-from jobs import contract, gateway, registry
+from jobs import contract, registry
 from jobs import settings as settings_module
+from jobs.naap import source as naap_source
 from jobs.tor import source as tor_source
 
 
@@ -23,9 +24,9 @@ def test_every_pipeline_is_registered_with_its_jobs() -> None:
     }
     assert all(p.name == name for name, p in registry.PIPELINES.items())
     # the NaaP pipelines read one source; Tor its own, whose writers run inside the job in both modes
-    assert {registry.PIPELINES[n].source for n in ("naap", "naap_ingest", "naap_metrics")} == {gateway.SOURCE}
+    assert {registry.PIPELINES[n].source for n in ("naap", "naap_ingest", "naap_metrics")} == {naap_source.SOURCE}
     assert registry.PIPELINES["tor_relays"].source is tor_source.SOURCE
-    assert not tor_source.SOURCE.staged_load and gateway.SOURCE.staged_load
+    assert not tor_source.SOURCE.staged_load and naap_source.SOURCE.staged_load
 
 
 def test_unknown_pipeline_names_the_known_ones() -> None:
@@ -76,7 +77,7 @@ def test_stream_rows_are_read_by_their_column_names() -> None:
 
 def test_rejects_of_both_sources_are_target_and_row(tmp_path: Path) -> None:
     settings = settings_module.load({"NETPULSE_VAR_DIR": str(tmp_path)})
-    naap = gateway.rejects(settings, "naap")
+    naap = naap_source.rejects(settings, "naap")
     assert naap.startswith("SELECT 'naap.dead_letter' AS target, JSON_OBJECT(") and "AS row_json FROM source_rejects" in naap
     assert "'job' VALUE 'naap'" in naap  # the pipeline is the job of a source reject
     assert tor_source.rejects(settings, "tor_relays") == "SELECT target, row_json FROM tor_rejects"

@@ -23,7 +23,7 @@ def test_a_release_carries_the_jar_pins_and_reaches_the_verified_jars(tmp_path: 
     # Run from the release as `flink run` does (cwd and PYTHONPATH the release): the Kafka
     # connector the job adds is found through the release's own lock, checked by SHA-256.
     probe = (
-        "from jobs import jars, kafka; "
+        "from jobs.connectors import kafka; from jobs.ops import jars; "
         "print(jars.MANIFEST); print(kafka.connector_jar().resolve())"
     )
     out = subprocess.run(

@@ -11,8 +11,9 @@ import re
 
 import pytest
 
-from jobs import report, report_queries
-from jobs.report_figures import (
+from jobs.report import page as report_page
+from jobs.report import queries
+from jobs.report.figures import (
     describe_bucket,
     missing_steps,
     naap_charts,
@@ -20,8 +21,8 @@ from jobs.report_figures import (
     time_axis,
     with_gaps,
 )
-from jobs.report_figures_analytics import analytics_charts, subject_label
-from jobs.report_figures_tor import shares, tor_charts
+from jobs.report.figures_analytics import analytics_charts, subject_label
+from jobs.report.figures_tor import shares, tor_charts
 
 T = dt.datetime
 H = dt.timedelta(hours=1)
@@ -68,7 +69,7 @@ def naap_rows() -> dict[str, list[dict]]:
 
 
 def analytics_rows() -> dict[str, list[dict]]:
-    """Rows of the analytics queries (shapes of jobs/report_queries_analytics.py)."""
+    """Rows of the analytics queries (shapes of jobs/report/queries_analytics.py)."""
     score = {"coverage": 0.5, "reliability": 1.0, "quality": 0.5, "startup_success": 1.0, "no_swap": 1.0,
              "viability": 1.0, "ptff_score": 0.5, "playable_score": 0.5, "fps_score": 0.5, "attempts": 1,
              "covered_minutes": 30}
@@ -165,7 +166,7 @@ def tor_rows() -> dict[str, list[dict]]:
 
 
 def data(naap: bool = True, tor: bool = True) -> dict:
-    rows = {name: [] for name in report_queries.QUERIES}
+    rows = {name: [] for name in queries.QUERIES}
     if naap:
         rows.update(naap_rows())
     if tor:
@@ -194,8 +195,8 @@ def test_missing_steps_counts_absent_hours() -> None:
 ])
 def test_bucket_width_follows_the_span(span: dt.timedelta, width: int) -> None:
     first = T(2026, 1, 1)
-    assert report_queries.bucket_seconds(first, first + span) == width
-    assert report_queries.bucket_seconds(None, None) == 60
+    assert queries.bucket_seconds(first, first + span) == width
+    assert queries.bucket_seconds(None, None) == 60
 
 
 def test_labels() -> None:
@@ -250,7 +251,7 @@ def test_short_span_opens_on_everything() -> None:
 
 
 def test_empty_database_says_no_data_per_chart() -> None:
-    page = report.render(data(naap=False, tor=False), T(2026, 12, 3), "chdb:///tmp/x")
+    page = report_page.render(data(naap=False, tor=False), T(2026, 12, 3), "chdb:///tmp/x")
     sections = re.findall(r'<section class="chart[^"]*" data-chart="([^"]+)" data-has-data="(\w+)">(.*?)</section>', page, re.S)
     assert len(sections) == 23
     for key, has_data, body in sections:
@@ -260,7 +261,7 @@ def test_empty_database_says_no_data_per_chart() -> None:
 
 
 def test_page_is_self_contained() -> None:
-    page = report.render(data(), T(2026, 12, 3), "chdb:///tmp/x")
+    page = report_page.render(data(), T(2026, 12, 3), "chdb:///tmp/x")
     assert not re.search(r"<script[^>]*\bsrc=|<link[^>]*\bhref=", page)  # nothing fetched
     assert page.count("Plotly.newPlot") == 23
     assert 'data-chart="tor_network" data-has-data="True"' in page

@@ -1,4 +1,4 @@
-"""The one retry policy of every writer (jobs/sinks.py ``retried``), NaaP's and Tor's (no JVM)."""
+"""The one retry policy of every writer (jobs/connectors/sinks.py ``retried``), NaaP's and Tor's (no JVM)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jobs import settings as settings_module
-from jobs import sinks
+from jobs.connectors import sinks
 from jobs.tor import writer as tor_writer
 
 

@@ -1,4 +1,4 @@
-"""jobs/sinks.py BatchSink and jobs/parquet.py ParquetSink: tokens and lake files of one batch.
+"""jobs/connectors/sinks.py BatchSink and jobs/connectors/parquet.py ParquetSink: tokens and lake files of one batch.
 
 The ClickHouse insert is recorded instead of sent (no database here); the Parquet files are
 written for real to a temporary lake and read back.
@@ -13,8 +13,8 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from jobs.connectors.sinks import BatchSink, batch_end_ms, batch_token
 from jobs.settings import Settings
-from jobs.sinks import BatchSink, batch_end_ms, batch_token
 
 
 def _raw(i: int) -> str:
@@ -76,7 +76,7 @@ def test_a_failing_parquet_write_is_retried_logged_then_raised(
     writer, inserts = sink
     writer.first_backoff_s = 0.001
     pauses: list[float] = []
-    monkeypatch.setattr("jobs.sinks.time.sleep", pauses.append)
+    monkeypatch.setattr("jobs.connectors.sinks.time.sleep", pauses.append)
     written: list[str] = []
 
     def down(target: str, batch_id: str, table: Any) -> list[str]:

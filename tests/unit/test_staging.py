@@ -1,4 +1,4 @@
-"""jobs/staging.py: the bulk load of a bounded run's staged rows (no JVM, no database).
+"""jobs/connectors/staging.py: the bulk load of a bounded run's staged rows (no JVM, no database).
 
 The writers are replaced by recorders: what is checked is which batches, rows and tokens the
 load would send, and that they depend on the staged content only, not on how Flink happened to
@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from jobs import staging
+from jobs.connectors import staging
+from jobs.connectors.sinks import batch_token
 from jobs.settings import Settings
-from jobs.sinks import batch_token
 
 
 class Recorder:

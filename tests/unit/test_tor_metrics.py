@@ -348,7 +348,7 @@ def test_hour_does_not_depend_on_input_order_or_duplicates(geo: GeoIP) -> None:
 def test_every_row_is_a_catalog_metric(pipeline: dict) -> None:
     """Every network row's name, unit and version is a TOR_NETWORK_METRICS entry, each entry is
     written on the fixtures, and the relay rows carry a column per TOR_RELAY_METRICS entry."""
-    from jobs.catalog_tor import TOR_NETWORK_METRICS, TOR_RELAY_METRICS
+    from jobs.tor.catalog import TOR_NETWORK_METRICS, TOR_RELAY_METRICS
 
     defined = {m.name: m for m in TOR_NETWORK_METRICS}
     written = [r for _, rows in pipeline.values() for r in rows]

@@ -1,4 +1,4 @@
-"""udfs/tor_parse.py over the real Tor documents (stem test data) and a corpus of broken ones."""
+"""jobs/tor/parse.py over the real Tor documents (stem test data) and a corpus of broken ones."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conftest_tor import COLLECTOR_TREE  # noqa: E402
 
-from udfs import tor_parse  # noqa: E402
+from jobs.tor import parse as tor_parse  # noqa: E402
 
 REAL = COLLECTOR_TREE / "real"
 DERIVED = COLLECTOR_TREE / "derived"

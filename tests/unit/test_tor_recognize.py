@@ -18,8 +18,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conftest_tor import COLLECTOR_TREE, FIXTURES  # noqa: E402
 
+from jobs.tor import parse as tor_parse  # noqa: E402
 from jobs.tor.collect import collect  # noqa: E402
-from udfs import tor_parse  # noqa: E402
 from udfs.tor_recognize import EMPTY_CACHE_FILE, TOR_DATA_FILE, recognize  # noqa: E402
 
 DATADIR = FIXTURES / "datadir"

@@ -17,7 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conftest_tor import COLLECTOR_TREE  # noqa: E402
 
-from udfs import tor_parse  # noqa: E402
+from jobs.tor import parse as tor_parse  # noqa: E402
 from udfs.tor_geoip import GeoResult  # noqa: E402
 from udfs.tor_state import RelayState, add_record, emit_due, endpoints  # noqa: E402
 

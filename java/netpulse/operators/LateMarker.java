@@ -28,7 +28,7 @@ import org.apache.flink.types.Row;
  * Marks each source row late or not, against a watermark that survives restores (STREAMING).
  *
  * <p>Sits between the source and the SQL that routes late rows to the dead-letter table
- * (jobs/envelopes.py) and appends one BOOLEAN column, {@value #LATE_FIELD}. A row is late when
+ * (jobs/naap/envelopes.py) and appends one BOOLEAN column, {@value #LATE_FIELD}. A row is late when
  * its event time is at or before the highest of:
  *
  * <ul>

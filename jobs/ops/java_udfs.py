@@ -5,7 +5,7 @@ again: one ``JSON_VALUE`` costs ~4 µs on a 700-byte event, and the NaaP jobs ne
 per event (BENCHMARKS.md). ``ParseGatewayEvent`` parses a line once into all of them,
 ``EnvelopeTime`` streams the envelope for the source's event time. The same jar holds one
 DataStream operator, ``netpulse.operators.LateMarker`` (STREAMING mode's late check, whose
-watermark survives restores; inserted by jobs/envelopes.py, not registered as a function).
+watermark survives restores; inserted by jobs/naap/envelopes.py, not registered as a function).
 
 The jar is compiled with the JDK's ``javac`` against the jars of the installed PyFlink (the
 same Flink the job runs on) and cached under ``build/java/`` by a digest of the sources, so an
@@ -116,7 +116,7 @@ def register(t_env: Any) -> Path:
 
 
 def main() -> None:
-    """``python -m jobs.java_udfs``: build the jar (setup does this once) and print its path."""
+    """``python -m jobs.ops.java_udfs``: build the jar (setup does this once) and print its path."""
     print(ensure_jar())
 
 

@@ -1,4 +1,4 @@
-"""The report's figures: pure functions from query rows (jobs/report_queries.py) to charts.
+"""The report's figures: pure functions from query rows (jobs/report/queries.py) to charts.
 
 Nothing here talks to ClickHouse, so every chart is unit-tested on plain rows. A chart without
 rows is a :class:`Chart` whose figure is None: the page says "no data" in its place.
@@ -316,7 +316,7 @@ def ingest_rates(rows: Rows, bucket_s: int) -> Chart:
 
 
 def naap_charts(data: dict[str, Any]) -> list[Chart]:
-    """Every NaaP chart from the fetched rows (see jobs.report_queries.fetch)."""
+    """Every NaaP chart from the fetched rows (see jobs.report.queries.fetch)."""
     rows, bucket_s = data["rows"], data["bucket_s"]
     per = describe_bucket(bucket_s)
     # One colour per orchestrator across the section's charts.

@@ -3,7 +3,8 @@
 Each parser takes one document (its name and bytes) and returns a ``Parsed``: plain-dict
 records ready to be written as JSON lines, ``Reject`` rows (document, line, reason) for
 whatever could not be used, and counts of recognized documents this suite does not use.
-Parsers never raise on bad data. This module holds the entry points; the pieces live in:
+Parsers never raise on bad data. The collect step (jobs/tor/collect.py) calls them before the
+Flink job, so this is no UDF: it holds the entry points; the pieces live in:
 
 ``udfs/tor_docs.py``         document types, ``Reject``, ``Parsed``, shared helpers
 ``udfs/tor_recognize.py``    which document a file holds (read / counted and skipped / none)

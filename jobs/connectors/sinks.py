@@ -36,8 +36,8 @@ from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, MapFunction, RuntimeContext
 from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
 
-from jobs import clickhouse
-from jobs.parquet import ParquetSink, encode_lines, parse_rows
+from jobs.connectors import clickhouse
+from jobs.connectors.parquet import ParquetSink, encode_lines, parse_rows
 from jobs.settings import Settings
 
 log = logging.getLogger("netpulse.sinks")
@@ -262,7 +262,7 @@ class BatchSink:
 
     A ClickHouse insert with its deduplication token, and for the lake's tables (PARQUET_TABLES)
     the batch's Parquet files. Used by the streaming writer operator (BatchWriter) and by the
-    bulk load of bounded runs (jobs/staging.py).
+    bulk load of bounded runs (jobs/connectors/staging.py).
     """
 
     def __init__(self, settings: Settings, attempts: int = 6, first_backoff_s: float = 0.5):

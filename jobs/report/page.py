@@ -1,9 +1,9 @@
 """``python -m jobs report``: one self-contained HTML page of the NaaP and Tor tables.
 
-Reads:    the ClickHouse of the settings (embedded or a server) through jobs.clickhouse,
-          with the queries of jobs/report_queries.py (and jobs/report_queries_analytics.py).
-Computes: figures from the rows (jobs/report_figures.py, jobs/report_figures_analytics.py,
-          jobs/report_figures_tor.py: pure).
+Reads:    the ClickHouse of the settings (embedded or a server) through jobs.connectors.clickhouse,
+          with the queries of jobs/report/queries.py (and jobs/report/queries_analytics.py).
+Computes: figures from the rows (jobs/report/figures.py, jobs/report/figures_analytics.py,
+          jobs/report/figures_tor.py: pure).
 Writes:   one HTML file (default var/report.html) holding plotly.js inline: it opens offline,
           from a mail attachment or a CI artifact, without a CDN.
 Empty:    a chart without rows says "no data" in its place; a missing database (not migrated)
@@ -20,10 +20,10 @@ from typing import Any
 
 from plotly.offline import get_plotlyjs
 
-from jobs import report_queries
-from jobs.report_figures import Chart, missing_steps, naap_charts
-from jobs.report_figures_analytics import analytics_charts
-from jobs.report_figures_tor import tor_charts
+from jobs.report import queries
+from jobs.report.figures import Chart, missing_steps, naap_charts
+from jobs.report.figures_analytics import analytics_charts
+from jobs.report.figures_tor import tor_charts
 from jobs.settings import Settings
 
 PLOT_CONFIG = {"displaylogo": False, "responsive": True,
@@ -145,7 +145,7 @@ def build(settings: Settings, out: Path | None = None) -> tuple[Path, float]:
         The path written and the seconds it took.
     """
     started = time.monotonic()
-    data = report_queries.fetch(settings)
+    data = queries.fetch(settings)
     page = render(data, dt.datetime.now(dt.UTC), source_label(settings))
     path = out or settings.var_dir / "report.html"
     path.parent.mkdir(parents=True, exist_ok=True)

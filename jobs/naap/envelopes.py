@@ -1,6 +1,6 @@
 """Shared parsing of gateway event envelopes: classify, reject, deduplicate.
 
-Reads:    the source table of ``jobs.sources`` (raw lines).
+Reads:    the source table of ``jobs.connectors.sources`` (raw lines).
 Computes: every field of the line in one parse (the Java table function parse_gateway_event,
           no Python per row); a reject reason per line; per-window deduplication of repeated
           deliveries.
@@ -28,9 +28,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs import sql
+from jobs import flink_sql
+from jobs.connectors.sources import MIN_EVENT_MS, SOURCE_TABLE, counts_line_copies, future_limit_ms
 from jobs.settings import Settings
-from jobs.sources import MIN_EVENT_MS, SOURCE_TABLE, counts_line_copies, future_limit_ms
 
 # Event types the gateways emit. Those with a typed table are parsed further; the others are
 # kept in raw_events only. Anything else is rejected as unknown_event_type (its own class).
@@ -76,7 +76,7 @@ def _reject_reason(settings: Settings) -> str:
 
 
 # grain: one row per line read from the source. The line is parsed once, in Java
-# (parse_gateway_event: envelope, data and every typed field; see jobs/java_udfs.py).
+# (parse_gateway_event: envelope, data and every typed field; see jobs/ops/java_udfs.py).
 GATEWAY_LINES = """
 SELECT line, source_position, envelope_ms, ts{proctime}, event_id, event_type, gateway, {fields},
     {reason} AS reason
@@ -222,7 +222,7 @@ def register(t_env: Any, settings: Settings, source: str = SOURCE_TABLE) -> None
     proctime = counts_line_copies(settings) and not settings.is_batch
     if not settings.is_batch:
         source = _mark_late(t_env, settings, source)
-    sql.view(
+    flink_sql.view(
         t_env,
         "gateway_lines",
         GATEWAY_LINES.format(
@@ -232,7 +232,7 @@ def register(t_env: Any, settings: Settings, source: str = SOURCE_TABLE) -> None
         ),
     )
     line_copy, copy_columns = _line_copy(settings)
-    sql.view(
+    flink_sql.view(
         t_env,
         "planned_rejects",
         SOURCE_REJECTS.format(
@@ -240,12 +240,12 @@ def register(t_env: Any, settings: Settings, source: str = SOURCE_TABLE) -> None
             decode=", ".join(f"'{r}'" for r in DECODE_REASONS),
         ),
     )
-    sql.view(t_env, "accepted_lines", ACCEPTED_LINES)
-    sql.view(
+    flink_sql.view(t_env, "accepted_lines", ACCEPTED_LINES)
+    flink_sql.view(
         t_env,
         "planned_events",
         GATEWAY_EVENTS.format(
-            fields=_FIELDS, batch=sql.seconds(settings.dedup_window_s), order=_delivery_order(settings)
+            fields=_FIELDS, batch=flink_sql.seconds(settings.dedup_window_s), order=_delivery_order(settings)
         ),
     )
     if settings.is_batch:
@@ -253,9 +253,9 @@ def register(t_env: Any, settings: Settings, source: str = SOURCE_TABLE) -> None
         # a view read by several sinks is optimized once, as its own block, with every column
         # its readers need: one deduplication without the round trip (measured in the plan:
         # one parse, one deduplication, the rest reused).
-        sql.view(t_env, "gateway_rows", ALL_ROWS.format(fields=_FIELDS))
-        sql.view(t_env, "gateway_events", "SELECT * FROM gateway_rows WHERE stage IS NULL")
-        sql.view(t_env, "source_rejects", "SELECT * FROM gateway_rows WHERE stage IS NOT NULL")
+        flink_sql.view(t_env, "gateway_rows", ALL_ROWS.format(fields=_FIELDS))
+        flink_sql.view(t_env, "gateway_events", "SELECT * FROM gateway_rows WHERE stage IS NULL")
+        flink_sql.view(t_env, "source_rejects", "SELECT * FROM gateway_rows WHERE stage IS NOT NULL")
         return
     stream = t_env.to_data_stream(t_env.sql_query(ALL_ROWS.format(fields=_FIELDS)))
     schema = Schema.new_builder()
@@ -263,8 +263,8 @@ def register(t_env: Any, settings: Settings, source: str = SOURCE_TABLE) -> None
         schema = schema.watermark("rt", "SOURCE_WATERMARK()")
     rows = t_env.from_data_stream(stream, schema.build())
     t_env.create_temporary_view("gateway_rows", rows)
-    sql.view(t_env, "gateway_events", "SELECT * FROM gateway_rows WHERE stage IS NULL")
-    sql.view(t_env, "source_rejects", "SELECT * FROM gateway_rows WHERE stage IS NOT NULL")
+    flink_sql.view(t_env, "gateway_events", "SELECT * FROM gateway_rows WHERE stage IS NULL")
+    flink_sql.view(t_env, "source_rejects", "SELECT * FROM gateway_rows WHERE stage IS NOT NULL")
 
 
 # Operator uid of the late marker (savepoints map its state by it: never change it).
@@ -326,7 +326,7 @@ def dead_letter_row(settings: Settings, job: str, line_copy: str | None = None) 
         'detail' VALUE detail,
         'event_id' VALUE event_id,
         'event_type' VALUE event_type,
-        'event_timestamp' VALUE {sql.ch_time('event_ms')},
+        'event_timestamp' VALUE {flink_sql.ch_time('event_ms')},
         'source_position' VALUE source_position,
         'payload' VALUE SUBSTRING(line FROM 1 FOR {cap}),
         'payload_length' VALUE CHAR_LENGTH(line),

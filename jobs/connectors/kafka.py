@@ -1,7 +1,7 @@
 """Kafka in production: the pinned Flink connector, the Kafka source table, a sample publisher.
 
 The connector jar is pinned (version and SHA-256) in jars.lock, like every third-party jar;
-jobs/jars.py fetches and verifies it, and docker/flink/Dockerfile reads the same entry.
+jobs/ops/jars.py fetches and verifies it, and docker/flink/Dockerfile reads the same entry.
 
 The Kafka source reads each record's value as one raw UTF-8 string (``line``), exactly like a
 line of the ``files`` source, so both share the same parsing and dead-letter routing; the
@@ -30,8 +30,8 @@ KAFKA_CONNECTOR_ARTIFACT = "org.apache.flink:flink-sql-connector-kafka"
 
 
 def connector_jar() -> Path:
-    """The verified connector jar (fetched with Maven on first use, see jobs/jars.py)."""
-    from jobs import jars
+    """The verified connector jar (fetched with Maven on first use, see jobs/ops/jars.py)."""
+    from jobs.ops import jars
 
     jar = jars.get(KAFKA_CONNECTOR_SET).jar(KAFKA_CONNECTOR_ARTIFACT)
     return next(p for p in jars.ensure(KAFKA_CONNECTOR_SET) if p.name == jar.file_name)
@@ -43,7 +43,7 @@ def register(t_env: Any) -> Path | None:
     Not needed (returns None) where the Flink distribution's lib/ already holds the locked jar:
     the image puts it there (docker/flink/Dockerfile) and has no Maven.
     """
-    from jobs import jars
+    from jobs.ops import jars
     from jobs.settings import flink_home_override
 
     locked = jars.get(KAFKA_CONNECTOR_SET).jar(KAFKA_CONNECTOR_ARTIFACT)
@@ -340,14 +340,14 @@ def consumer_lag(bootstrap: str, topic: str, group_id: str, timeout: float = 10.
 
 
 # --------------------------------------------------------------------------------------------
-# CLI: `python -m jobs.kafka publish FILE ...`, `python -m jobs.kafka lag ...`
+# CLI: `python -m jobs.connectors.kafka publish FILE ...`, `python -m jobs.connectors.kafka lag ...`
 # --------------------------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``publish``, ``lag``."""
     parser = argparse.ArgumentParser(
-        prog="python -m jobs.kafka", description=__doc__.splitlines()[0]
+        prog="python -m jobs.connectors.kafka", description=__doc__.splitlines()[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("publish", help="publish a JSON-lines file to a topic, one record per line")

@@ -1,7 +1,7 @@
 """The cluster commands: a local standalone Flink cluster, job submission and savepoint redeploys.
 
 ``python -m jobs cluster|render-conf|submit|jobs|stop|redeploy|deployments`` (or
-``python -m jobs.cluster <command>``). Dispatch only: the work is done in ``jobs/ops/``
+``python -m jobs.ops.cluster <command>``). Dispatch only: the work is done in ``jobs/ops/``
 (flink_dist, flink_conf, rest, lifecycle, releases, savepoints, deploy, ledger).
 """
 
@@ -169,9 +169,9 @@ def register(subparsers: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m jobs.cluster <command>``: the cluster commands on their own."""
+    """``python -m jobs.ops.cluster <command>``: the cluster commands on their own."""
     parser = argparse.ArgumentParser(
-        prog="python -m jobs.cluster", description=__doc__.splitlines()[0]
+        prog="python -m jobs.ops.cluster", description=__doc__.splitlines()[0]
     )
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

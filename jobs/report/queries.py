@@ -1,6 +1,6 @@
 """The report's queries: one named SQL constant per chart, and the code that runs them.
 
-Every query returns rows for one chart (jobs/report_figures.py turns them into figures without
+Every query returns rows for one chart (jobs/report/figures.py turns them into figures without
 touching ClickHouse). Time buckets are a query parameter (``{bucket_s:UInt32}``) chosen from the
 data's span by :func:`bucket_seconds`, so a long history stays a few hundred points per series.
 Aggregate tables are read the way their DDL says: SummingMergeTree / AggregatingMergeTree
@@ -14,8 +14,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from jobs import clickhouse
-from jobs import report_queries_analytics as analytics
+from jobs.connectors import clickhouse
+from jobs.report import queries_analytics as analytics
 from jobs.settings import Settings
 from udfs.tor_metrics import METRICS_VERSION as TOR_METRICS_VERSION
 
@@ -235,7 +235,7 @@ QUERIES: dict[str, Query] = {
     "tor_versions": Query(TOR_VERSIONS, ("tor.version_day_stats", "tor.network_hour_stats")),
     "tor_churn": Query(TOR_CHURN, ("tor.network_hour_metrics",)),
     "tor_concentration": Query(TOR_CONCENTRATION, ("tor.network_hour_metrics",)),
-    # the analytics metrics (jobs/report_queries_analytics.py)
+    # the analytics metrics (jobs/report/queries_analytics.py)
     "scorecard_latest": Query(analytics.SCORECARD_LATEST, ("naap.orchestrator_scorecard",)),
     "scorecard_hours": Query(analytics.SCORECARD_HOURS, ("naap.orchestrator_scorecard",)),
     "demand_supply": Query(analytics.DEMAND_SUPPLY, ("naap.calculated_metrics",), uses_bucket=True),

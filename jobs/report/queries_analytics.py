@@ -4,14 +4,14 @@ Livepeer: the orchestrator scorecard (view naap.orchestrator_scorecard), demand 
 capacity (hourly rows of naap.calculated_metrics, categories ``demand`` and ``capacity``).
 Tor: path-selection probabilities (tor.relay_hour_metrics), top-k shares of consensus weight
 and relays flagged for identical uptime patterns (tor.network_hour_metrics). Definitions:
-jobs/catalog.py (ANALYTICS) and jobs/catalog_tor.py. Every query selects the metric version
+jobs/naap/catalog.py (ANALYTICS) and jobs/tor/catalog.py. Every query selects the metric version
 the catalog defines, so rows of an older definition never mix into a chart. The queries are
-registered with the others in jobs/report_queries.py (QUERIES).
+registered with the others in jobs/report/queries.py (QUERIES).
 """
 
 from __future__ import annotations
 
-from jobs.catalog import BY_NAME
+from jobs.naap.catalog import BY_NAME
 from udfs.tor_metrics import METRICS_VERSION as TOR_METRICS_VERSION
 
 SCORECARD_VERSION = BY_NAME["orchestrator_score"].version
@@ -43,7 +43,7 @@ ORDER BY orchestrator, pipeline, hour
 """
 
 # grain: one row per (time bucket of at least an hour, gateway, pipeline); sums of the hourly
-# counts (a request whose edges fall into two hours counts in both: jobs/catalog.py)
+# counts (a request whose edges fall into two hours counts in both: jobs/naap/catalog.py)
 DEMAND_SUPPLY = f"""
 SELECT
     toStartOfInterval(metric_timestamp, toIntervalSecond(greatest({{bucket_s:UInt32}}, {HOUR_S}))) AS bucket,

@@ -1,6 +1,6 @@
 """``python -m jobs demo --source kafka``: the bundled events through a real Kafka topic.
 
-Starts a one-node broker on loopback (jobs/kafka_broker.py), creates a topic with
+Starts a one-node broker on loopback (jobs/ops/kafka_broker.py), creates a topic with
 ``PARTITIONS`` partitions, publishes the real sample events in envelope-time order keyed by
 stream id (one stream = one partition, in order, as the gateways key them), and returns the
 settings that make ``naap`` read that topic from the beginning up to the offsets present at
@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import shutil
 
-from jobs import kafka, kafka_broker, sample
+from jobs.connectors import kafka
+from jobs.naap import sample
+from jobs.ops import kafka_broker
 from jobs.settings import Settings
 
 PARTITIONS = 4

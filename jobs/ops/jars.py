@@ -5,11 +5,11 @@ written down. It holds named sets, each the full list of jars it needs (transiti
 dependencies included, so nothing is resolved at fetch time):
 
     flink-kafka    Flink's Kafka SQL connector, added to every job that reads Kafka
-    kafka-broker   Apache Kafka (KRaft), for tests and the local demo (jobs/kafka_broker.py)
+    kafka-broker   Apache Kafka (KRaft), for tests and the local demo (jobs/ops/kafka_broker.py)
     flink-s3       Flink's S3 filesystem plugin: checkpoints and savepoints on S3 (loaded from
                    plugins/s3-fs-presto/, see jobs/ops/flink_conf.py ensure_plugins)
 
-Readers: scripts/setup.sh (``python -m jobs.jars fetch``), the jobs and the tests (:func:`ensure`,
+Readers: scripts/setup.sh (``python -m jobs.ops.jars fetch``), the jobs and the tests (:func:`ensure`,
 :func:`paths`), docker/flink/Dockerfile (``python -I jars.py urls flink-kafka|flink-s3``: this module
 imports only the standard library, so the image build runs it before the project is installed).
 
@@ -33,7 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "jars.lock"
 JARS_DIR = ROOT / "build" / "jars"
 MAVEN_CENTRAL = "https://repo.maven.apache.org/maven2"
@@ -266,8 +266,8 @@ def lock(names: Sequence[str] | None = None, manifest: Path = MANIFEST) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m jobs.jars fetch|verify|lock|urls|classpath``."""
-    parser = argparse.ArgumentParser(prog="python -m jobs.jars", description=(__doc__ or "").splitlines()[0])
+    """``python -m jobs.ops.jars fetch|verify|lock|urls|classpath``."""
+    parser = argparse.ArgumentParser(prog="python -m jobs.ops.jars", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--manifest", type=Path, default=MANIFEST)
     parser.add_argument("--jars-dir", type=Path, default=JARS_DIR)
     sub = parser.add_subparsers(dest="command", required=True)

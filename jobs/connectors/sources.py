@@ -1,6 +1,6 @@
 """Source tables: where connector options live (jobs never hold connector options).
 
-Both sources expose the same schema, so the parsing in ``jobs.envelopes`` is shared:
+Both sources expose the same schema, so the parsing in ``jobs.naap.envelopes`` is shared:
 
     line             STRING          the raw record (one JSON envelope, or garbage)
     source_position  STRING          file path, or ``topic/partition/offset``
@@ -9,7 +9,7 @@ Both sources expose the same schema, so the parsing in ``jobs.envelopes`` is sha
                                      ``ts - allowed lateness`` (BATCH mode has none)
     pt               TIMESTAMP_LTZ   processing time (files in STREAMING mode only): the order
                                      in which identical rejected lines of one file are counted
-                                     (jobs/envelopes.py, ``line_copy``)
+                                     (jobs/naap/envelopes.py, ``line_copy``)
 
 Lines are read raw (``format raw``) rather than with Flink's ``json`` format: that format drops
 a line that is not JSON without a trace, and every reject must reach the dead-letter table.
@@ -17,7 +17,7 @@ a line that is not JSON without a trace, and every reject must reach the dead-le
 
 from __future__ import annotations
 
-from jobs import sql
+from jobs import flink_sql
 from jobs.settings import Settings
 
 SOURCE_TABLE = "gateway_source"
@@ -27,7 +27,7 @@ SOURCE_TABLE = "gateway_source"
 # fast would move the watermark an hour ahead and make every other gateway's events late.
 MIN_EVENT_MS = 946_684_800_000
 # The envelope timestamp (number or numeric string) by a streaming scan in Java
-# (java/netpulse/udfs/EnvelopeTime.java; registered by jobs.java_udfs before this DDL).
+# (java/netpulse/udfs/EnvelopeTime.java; registered by jobs.ops.java_udfs before this DDL).
 _ENVELOPE_MS = "envelope_time_ms(line)"
 
 
@@ -41,7 +41,7 @@ def counts_line_copies(settings: Settings) -> bool:
 
     A file's position is its path, the same for every line of it; Flink's file source exposes
     no line offset. Identical rejected lines of one file are told apart by their copy number
-    (jobs/envelopes.py): in BATCH mode by ROW_NUMBER over the whole input, in STREAMING mode by
+    (jobs/naap/envelopes.py): in BATCH mode by ROW_NUMBER over the whole input, in STREAMING mode by
     a running count in processing-time order, which is the file's line order (one reader per
     file), so a replay from a checkpoint counts the same. Kafka positions carry the offset.
     """
@@ -54,7 +54,7 @@ def _columns(settings: Settings, position_column: str) -> str:
         f"THEN {_ENVELOPE_MS} ELSE 0 END"
     )
     # BATCH mode has no watermark: it sorts and sees the whole input, nothing is late.
-    lateness = sql.seconds(settings.allowed_lateness_s)
+    lateness = flink_sql.seconds(settings.allowed_lateness_s)
     watermark = "" if settings.is_batch else f",\n    WATERMARK FOR ts AS ts - {lateness}"
     proctime = ",\n    pt AS PROCTIME()" if counts_line_copies(settings) and not settings.is_batch else ""
     return f"""
@@ -84,10 +84,10 @@ def files_source_ddl(settings: Settings, table: str = SOURCE_TABLE) -> str:
 def kafka_source_ddl(settings: Settings, table: str = SOURCE_TABLE) -> str:
     """The production source: the gateways' Kafka topic, one envelope per record value.
 
-    Options and metadata columns come from jobs/kafka.py (the connector version is pinned
+    Options and metadata columns come from jobs/connectors/kafka.py (the connector version is pinned
     there and fetched by the Flink image build); the computed columns are the same as for files.
     """
-    from jobs import kafka
+    from jobs.connectors import kafka
 
     metadata = ",\n    ".join(c for c in kafka.KAFKA_SOURCE_COLUMNS if not c.startswith("line "))
     columns = _columns(settings, metadata)
@@ -102,4 +102,4 @@ def source_ddl(settings: Settings, table: str = SOURCE_TABLE) -> str:
 
 
 def _with(options: dict[str, str]) -> str:
-    return sql.with_options(options)
+    return flink_sql.with_options(options)

@@ -1,6 +1,6 @@
 """Panel SQL of the Grafana dashboard for the analytics metrics (issue 19), as the report shows them.
 
-Macros as in jobs/grafana.py (the panels themselves are declared there). Hourly metrics: the
+Macros as in jobs/report/grafana.py (the panels themselves are declared there). Hourly metrics: the
 time series panels insert nulls after an hour without a point, like the Tor panels.
 """
 

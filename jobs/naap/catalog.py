@@ -218,7 +218,7 @@ SAMPLE_COUNT = Metric(
     source_type="ai_stream_status",
 )
 
-# --- Hourly analytics (jobs/naap_analytics.py) -----------------------------------------------
+# --- Hourly analytics (jobs/naap/analytics.py) -----------------------------------------------
 # All per event-time hour (envelope time), window = the hour. They are computed in the same
 # job, in Flink SQL (no Python per row but the capacity table function over the rare
 # network_capabilities events), in both runtime modes.

@@ -5,7 +5,7 @@ scripts/setup.sh), as its own JVM, in a fresh directory, on free loopback ports:
 ``kafka.tools.StorageTool format`` then ``kafka.Kafka server.properties``, the two steps of
 ``kafka-storage.sh format`` + ``kafka-server-start.sh``. Combined broker + controller roles,
 replication factor 1, no topic auto-creation (topics are created explicitly, see
-:func:`jobs.kafka.ensure_topic`).
+:func:`jobs.connectors.kafka.ensure_topic`).
 
     with kafka_broker.start() as broker:
         kafka.ensure_topic(broker.bootstrap, "streaming-events", partitions=4)
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from jobs import jars
+from jobs.ops import jars
 
 JAR_SET = "kafka-broker"
 _LOG4J = """\
@@ -231,7 +231,7 @@ def _wait_ready(broker: Broker, timeout: float) -> None:
 
 
 def main() -> int:
-    """``python -m jobs.kafka_broker``: run a broker in the foreground until Ctrl-C."""
+    """``python -m jobs.ops.kafka_broker``: run a broker in the foreground until Ctrl-C."""
     with start() as broker:
         print(f"Kafka broker at {broker.bootstrap} (data in {broker.directory}); Ctrl-C stops it", flush=True)
         try:

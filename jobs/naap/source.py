@@ -1,8 +1,8 @@
 """The NaaP pipelines' source: gateway events from files or Kafka, parsed and checked once.
 
-Declared for the runtime (jobs/contract.py ``Source``): the source table (jobs/sources.py,
-jobs/kafka.py), the Java parse functions it uses (jobs/java_udfs.py) and the shared views
-``gateway_events`` / ``source_rejects`` (jobs/envelopes.py); its rejects become naap.dead_letter
+Declared for the runtime (jobs/contract.py ``Source``): the source table (jobs/connectors/sources.py,
+jobs/connectors/kafka.py), the Java parse functions it uses (jobs/ops/java_udfs.py) and the shared views
+``gateway_events`` / ``source_rejects`` (jobs/naap/envelopes.py); its rejects become naap.dead_letter
 rows by the one SQL recipe (``envelopes.dead_letter_row``).
 """
 
@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs import envelopes, java_udfs, kafka, sources, sql
+from jobs import flink_sql
+from jobs.connectors import kafka, sources
 from jobs.contract import Source
+from jobs.naap import envelopes
+from jobs.ops import java_udfs
 from jobs.settings import Settings
 
 DEAD_LETTER_TABLE = "naap.dead_letter"
@@ -33,7 +36,7 @@ def register(env: Any, t_env: Any, settings: Settings) -> None:
 def rejects(settings: Settings, pipeline: str) -> str:
     """SQL of the source's rejects (decode, validate, late) as naap.dead_letter rows."""
     row = envelopes.dead_letter_row(settings, pipeline, "line_copy")
-    return f"SELECT {sql.literal(DEAD_LETTER_TABLE)} AS target, {row} AS row_json FROM source_rejects"
+    return f"SELECT {flink_sql.literal(DEAD_LETTER_TABLE)} AS target, {row} AS row_json FROM source_rejects"
 
 
 SOURCE = Source(name="gateway_events", register=register, rejects=rejects)

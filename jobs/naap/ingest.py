@@ -1,14 +1,14 @@
 """naap_ingest: gateway events into raw_events and the typed NaaP tables.
 
-Reads:    ``gateway_events`` (jobs/envelopes.py: accepted, deduplicated envelopes).
+Reads:    ``gateway_events`` (jobs/naap/envelopes.py: accepted, deduplicated envelopes).
 Computes: one raw_events row per event; typed rows by event type, from the fields the shared
-          parse (jobs/envelopes.py: one Java parse per line, no Python per row) extracted and
+          parse (jobs/naap/envelopes.py: one Java parse per line, no Python per row) extracted and
           checked; network_capabilities exploded
           into one orchestrator_metadata row per orchestrator x GPU by a Python table function
           (nested fan-out over a pure, unit-tested parser: udfs/capabilities.py).
 Writes:   naap.raw_events, naap.ai_stream_status, naap.stream_ingest_metrics,
           naap.stream_trace_events, naap.dead_letter (stage parse) through the shared batch
-          writer (jobs/sinks.py); naap.orchestrator_metadata as a Type 2 slowly changing
+          writer (jobs/connectors/sinks.py); naap.orchestrator_metadata as a Type 2 slowly changing
           dimension (udfs/scd.py: versions in keyed state, buffered writer).
 Time:     event time (envelope timestamp); rows are batched per event-time window.
 State:    the shared deduplication and batch windows; per orchestrator x GPU key, its current
@@ -25,17 +25,17 @@ from typing import Any
 
 from pyflink.common import Types
 
-from jobs import sql
+from jobs import flink_sql
+from jobs.connectors.sinks import BufferedWriter, terminate
 from jobs.contract import BODY, MS, ROUTE
-from jobs.envelopes import dead_letter_row
+from jobs.naap.envelopes import dead_letter_row
 from jobs.settings import Settings
-from jobs.sinks import BufferedWriter, terminate
 from jobs.streams import by_kind
 from udfs.capabilities import capabilities_udtf
 from udfs.scd import OrchestratorVersions
 
 NAME = "naap_ingest"
-TS = sql.ch_time("event_ms")
+TS = flink_sql.ch_time("event_ms")
 # The identity columns every typed table starts with (the stream events' common fields).
 IDENTITY = f"""'event_id' VALUE event_id,
     'event_timestamp' VALUE {TS},
@@ -83,12 +83,12 @@ SELECT 'naap.ai_stream_status' AS target, JSON_OBJECT(
     'state' VALUE state,
     'restart_count' VALUE restart_count,
     'last_error' VALUE last_error,
-    'last_error_time' VALUE {sql.ch_time('last_error_time')},
+    'last_error_time' VALUE {flink_sql.ch_time('last_error_time')},
     'prompt_text' VALUE prompt_text,
     'prompt_width' VALUE prompt_width,
     'prompt_height' VALUE prompt_height,
     'params_hash' VALUE params_hash,
-    'start_time' VALUE {sql.ch_time('start_time')},
+    'start_time' VALUE {flink_sql.ch_time('start_time')},
     'startup_time_ms' VALUE CAST(NULL AS BIGINT)
 ) AS row_json, rt
 FROM gateway_events
@@ -125,7 +125,7 @@ SELECT 'naap.stream_trace_events' AS target, JSON_OBJECT(
     'pipeline_id' VALUE pipeline_id,
     'pipeline' VALUE pipeline,
     'trace_type' VALUE trace_type,
-    'data_timestamp' VALUE {sql.ch_time('CASE WHEN payload_ms > 0 THEN payload_ms ELSE event_ms END')},
+    'data_timestamp' VALUE {flink_sql.ch_time('CASE WHEN payload_ms > 0 THEN payload_ms ELSE event_ms END')},
     'is_data_timestamp_from_envelope' VALUE COALESCE(payload_ms, 0) <= 0,
     'message' VALUE message
 ) AS row_json, rt
@@ -154,7 +154,7 @@ WHERE target = 'naap.orchestrator_metadata'
 """
 
 # grain: one row per defect of a network_capabilities event (the reject view shape of
-# jobs/envelopes.py dead_letter_row, and the table function's target: a literal instead would let
+# jobs/naap/envelopes.py dead_letter_row, and the table function's target: a literal instead would let
 # the planner prune a branch of the batch aggregates and so shift the operator ids savepoints use)
 CAPABILITY_REJECTS = """
 SELECT target, 'parse' AS stage, defect_reason AS reason, defect_detail AS detail, event_id,
@@ -175,19 +175,19 @@ WHERE parse_reason IS NOT NULL
 def build(t_env: Any, settings: Settings) -> list[str]:
     """Define the job's views; return the output views (target, row_json, rt)."""
     t_env.create_temporary_function("explode_capabilities", capabilities_udtf())
-    sql.view(t_env, "naap_ingest_raw_events", RAW_EVENTS)
-    sql.view(t_env, "naap_ingest_ai_stream_status", AI_STREAM_STATUS)
-    sql.view(t_env, "naap_ingest_stream_ingest_metrics", STREAM_INGEST_METRICS)
-    sql.view(t_env, "naap_ingest_stream_trace_events", STREAM_TRACE_EVENTS)
-    sql.view(t_env, "capability_outputs", CAPABILITY_OUTPUTS)
-    sql.view(t_env, "naap_ingest_capability_rejects_raw", CAPABILITY_REJECTS)
-    sql.view(
+    flink_sql.view(t_env, "naap_ingest_raw_events", RAW_EVENTS)
+    flink_sql.view(t_env, "naap_ingest_ai_stream_status", AI_STREAM_STATUS)
+    flink_sql.view(t_env, "naap_ingest_stream_ingest_metrics", STREAM_INGEST_METRICS)
+    flink_sql.view(t_env, "naap_ingest_stream_trace_events", STREAM_TRACE_EVENTS)
+    flink_sql.view(t_env, "capability_outputs", CAPABILITY_OUTPUTS)
+    flink_sql.view(t_env, "naap_ingest_capability_rejects_raw", CAPABILITY_REJECTS)
+    flink_sql.view(
         t_env,
         "naap_ingest_capability_rejects",
         f"SELECT target, {dead_letter_row(settings, NAME)} AS row_json, rt FROM naap_ingest_capability_rejects_raw",
     )
-    sql.view(t_env, "naap_ingest_parse_rejects_raw", PARSE_REJECTS)
-    sql.view(
+    flink_sql.view(t_env, "naap_ingest_parse_rejects_raw", PARSE_REJECTS)
+    flink_sql.view(
         t_env,
         "naap_ingest_parse_rejects",
         f"SELECT 'naap.dead_letter' AS target, {dead_letter_row(settings, NAME)} AS row_json, rt "

@@ -1,6 +1,6 @@
 """The production Grafana dashboard: the report's charts as live panels over ClickHouse.
 
-``python -m jobs.grafana`` writes docker/grafana/dashboards/netpulse.json from the panel SQL
+``python -m jobs.report.grafana`` writes docker/grafana/dashboards/netpulse.json from the panel SQL
 below; docker-compose.yml provisions it with the ClickHouse data source
 (docker/grafana/provisioning/). A test checks the file is up to date, that every panel's SQL
 runs on the migrated schema once the Grafana macros are expanded, and that the panels cover
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobs import grafana_analytics as analytics
+from jobs.report import grafana_analytics as analytics
 from jobs.settings import PROJECT_ROOT
 
 DATASOURCE_UID = "netpulse-clickhouse"
@@ -316,9 +316,9 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m jobs.grafana [PATH]``: write the dashboard JSON."""
+    """``python -m jobs.report.grafana [PATH]``: write the dashboard JSON."""
     if argv and argv[0].startswith("-"):
-        print("usage: python -m jobs.grafana [PATH]  (writes the dashboard JSON; default: "
+        print("usage: python -m jobs.report.grafana [PATH]  (writes the dashboard JSON; default: "
               f"{DASHBOARD_PATH})", file=sys.stderr)
         return 0 if argv[0] in ("-h", "--help") else 2
     path = Path(argv[0]) if argv else DASHBOARD_PATH

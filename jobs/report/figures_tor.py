@@ -1,4 +1,4 @@
-"""The report's Tor figures: pure functions from query rows to charts (see jobs/report_figures.py).
+"""The report's Tor figures: pure functions from query rows to charts (see jobs/report/figures.py).
 
 Tor series are per consensus hour; an hour without a consensus has no row, and the lines break
 there (never interpolated), with the count of missing hours in the chart's note.
@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
-from jobs.report_figures import (
+from jobs.report.figures import (
     FONT,
     Chart,
     Rows,
@@ -255,7 +255,7 @@ def group_by(rows: Rows, keys: tuple[str, ...]) -> dict[tuple[Any, ...], Rows]:
 
 
 def tor_charts(data: dict[str, Any]) -> list[Chart]:
-    """Every Tor chart from the fetched rows (see jobs.report_queries.fetch)."""
+    """Every Tor chart from the fetched rows (see jobs.report.queries.fetch)."""
     rows = data["rows"]
     return [
         network(rows["tor_network"]),

@@ -1,4 +1,7 @@
-"""Small helpers shared by the jobs' SQL: view registration and value formatting."""
+"""Small helpers shared by the jobs' Flink SQL: view registration and value formatting.
+
+Flink SQL only; the ClickHouse DDL lives in sql/clickhouse/ (applied by jobs/ops/migrate.py).
+"""
 
 from __future__ import annotations
 

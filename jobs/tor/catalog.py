@@ -1,12 +1,12 @@
 """The Tor metric catalog: what each metric of the tor_relays job means (grain, version).
 
-The Livepeer catalog and the ``Metric`` record are in jobs/catalog.py; ``python -m jobs
+The Livepeer catalog and the ``Metric`` record are in jobs/naap/catalog.py; ``python -m jobs
 catalog`` prints both, and the README holds both tables.
 """
 
 from __future__ import annotations
 
-from jobs.catalog import Metric
+from jobs.naap.catalog import Metric
 
 # --- Tor (tor_relays job, per consensus hour) -----------------------------------------------
 # Computed by udfs/tor_metrics.py (version = its METRICS_VERSION) in the tor_relays job and

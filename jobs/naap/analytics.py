@@ -1,7 +1,7 @@
 """Hourly analytics metrics of the naap_metrics job: scorecards, demand vs supply, capacity.
 
 Reads:    ``gateway_events`` (stream_trace, ai_stream_status, ai_stream_events,
-          network_capabilities) and the ``status_warmup`` view of jobs/naap_metrics.py.
+          network_capabilities) and the ``status_warmup`` view of jobs/naap/metrics.py.
 Computes: per event-time hour (envelope time; tumbling windows in STREAMING mode, the same
           windows by arithmetic in BATCH mode, as the 5-minute windows of naap_metrics):
           (1) per request x orchestrator, then per orchestrator x pipeline: the scorecard
@@ -9,9 +9,9 @@ Computes: per event-time hour (envelope time; tumbling windows in STREAMING mode
           quality inputs prompt-to-first-frame, prompt-to-playable, output fps);
           (2) per request, then per gateway x pipeline: demand vs supply;
           (3) per orchestrator x pipeline x model, from network_capabilities: capacity.
-          Definitions: jobs/catalog.py (ANALYTICS). The 7-day cohort and the final score of (1)
+          Definitions: jobs/naap/catalog.py (ANALYTICS). The 7-day cohort and the final score of (1)
           are computed by the ClickHouse view naap.orchestrator_scorecard at query time
-          (sql/clickhouse/naap/0017_orchestrator_scorecard.sql; why: jobs/catalog.py).
+          (sql/clickhouse/naap/0017_orchestrator_scorecard.sql; why: jobs/naap/catalog.py).
 Writes:   naap.calculated_metrics (through the shared sinks, like the other metrics).
 Time:     event time; an hour's rows are emitted when the watermark passes the hour's end.
 State:    per request, running values over its events (pipeline, request edge, swaps: an OVER
@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs import catalog, sql
+from jobs import flink_sql
+from jobs.naap import catalog
 from jobs.settings import Settings
 from udfs.capacity import capacity_udtf
 
@@ -226,7 +227,7 @@ GROUP BY orchestrator_address, pipeline, model_id, window_start, window_end, win
 def _row(metric: catalog.Metric, value: str, metadata: str, *, model_id: str = "pipeline",
          gateway: str = "''", orchestrator: str = "''", url: str = "''") -> str:
     """JSON_OBJECT of one hourly naap.calculated_metrics row (window = the hour)."""
-    start, end = sql.ch_timestamp("window_start"), sql.ch_timestamp("window_end")
+    start, end = flink_sql.ch_timestamp("window_start"), flink_sql.ch_timestamp("window_end")
     return f"""JSON_OBJECT(
         'metric_timestamp' VALUE {start},
         'window_start' VALUE {start},
@@ -286,13 +287,13 @@ def build(t_env: Any, settings: Settings) -> list[str]:
     """Define the views (after naap_metrics' ``status_warmup``); return the output views."""
     t_env.create_temporary_function("capacity_facts", capacity_udtf())
     hour = HOUR_BATCH if settings.is_batch else HOUR_STREAMING
-    sql.view(t_env, "analytics_events", ANALYTICS_EVENTS)
-    sql.view(t_env, "analytics_running", ANALYTICS_RUNNING)
+    flink_sql.view(t_env, "analytics_events", ANALYTICS_EVENTS)
+    flink_sql.view(t_env, "analytics_running", ANALYTICS_RUNNING)
     # (2) demand vs supply
-    sql.view(t_env, "request_hours", REQUEST_HOURS.format(windowed=hour.format(source="analytics_running")))
-    sql.view(t_env, "demand_hours", DEMAND_HOURS.format(windowed=hour.format(source="request_hours")))
+    flink_sql.view(t_env, "request_hours", REQUEST_HOURS.format(windowed=hour.format(source="analytics_running")))
+    flink_sql.view(t_env, "demand_hours", DEMAND_HOURS.format(windowed=hour.format(source="request_hours")))
     a = catalog.BY_NAME
-    sql.view(t_env, "naap_analytics_demand", " UNION ALL ".join([
+    flink_sql.view(t_env, "naap_analytics_demand", " UNION ALL ".join([
         _select(
             "demand_hours",
             _row(a["demand_requested_sessions"], "requested_count", _DEMAND_METADATA, gateway="gateway"),
@@ -308,21 +309,21 @@ def build(t_env: Any, settings: Settings) -> list[str]:
         _select("demand_hours", _row(a["unmet_demand_sessions"], "unmet_count", _DEMAND_METADATA, gateway="gateway")),
     ]))
     # (1) scorecard components
-    sql.view(t_env, "attempt_hours", ATTEMPT_HOURS.format(windowed=hour.format(source="analytics_running")))
-    sql.view(t_env, "scorecard_facts", SCORECARD_FACTS)
-    sql.view(t_env, "scorecard_hours", SCORECARD_HOURS.format(windowed=hour.format(source="scorecard_facts")))
-    sql.view(t_env, "scorecard_rows", f"SELECT *, {RELIABILITY} AS reliability FROM scorecard_hours")
+    flink_sql.view(t_env, "attempt_hours", ATTEMPT_HOURS.format(windowed=hour.format(source="analytics_running")))
+    flink_sql.view(t_env, "scorecard_facts", SCORECARD_FACTS)
+    flink_sql.view(t_env, "scorecard_hours", SCORECARD_HOURS.format(windowed=hour.format(source="scorecard_facts")))
+    flink_sql.view(t_env, "scorecard_rows", f"SELECT *, {RELIABILITY} AS reliability FROM scorecard_hours")
     who = dict(orchestrator="orchestrator_address", url="orchestrator_url")
-    sql.view(t_env, "naap_analytics_scorecard", " UNION ALL ".join([
+    flink_sql.view(t_env, "naap_analytics_scorecard", " UNION ALL ".join([
         _select("scorecard_rows", _row(a["orchestrator_coverage"], "coverage", _SCORECARD_METADATA, **who)),
         _select("scorecard_rows", _row(a["orchestrator_reliability"], "reliability", _SCORECARD_METADATA, **who),
                 "reliability IS NOT NULL"),
     ]))
     # (3) capacity
-    sql.view(t_env, "capacity_facts_rows", CAPACITY_FACTS)
-    sql.view(t_env, "capacity_hours", CAPACITY_HOURS.format(windowed=hour.format(source="capacity_facts_rows")))
+    flink_sql.view(t_env, "capacity_facts_rows", CAPACITY_FACTS)
+    flink_sql.view(t_env, "capacity_hours", CAPACITY_HOURS.format(windowed=hour.format(source="capacity_facts_rows")))
     cap = dict(model_id="model_id", **who)
-    sql.view(t_env, "naap_analytics_capacity", " UNION ALL ".join([
+    flink_sql.view(t_env, "naap_analytics_capacity", " UNION ALL ".join([
         _select("capacity_hours", _row(a["capacity_total"], "total_max", _CAPACITY_METADATA, **cap)),
         _select("capacity_hours", _row(a["capacity_available"], "CAST(available_sum AS DOUBLE) / announcement_count",
                                        _CAPACITY_METADATA, **cap)),

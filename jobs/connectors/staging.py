@@ -6,7 +6,7 @@ taken. So the job does not ship rows to Python writers at all. Every output row 
 table world through Flink's own filesystem sink (Java, the ``raw`` format: target, batch and the
 row's JSON text on one line), and once the job has finished this module sorts the lines into
 batches (streaming through the files) and loads each batch with the same batch writer the streaming path uses
-(jobs/sinks.py ``BatchSink``: Arrow, an insert deduplication token over the sorted rows, the
+(jobs/connectors/sinks.py ``BatchSink``: Arrow, an insert deduplication token over the sorted rows, the
 Parquet files of the lake's tables). Measured at 1M events (BENCHMARKS.md): this removed the
 sort-aggregate that built batch strings in Flink state, the table-to-stream conversion of every
 row and the Beam transport of ~1 GB of text to the Python writer.
@@ -40,9 +40,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-from jobs import sql
+from jobs import flink_sql
+from jobs.connectors.sinks import BatchSink, ClickHouseWriter
 from jobs.settings import Settings
-from jobs.sinks import BatchSink, ClickHouseWriter
 
 log = logging.getLogger("netpulse.staging")
 
@@ -94,7 +94,7 @@ def attach(t_env: Any, path: Path, selects: list[str]) -> None:
     for index, select in enumerate(selects):
         table = f"{TABLE}_{index}"
         location = (path / "rows" / f"{index:03d}").resolve().as_uri()
-        t_env.execute_sql(DDL.format(table=table, path=sql.literal(location)))
+        t_env.execute_sql(DDL.format(table=table, path=flink_sql.literal(location)))
         statements.add_insert_sql(f"INSERT INTO {table} {select}")
     statements.attach_as_datastream()
 

@@ -1,7 +1,7 @@
 """The report's figures of the Livepeer analytics metrics: scorecard, demand vs supply, capacity.
 
-Pure functions from the rows of jobs/report_queries_analytics.py to charts (see
-jobs/report_figures.py for the shared helpers). The metrics are hourly: their time series
+Pure functions from the rows of jobs/report/queries_analytics.py to charts (see
+jobs/report/figures.py for the shared helpers). The metrics are hourly: their time series
 break at a missing hour, their buckets are never finer than an hour.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from jobs.report_figures import (
+from jobs.report.figures import (
     FONT,
     OTHER_COLOR,
     PALETTE,
@@ -241,7 +241,7 @@ def capacity_by_orchestrator(rows: Rows) -> Chart:
 
 
 def analytics_charts(data: dict[str, Any]) -> list[Chart]:
-    """The analytics charts of the NaaP section (after jobs.report_figures.naap_charts)."""
+    """The analytics charts of the NaaP section (after jobs.report.figures.naap_charts)."""
     rows = data["rows"]
     return [
         scorecard(rows.get("scorecard_latest", [])),

@@ -1,6 +1,6 @@
 """naap_metrics: latencies per request and FPS jitter per stream into calculated_metrics.
 
-Reads:    ``gateway_events`` (jobs/envelopes.py): stream_trace and ai_stream_status events.
+Reads:    ``gateway_events`` (jobs/naap/envelopes.py): stream_trace and ai_stream_status events.
 Computes: (1) per request_id, the first payload time of every trace edge, by an event-time
           SESSION window partitioned by request_id (a self-join of the request's trace events
           with bounded state: the session closes NETPULSE_TRACE_SESSION_GAP_S after its last
@@ -8,11 +8,10 @@ Computes: (1) per request_id, the first payload time of every trace edge, by an 
           row per pair and would need a second, updating aggregation to keep the first edge);
           the same per (request_id, orchestrator_address): one orchestrator attempt (after an
           orchestrator_swap the new orchestrator emits its own first edges); the request
-          latencies of the catalog (jobs/catalog.py) from the first, the attempt latencies
-          from the second.
+          latencies of the catalog (jobs/naap/catalog.py) from the first, the attempt latencies from the second.
           (2) per stream, 5-minute tumbling event-time windows over the status samples: mean,
           population stddev, jitter coefficient, warm-up samples excluded.
-Writes:   naap.calculated_metrics and Parquet calculated_metrics/ (jobs/sinks.py).
+Writes:   naap.calculated_metrics and Parquet calculated_metrics/ (jobs/connectors/sinks.py).
 Time:     event time. Trace edges use the payload time (data.timestamp, else the envelope
           time); status samples use the envelope time. Rows are emitted when the watermark
           passes the session end / window end.
@@ -29,7 +28,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs import catalog, naap_analytics, sql
+from jobs import flink_sql
+from jobs.naap import analytics, catalog
 from jobs.settings import Settings
 
 NAME = "naap_metrics"
@@ -204,7 +204,7 @@ def _latency_metadata(metric: catalog.Metric) -> str:
 def _latency_select(metric: catalog.Metric) -> str:
     start, end = f"`{metric.start_edge}`", f"`{metric.end_edge}`"
     row = _metric_row(
-        metric, timestamp=sql.ch_time(start), start=sql.ch_time(start), end=sql.ch_time(end),
+        metric, timestamp=flink_sql.ch_time(start), start=flink_sql.ch_time(start), end=flink_sql.ch_time(end),
         value=f"CAST({end} - {start} AS DOUBLE)", metadata=_latency_metadata(metric),
     )
     evidence = " AND runner_receive_relay_offset_ms IS NOT NULL" if metric.is_cross_host else ""
@@ -236,9 +236,9 @@ def _rejects_select(metrics: tuple[catalog.Metric, ...], source: str) -> str:
     start_ms = f"COALESCE(`{catalog.REQUEST}`, LEAST({first}))"
     row = _metric_row(
         catalog.TRACE_LATENCY_REJECTS,
-        timestamp=sql.ch_time(start_ms),
-        start=sql.ch_time(start_ms),
-        end=sql.ch_timestamp("session_end"),
+        timestamp=flink_sql.ch_time(start_ms),
+        start=flink_sql.ch_time(start_ms),
+        end=flink_sql.ch_timestamp("session_end"),
         value="CAST(reject_count AS DOUBLE)",
         metadata=f"JSON_OBJECT({reasons} ABSENT ON NULL)",
     )
@@ -334,8 +334,8 @@ WINDOWED_BATCH = """(
     )
 )"""
 
-_WINDOW_START = sql.ch_timestamp("window_start")
-_WINDOW_END = sql.ch_timestamp("window_end")
+_WINDOW_START = flink_sql.ch_timestamp("window_start")
+_WINDOW_END = flink_sql.ch_timestamp("window_end")
 _WINDOW_METADATA = (
     "JSON_OBJECT('sample_count' VALUE n, 'warmup_sample_count' VALUE warmup_count, "
     "'mean_fps' VALUE mean_fps, 'stddev_fps' VALUE stddev_fps, 'sum_fps' VALUE sum_fps, "
@@ -354,28 +354,28 @@ def _window_select(metric: catalog.Metric, value: str, where: str) -> str:
 
 def build(t_env: Any, settings: Settings) -> list[str]:
     """Define the job's views; return the output views (target, row_json, rt)."""
-    sql.view(t_env, "trace_edges", TRACE_EDGES)
-    sql.view(t_env, "attempt_trace_edges", ATTEMPT_TRACE_EDGES)
+    flink_sql.view(t_env, "trace_edges", TRACE_EDGES)
+    flink_sql.view(t_env, "attempt_trace_edges", ATTEMPT_TRACE_EDGES)
     sessions = SESSIONS_BATCH if settings.is_batch else SESSIONS
-    gap = sql.seconds(settings.trace_session_gap_s)
-    sql.view(t_env, "request_edges", sessions.format(
+    gap = flink_sql.seconds(settings.trace_session_gap_s)
+    flink_sql.view(t_env, "request_edges", sessions.format(
         keys="request_id", source="trace_edges", aggregates=SESSION_AGGREGATES, gap=gap))
-    sql.view(t_env, "attempt_edges", sessions.format(
+    flink_sql.view(t_env, "attempt_edges", sessions.format(
         keys="request_id, orchestrator_address", source="attempt_trace_edges", aggregates=ATTEMPT_AGGREGATES, gap=gap))
-    sql.view(t_env, "naap_metrics_latencies", " UNION ALL ".join(_latency_select(m) for m in catalog.LATENCIES))
-    sql.view(
+    flink_sql.view(t_env, "naap_metrics_latencies", " UNION ALL ".join(_latency_select(m) for m in catalog.LATENCIES))
+    flink_sql.view(
         t_env,
         "naap_metrics_latency_rejects",
         _rejects_select(catalog.REQUEST_LATENCIES, "request_edges")
         + " UNION ALL "
         + _rejects_select(catalog.ATTEMPT_LATENCIES, "attempt_edges"),
     )
-    sql.view(t_env, "status_samples", STATUS_SAMPLES)
-    sql.view(t_env, "status_warmup", STATUS_WARMUP)
+    flink_sql.view(t_env, "status_samples", STATUS_SAMPLES)
+    flink_sql.view(t_env, "status_warmup", STATUS_WARMUP)
     windowed = WINDOWED_BATCH if settings.is_batch else WINDOWED_STREAMING
-    sql.view(t_env, "stream_windows", STREAM_WINDOWS.format(windowed=windowed))
+    flink_sql.view(t_env, "stream_windows", STREAM_WINDOWS.format(windowed=windowed))
     minimum = settings.jitter_min_samples
-    sql.view(
+    flink_sql.view(
         t_env,
         "stream_jitter",
         f"""SELECT *, CASE
@@ -385,7 +385,7 @@ def build(t_env: Any, settings: Settings) -> list[str]:
             ELSE 'ok' END AS jitter_status
         FROM stream_windows""",
     )
-    sql.view(
+    flink_sql.view(
         t_env,
         "naap_metrics_windows",
         " UNION ALL ".join(
@@ -396,5 +396,5 @@ def build(t_env: Any, settings: Settings) -> list[str]:
             ]
         ),
     )
-    analytics = naap_analytics.build(t_env, settings)  # scorecards, demand, capacity: read status_warmup
-    return ["naap_metrics_latencies", "naap_metrics_latency_rejects", "naap_metrics_windows", *analytics]
+    hourly = analytics.build(t_env, settings)  # scorecards, demand, capacity: read status_warmup
+    return ["naap_metrics_latencies", "naap_metrics_latency_rejects", "naap_metrics_windows", *hourly]
