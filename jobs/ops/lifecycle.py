@@ -32,11 +32,13 @@ def start_cluster(settings: Settings, *, timeout: float = 120.0) -> float:
         overrides["rest.port"] = port
     render_conf(paths.var_dir, paths.conf_dir, overrides=overrides)
     started = time.monotonic()
+    paths.run_dir.mkdir(parents=True, exist_ok=True)
     run_script(
         [str(flink_home() / "bin" / "start-cluster.sh")],
         flink_env(settings),
         60,
         "start-cluster.sh",
+        cwd=daemon_cwd(paths),
     )
     deadline = started + timeout
     while time.monotonic() < deadline:
@@ -46,6 +48,19 @@ def start_cluster(settings: Settings, *, timeout: float = 120.0) -> float:
     raise ClusterError(
         f"the cluster did not come up within {timeout:.0f} s; read the logs in {paths.log_dir}"
     )
+
+
+def daemon_cwd(paths: ClusterPaths) -> Path:
+    """The working directory of the cluster's daemons: the cluster's own run directory.
+
+    Never the project: a TaskManager's Python workers start as ``python -m ...`` in the
+    TaskManager's working directory, which Python puts first on ``sys.path``, ahead of the
+    release the job shipped. Started in the work tree, the workers of every job ran the work
+    tree's ``jobs`` package, not their release's: after a change of the work tree a restarted
+    job of an older release failed (``No module named 'jobs.sinks'``), and a rollback would have
+    run new code.
+    """
+    return paths.run_dir
 
 
 def stop_cluster(settings: Settings, *, timeout: float = 60.0) -> float:
@@ -59,6 +74,7 @@ def stop_cluster(settings: Settings, *, timeout: float = 60.0) -> float:
         flink_env(settings),
         timeout,
         "stop-cluster.sh",
+        cwd=daemon_cwd(paths),
     )
     while time.monotonic() - started < timeout and _daemon_pids(paths):
         time.sleep(0.3)
@@ -90,9 +106,12 @@ def taskmanager_pids(settings: Settings) -> list[int]:
 
 def start_taskmanager(settings: Settings) -> None:
     """Start one more TaskManager (e.g. after killing one); a standalone cluster never does."""
+    paths = ClusterPaths.of(settings)
+    paths.run_dir.mkdir(parents=True, exist_ok=True)
     run_script(
         [str(flink_home() / "bin" / "taskmanager.sh"), "start"],
         flink_env(settings),
         60,
         "taskmanager.sh start",
+        cwd=daemon_cwd(paths),
     )

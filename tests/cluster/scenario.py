@@ -14,6 +14,7 @@ must be 1..N with no gap and no duplicate across all the stops and restores.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -75,6 +76,9 @@ def main(work: Path) -> dict[str, object]:
         timings["submit"] = first.timings_s["submit"]
         timings["submit_to_running"] = first.timings_s["running"]
         result["listening_while_running"] = listening()
+        # Where the TaskManagers (and so their Python workers) run: never the work tree, whose
+        # `jobs` package would shadow the release the job shipped (lifecycle.daemon_cwd).
+        result["taskmanager_cwds"] = [os.readlink(f"/proc/{pid}/cwd") for pid in lifecycle.taskmanager_pids(s)]
         wait_for_commits(out_dir, 1)
         jobs_now = rest.list_jobs(s)
         result["listed"] = [(j.name, j.state) for j in jobs_now if j.state == "RUNNING"]

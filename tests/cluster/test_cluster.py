@@ -78,6 +78,13 @@ def test_compatible_redeploy_keeps_the_plan(scenario: dict[str, object]) -> None
     assert scenario["redeploy_savepoint_bytes"] > 0
 
 
+def test_taskmanagers_do_not_run_in_the_work_tree(scenario: dict[str, object]) -> None:
+    cwds = scenario["taskmanager_cwds"]
+    assert cwds, "no TaskManager seen"
+    for cwd in cwds:  # type: ignore[attr-defined]
+        assert Path(cwd).resolve() != PROJECT_ROOT.resolve() and not (Path(cwd) / "jobs").exists(), cwd
+
+
 def test_flink_servers_bind_loopback_only(scenario: dict[str, object]) -> None:
     flink_ports = {"8081", "6123", "6124"}
     for address in scenario["listening_while_running"]:
