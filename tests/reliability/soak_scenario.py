@@ -263,6 +263,7 @@ def run(work: Path, minutes: float, rate: int, *, checkpoint_ms: int = 10_000, s
     fed = 0
     timings: dict[str, float] = {}
     savepoint = None
+    not_read_at_stop: int | None = None
     try:
         kafka.ensure_topic(broker.bootstrap, lk.TOPIC, lk.PARTITIONS)
         env = dict(
@@ -324,6 +325,8 @@ def run(work: Path, minutes: float, rate: int, *, checkpoint_ms: int = 10_000, s
         savepoint = stop_with_drain(rest_url, job_id, work / "savepoints")
         job.wait(timeout=600)
         timings["stop_drain_s"] = round(time.time() - stopping, 1)
+        # The savepoint committed the group's offsets: what is left is what the job never read.
+        not_read_at_stop = lk.total_lag(broker.bootstrap, GROUP_ID)
     finally:
         if sampler is not None:
             sampler.stopped.set()
@@ -348,6 +351,8 @@ def run(work: Path, minutes: float, rate: int, *, checkpoint_ms: int = 10_000, s
         "load_during": _load_figures([s["load1"] for s in samples if s["phase"] == "feed"]),
         "accounting": {"fed": fed, "raw_events": outputs["raw_events"], "source_dead_letters": outputs["source_dead_letters"],
                        "folded_repeats": repeats.count, "accounted": accounted, "unaccounted": fed - accounted,
+                       # records the job never read (the settle deadline passed): unaccounted, not lost
+                       "not_read_at_stop": not_read_at_stop,
                        "doubled_in_raw_events": outputs["raw_events"] - outputs["raw_events_positions"],
                        "raw_and_dead_letter_positions": outputs["raw_and_dead_letter_positions"]},
         "dead_letters": outputs["dead_letters"], "tables": outputs["tables"],
@@ -439,7 +444,8 @@ def table(result: dict[str, Any]) -> str:
         lines.append(f"{names[field]:<22} {show(first):>12} {show(warm):>14} {show(last):>12} {unit:<8} {trend:>8}  {ok}")
     a, w = result["accounting"], result["windows"]
     lines.append(f"accounting: {a['fed']:,} fed = {a['raw_events']:,} raw_events + {a['source_dead_letters']:,} dead letters "
-                 f"+ {a['folded_repeats']:,} folded repeats; unaccounted {a['unaccounted']}, doubled {a['doubled_in_raw_events']}")
+                 f"+ {a['folded_repeats']:,} folded repeats; unaccounted {a['unaccounted']} (never read {a['not_read_at_stop']}), "
+                 f"doubled {a['doubled_in_raw_events']}")
     lines.append(f"windows: {w['written']} written, {w['closed_during_feed']} closed during the feed, "
                  f"{len(w['missing'])} missing; drain after the feed {result['timings']['drain_s']} s; plot {result['plot']}")
     return "\n".join(lines)

@@ -94,7 +94,8 @@ def test_every_window_written(soak: dict[str, Any], record_property: Any) -> Non
 def test_every_fed_record_accounted_for_and_none_twice(soak: dict[str, Any], record_property: Any) -> None:
     a = soak["accounting"]
     record_property("figures", {k: a[k] for k in ("fed", "raw_events", "source_dead_letters", "folded_repeats",
-                                                  "unaccounted", "doubled_in_raw_events")})
+                                                  "unaccounted", "not_read_at_stop", "doubled_in_raw_events")})
     assert a["doubled_in_raw_events"] == 0
     assert a["raw_and_dead_letter_positions"] == 0
+    assert a["not_read_at_stop"] == 0, "the job had not read every record when the soak stopped it"
     assert a["unaccounted"] == 0, a
