@@ -193,12 +193,27 @@ class Sampler(threading.Thread):
         }
 
 
-def stop_with_drain(rest_url: str, job_id: str, directory: Path, timeout_s: float = 600.0) -> str:
-    """Stop-with-savepoint with ``drain`` (the final watermark flushes every window); the savepoint path."""
+def stop_with_drain(rest_url: str, job_id: str, directory: Path, job: subprocess.Popen[bytes],
+                    timeout_s: float = 600.0) -> str:
+    """Stop-with-savepoint with ``drain`` (the final watermark flushes every window); the savepoint path.
+
+    The job's process (bench/latency_job.py) exits as soon as the job has finished, taking the
+    MiniCluster's REST endpoint with it, often before the status was polled: then a clean exit
+    and a savepoint with its ``_metadata`` in ``directory`` are the answer.
+    """
     trigger = _post(f"{rest_url}/jobs/{job_id}/stop", {"drain": True, "targetDirectory": directory.resolve().as_uri()})
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        status = _get(f"{rest_url}/jobs/{job_id}/savepoints/{trigger['request-id']}")
+        try:
+            status = _get(f"{rest_url}/jobs/{job_id}/savepoints/{trigger['request-id']}")
+        except OSError:
+            if job.poll() is None:
+                time.sleep(2)
+                continue
+            saved = sorted(directory.glob("savepoint-*/_metadata"))
+            if job.returncode == 0 and saved:
+                return str(saved[-1].parent)
+            raise RuntimeError(f"the job exited ({job.returncode}) during stop --drain; savepoints: {saved}") from None
         if status["status"]["id"] == "COMPLETED":
             operation = status.get("operation", {})
             if "failure-cause" in operation:
@@ -322,7 +337,7 @@ def run(work: Path, minutes: float, rate: int, *, checkpoint_ms: int = 10_000, s
         timings["drain_s"] = round(drained_at - settle_start, 1) if drained_at else -1.0
         sampler.phase = "stop"
         stopping = time.time()
-        savepoint = stop_with_drain(rest_url, job_id, work / "savepoints")
+        savepoint = stop_with_drain(rest_url, job_id, work / "savepoints", job)
         job.wait(timeout=600)
         timings["stop_drain_s"] = round(time.time() - stopping, 1)
         # The savepoint committed the group's offsets: what is left is what the job never read.
