@@ -42,6 +42,7 @@ ClickHouse), of the broker and of the producer (this process); rows per table at
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import resource
@@ -51,7 +52,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,15 +95,15 @@ def _event_ms(envelope: Any) -> int:
         return 0
 
 
-def prepare(lines: Iterable[str], partitions: int = PARTITIONS) -> list[Record]:
-    """Each line as a record: keyed by stream id (jobs.connectors.kafka.stream_key), one partition per stream.
+def iter_records(lines: Iterable[str], partitions: int = PARTITIONS) -> Iterator[Record]:
+    """Each line as a record, lazily: keyed by stream id (jobs.connectors.kafka.stream_key), one partition per stream.
 
     Streams are dealt round robin in order of first appearance, so the partitions carry equal
     shares of the streams (a hash of 200 keys over 4 partitions is uneven). Lines that are not
-    JSON go out unkeyed, on the partition of the unkeyed records.
+    JSON go out unkeyed, on the partition of the unkeyed records. Holds one partition number per
+    stream seen, not the records (the soak feeds millions: tests/reliability/soak_scenario.py).
     """
     assigned: dict[bytes | None, int] = {}
-    records: list[Record] = []
     for line in lines:
         try:
             envelope = json.loads(line)
@@ -110,8 +111,12 @@ def prepare(lines: Iterable[str], partitions: int = PARTITIONS) -> list[Record]:
             envelope = None
         key = kafka.envelope_key(envelope)
         partition = assigned.setdefault(key, len(assigned) % partitions)
-        records.append((line.encode(), key, partition, _event_ms(envelope)))
-    return records
+        yield line.encode(), key, partition, _event_ms(envelope)
+
+
+def prepare(lines: Iterable[str], partitions: int = PARTITIONS) -> list[Record]:
+    """Every line as a record (:func:`iter_records`), all in memory before the feed starts."""
+    return list(iter_records(lines, partitions))
 
 
 def watermark_input(highest: list[int]) -> int:
@@ -122,20 +127,27 @@ def watermark_input(highest: list[int]) -> int:
     return min(highest) if all(highest) else 0
 
 
-def feed(producer: Any, records: list[Record], rate: int) -> tuple[list[tuple[float, int]], int]:
+def feed(
+    producer: Any,
+    records: Iterable[Record],
+    rate: int,
+    on_slice: Callable[[float, int], None] | None = None,
+) -> tuple[list[tuple[float, int]], int]:
     """Produce every record at ``rate`` records/s, in slices of SLICE_S each acknowledged by the broker.
 
     A slice starts on schedule, or at once when the ones before it took longer (the achieved rate
-    then falls short: bench reports it). Returns (time acknowledged, :func:`watermark_input` after
-    it) per slice, and the records sent.
+    then falls short: bench reports it). ``records`` may be lazy: a slice is taken from it when
+    due. Returns (time acknowledged, :func:`watermark_input` after it) per slice, and the records
+    sent; ``on_slice(time acknowledged, records sent so far)`` is called after each slice.
     """
     per_slice = max(1, round(rate * SLICE_S))
     highest = [0] * PARTITIONS
     marks: list[tuple[float, int]] = []
     start = time.monotonic()
     position, index = 0, 0
-    while position < len(records):
-        for value, key, partition, ms in records[position : position + per_slice]:
+    pending = iter(records)
+    while chunk := list(itertools.islice(pending, per_slice)):
+        for value, key, partition, ms in chunk:
             while True:
                 try:
                     producer.produce(TOPIC, value=value, key=key, partition=partition)
@@ -144,11 +156,13 @@ def feed(producer: Any, records: list[Record], rate: int) -> tuple[list[tuple[fl
                     producer.poll(0.05)
             if ms > highest[partition]:
                 highest[partition] = ms
-        position = min(len(records), position + per_slice)
+        position += len(chunk)
         left = producer.flush(60)
         if left:
             raise RuntimeError(f"{left} records not acknowledged within 60 s by the broker")
         marks.append((time.time(), watermark_input(highest)))
+        if on_slice is not None:
+            on_slice(marks[-1][0], position)
         index += 1
         time.sleep(max(0.0, start + index * SLICE_S - time.monotonic()))
     return marks, position
@@ -191,15 +205,20 @@ def produced_by(marks: list[tuple[float, int]], per_slice: int, fed: int, at: fl
     return min(fed, per_slice * sum(1 for acked, _ in marks if acked <= at))
 
 
-def total_lag(bootstrap: str) -> int | None:
+def total_lag(bootstrap: str, group_id: str = GROUP_ID) -> int | None:
     """Records the group has not committed, over every partition (None while Kafka cannot say)."""
     try:
-        return sum(kafka.consumer_lag(bootstrap, TOPIC, GROUP_ID, timeout=5).values())
+        return sum(kafka.consumer_lag(bootstrap, TOPIC, group_id, timeout=5).values())
     except Exception:  # noqa: BLE001 - e.g. the group coordinator is still loading: ask again later
         return None
 
 
-def _wait_ready(job: subprocess.Popen[bytes], ready: Path, log: Path, timeout_s: float) -> tuple[float, str | None]:
+def wait_ready(job: subprocess.Popen[bytes], ready: Path, log: Path, timeout_s: float) -> tuple[float, str | None]:
+    """(wall time, REST URL) from bench/latency_job.py's ready file, once it is written.
+
+    Raises:
+        RuntimeError: the job exited first or was not running after ``timeout_s`` (with its log).
+    """
     deadline = time.monotonic() + timeout_s
     while not ready.exists():
         if job.poll() is not None:
@@ -263,7 +282,7 @@ def run(
         job_sampler = TreeSampler(job.pid)
         job_sampler.start()
         records = prepare(iter_lines(data, int(rate * seconds)))  # while the job starts
-        running_at, rest_url = _wait_ready(job, ready, log, start_timeout_s)
+        running_at, rest_url = wait_ready(job, ready, log, start_timeout_s)
 
         from confluent_kafka import Producer
 

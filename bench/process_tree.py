@@ -1,6 +1,7 @@
 """CPU seconds and peak RSS of a process tree, sampled from /proc; rows per table of a run.
 
-Shared by the benchmark legs (bench/run.py, bench/cluster_leg.py, bench/latency_kafka.py).
+Shared by the benchmark legs (bench/run.py, bench/cluster_leg.py, bench/latency_kafka.py) and the soak
+(tests/reliability/soak_scenario.py).
 """
 
 from __future__ import annotations
@@ -50,6 +51,29 @@ def _tree(table: dict[int, tuple[int, int, int]], root: int) -> list[int]:
             out.append(pid)
             stack.extend(children.get(pid, []))
     return out
+
+
+def tree_rss_kb(root: int) -> dict[str, int]:
+    """Resident set size now of a process and its descendants, in kB, summed per command name.
+
+    The command name is the kernel's (``/proc/<pid>/comm``: ``java``, ``python``, ...); the dict
+    is empty when the process is gone.
+    """
+    table = _proc_table()
+    out: dict[str, int] = {}
+    for pid in _tree(table, root):
+        try:
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            name = "?"
+        out[name] = out.get(name, 0) + table[pid][1]
+    return out
+
+
+def tree_cpu_s(root: int) -> float:
+    """CPU seconds so far of a process and its live descendants (with their reaped children)."""
+    table = _proc_table()
+    return sum(table[p][2] for p in _tree(table, root)) / CLK_TCK
 
 
 class TreeSampler(threading.Thread):

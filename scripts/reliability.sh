@@ -4,7 +4,9 @@
 #
 #   bash scripts/reliability.sh          the quick part (also in the default test run)
 #   bash scripts/reliability.sh --long   everything: + 100k mutants, 5000 property examples,
-#                                        the security scenario
+#                                        the security scenario, the sink outages, the soak
+#   bash scripts/reliability.sh --long -k test_soak   the soak alone (20 min at 2,200 events/s
+#                                        + start and drain; SOAK_MINUTES, SOAK_RATE)
 #
 # Extra arguments go to pytest; RELIABILITY_RESULTS=<file> also writes the table as JSON.
 set -euo pipefail

@@ -15,7 +15,7 @@ Computes: per event-time hour (envelope time; tumbling windows in STREAMING mode
 Writes:   naap.calculated_metrics (through the shared sinks, like the other metrics).
 Time:     event time; an hour's rows are emitted when the watermark passes the hour's end.
 State:    per request, running values over its events (pipeline, request edge, swaps: an OVER
-          aggregate, bounded by table.exec.state.ttl like the warm-up flag); open hourly windows.
+          aggregate: unbounded like the warm-up flag, ARCHITECTURE.md "State"); open hourly windows.
 Rejects:  none of its own (the events' defects are rejected upstream and by naap_ingest).
 """
 
