@@ -32,6 +32,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,17 +120,21 @@ def produce_all(bootstrap: str, input_dir: Path) -> int:
     kafka.ensure_topic(bootstrap, TOPIC, latency_kafka.PARTITIONS)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "log_level": 3})
     count = 0
-    for part in sorted(input_dir.glob("*.jsonl")):
-        with part.open() as f:
-            records = latency_kafka.prepare(line.rstrip("\n") for line in f)
-        for value, key, partition, _ in records:
-            while True:
-                try:
-                    producer.produce(TOPIC, value=value, key=key, partition=partition)
-                    break
-                except BufferError:  # the local queue is full: let deliveries drain
-                    producer.poll(0.05)
-        count += len(records)
+
+    def lines() -> Iterator[str]:
+        for part in sorted(input_dir.glob("*.jsonl")):
+            with part.open() as f:
+                yield from (line.rstrip("\n") for line in f)
+
+    # One pass over every file: a stream stays on one partition across the files.
+    for value, key, partition, _ in latency_kafka.iter_records(lines()):
+        while True:
+            try:
+                producer.produce(TOPIC, value=value, key=key, partition=partition)
+                break
+            except BufferError:  # the local queue is full: let deliveries drain
+                producer.poll(0.05)
+        count += 1
     if producer.flush(300):
         raise RuntimeError("records not acknowledged by the broker within 300 s")
     return count
