@@ -41,7 +41,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -227,7 +226,8 @@ def stop_with_drain(rest_url: str, job_id: str, directory: Path, job: subprocess
 
 def count_outputs(var: Path) -> dict[str, Any]:
     """Rows of the finished run's database: raw_events (distinct positions), dead letters by job/stage/reason."""
-    from jobs import clickhouse, settings
+    from jobs import settings
+    from jobs.connectors import clickhouse
 
     client = clickhouse.connect(settings.load({"NETPULSE_VAR_DIR": str(var)}))
     raw, positions = client.query("SELECT count(), uniqExact(source_position) FROM naap.raw_events").result_rows[0]
@@ -283,19 +283,9 @@ def run(work: Path, minutes: float, rate: int, *, checkpoint_ms: int = 10_000, s
     not_read_at_stop: int | None = None
     try:
         kafka.ensure_topic(broker.bootstrap, lk.TOPIC, lk.PARTITIONS)
-        env = dict(
-            os.environ, NETPULSE_VAR_DIR=str(var), NETPULSE_SOURCE="kafka", NETPULSE_KAFKA_BOOTSTRAP=broker.bootstrap,
-            NETPULSE_KAFKA_TOPIC=lk.TOPIC, NETPULSE_KAFKA_GROUP_ID=GROUP_ID, NETPULSE_KAFKA_START="earliest-offset",
-            NETPULSE_KAFKA_BOUNDED_MODE="unbounded", NETPULSE_ALLOWED_LATENESS_S=str(lk.LATENESS_S),
-            PYTHONPATH=str(ROOT), JVM_ARGS=f"-Xms{heap_mb}m -Xmx{heap_mb}m",
-        )
-        subprocess.run([sys.executable, "-m", "jobs", "migrate"], env=env, check=True, capture_output=True, cwd=ROOT)
-        ready, log = work / "ready.json", work / "job.log"
-        with log.open("wb") as out:
-            job = subprocess.Popen(
-                [sys.executable, "-m", "bench.latency_job", "--ready", str(ready), "--checkpoint-ms", str(checkpoint_ms)],
-                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
-            )
+        env = lk.job_env(var, broker.bootstrap, GROUP_ID, lk.LATENESS_S, PYTHONPATH=str(ROOT),
+                         JVM_ARGS=f"-Xms{heap_mb}m -Xmx{heap_mb}m")
+        job, ready, log = lk.start_job(work, env, checkpoint_ms)
         started = time.time()
         _, rest_url = lk.wait_ready(job, ready, log, 300.0)
         if rest_url is None:
@@ -348,13 +338,8 @@ def run(work: Path, minutes: float, rate: int, *, checkpoint_ms: int = 10_000, s
         if sampler is not None:
             sampler.stopped.set()
             sampler.join(timeout=60)
-        if job is not None and job.poll() is None:
-            os.killpg(job.pid, signal.SIGTERM)
-            try:
-                job.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(job.pid, signal.SIGKILL)
-                job.wait(timeout=30)
+        if job is not None:
+            lk.stop_job(job)
         broker.stop()
         shutil.rmtree(work / "kafka" / "data", ignore_errors=True)  # the topic's log: ~0.75 GB per 1M events
     samples = sampler.samples if sampler else []
