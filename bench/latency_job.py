@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
+import subprocess
 import sys
 import time
 import urllib.request
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs import progress, runtime, settings
+from jobs.settings import PROJECT_ROOT
 
 PIPELINE = "naap"
 
@@ -40,6 +44,47 @@ def all_running(rest_url: str) -> str | None:
     if detail.get("state") == "RUNNING" and vertices and all(v.get("status") == "RUNNING" for v in vertices):
         return str(job["jid"])
     return None
+
+
+def job_env(var: Path, bootstrap: str, topic: str, group_id: str, lateness_s: int, **extra: str) -> dict[str, str]:
+    """The environment of this job reading ``topic`` unbounded from the earliest offset."""
+    return dict(
+        os.environ,
+        NETPULSE_VAR_DIR=str(var),
+        NETPULSE_SOURCE="kafka",
+        NETPULSE_KAFKA_BOOTSTRAP=bootstrap,
+        NETPULSE_KAFKA_TOPIC=topic,
+        NETPULSE_KAFKA_GROUP_ID=group_id,
+        NETPULSE_KAFKA_START="earliest-offset",
+        NETPULSE_KAFKA_BOUNDED_MODE="unbounded",
+        NETPULSE_ALLOWED_LATENESS_S=str(lateness_s),
+        **extra,
+    )
+
+
+def start_job(directory: Path, env: dict[str, str], checkpoint_ms: int) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    """Migrate, then start this job in its own session; (process, ready file, log)."""
+    subprocess.run([sys.executable, "-m", "jobs", "migrate"], env=env, check=True, capture_output=True,
+                   cwd=PROJECT_ROOT)
+    ready, log = directory / "ready.json", directory / "job.log"
+    with log.open("wb") as out:
+        job = subprocess.Popen(
+            [sys.executable, "-m", "bench.latency_job", "--ready", str(ready), "--checkpoint-ms", str(checkpoint_ms)],
+            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, start_new_session=True,
+        )
+    return job, ready, log
+
+
+def stop_job(job: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the job's process group if it still runs; SIGKILL after 60 s."""
+    if job.poll() is not None:
+        return
+    os.killpg(job.pid, signal.SIGTERM)
+    try:
+        job.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(job.pid, signal.SIGKILL)
+        job.wait(timeout=30)
 
 
 def main(argv: list[str] | None = None) -> int:

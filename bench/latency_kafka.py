@@ -47,22 +47,19 @@ import json
 import os
 import resource
 import shutil
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bench import generate
+from bench import generate, latency_job
 from bench.latency_windows import dataset_for, summary, window_closes, window_latencies, written_windows
 from bench.process_tree import TreeSampler, count_rows
 from jobs import progress
 from jobs.connectors import kafka
 from jobs.ops import kafka_broker
-from jobs.settings import PROJECT_ROOT
 
 TOPIC = "streaming-events"
 GROUP_ID = "netpulse-latency"
@@ -230,47 +227,6 @@ def wait_ready(job: subprocess.Popen[bytes], ready: Path, log: Path, timeout_s: 
     return float(info["at"]), info.get("rest_url")
 
 
-def job_env(var: Path, bootstrap: str, group_id: str, lateness_s: int, **extra: str) -> dict[str, str]:
-    """The environment of the ``naap`` job reading TOPIC unbounded from the earliest offset."""
-    return dict(
-        os.environ,
-        NETPULSE_VAR_DIR=str(var),
-        NETPULSE_SOURCE="kafka",
-        NETPULSE_KAFKA_BOOTSTRAP=bootstrap,
-        NETPULSE_KAFKA_TOPIC=TOPIC,
-        NETPULSE_KAFKA_GROUP_ID=group_id,
-        NETPULSE_KAFKA_START="earliest-offset",
-        NETPULSE_KAFKA_BOUNDED_MODE="unbounded",
-        NETPULSE_ALLOWED_LATENESS_S=str(lateness_s),
-        **extra,
-    )
-
-
-def start_job(directory: Path, env: dict[str, str], checkpoint_ms: int) -> tuple[subprocess.Popen[bytes], Path, Path]:
-    """Migrate, then start bench/latency_job.py in its own session; (process, ready file, log)."""
-    subprocess.run([sys.executable, "-m", "jobs", "migrate"], env=env, check=True, capture_output=True,
-                   cwd=PROJECT_ROOT)
-    ready, log = directory / "ready.json", directory / "job.log"
-    with log.open("wb") as out:
-        job = subprocess.Popen(
-            [sys.executable, "-m", "bench.latency_job", "--ready", str(ready), "--checkpoint-ms", str(checkpoint_ms)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, start_new_session=True,
-        )
-    return job, ready, log
-
-
-def stop_job(job: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the job's process group if it still runs; SIGKILL after 60 s."""
-    if job.poll() is not None:
-        return
-    os.killpg(job.pid, signal.SIGTERM)
-    try:
-        job.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(job.pid, signal.SIGKILL)
-        job.wait(timeout=30)
-
-
 def run(
     rate: int,
     seconds: float,
@@ -300,8 +256,8 @@ def run(
     job_sampler: TreeSampler | None = None
     try:
         kafka.ensure_topic(broker.bootstrap, TOPIC, PARTITIONS)
-        env = job_env(var, broker.bootstrap, GROUP_ID, lateness_s)
-        job, ready, log = start_job(var, env, checkpoint_ms)
+        env = latency_job.job_env(var, broker.bootstrap, TOPIC, GROUP_ID, lateness_s)
+        job, ready, log = latency_job.start_job(var, env, checkpoint_ms)
         job_sampler = TreeSampler(job.pid)
         job_sampler.start()
         records = prepare(iter_lines(data, int(rate * seconds)))  # while the job starts
@@ -344,7 +300,7 @@ def run(
         stopped_at = time.time()
     finally:
         if job is not None:
-            stop_job(job)
+            latency_job.stop_job(job)
         if job_sampler is not None:
             job_sampler.stopped.set()
             job_sampler.join()

@@ -58,6 +58,7 @@ for path in (str(ROOT), str(HERE)):
 
 import soak_verdicts  # noqa: E402
 
+from bench import latency_job  # noqa: E402
 from bench import latency_kafka as lk  # noqa: E402
 from bench.latency_windows import WINDOW_MS, dataset_for, window_closes, written_windows  # noqa: E402
 from bench.process_tree import tree_cpu_s, tree_rss_kb  # noqa: E402
@@ -283,9 +284,9 @@ def run(work: Path, minutes: float, rate: int, *, checkpoint_ms: int = 10_000, s
     not_read_at_stop: int | None = None
     try:
         kafka.ensure_topic(broker.bootstrap, lk.TOPIC, lk.PARTITIONS)
-        env = lk.job_env(var, broker.bootstrap, GROUP_ID, lk.LATENESS_S, PYTHONPATH=str(ROOT),
+        env = latency_job.job_env(var, broker.bootstrap, lk.TOPIC, GROUP_ID, lk.LATENESS_S, PYTHONPATH=str(ROOT),
                          JVM_ARGS=f"-Xms{heap_mb}m -Xmx{heap_mb}m")
-        job, ready, log = lk.start_job(work, env, checkpoint_ms)
+        job, ready, log = latency_job.start_job(work, env, checkpoint_ms)
         started = time.time()
         _, rest_url = lk.wait_ready(job, ready, log, 300.0)
         if rest_url is None:
@@ -339,7 +340,7 @@ def run(work: Path, minutes: float, rate: int, *, checkpoint_ms: int = 10_000, s
             sampler.stopped.set()
             sampler.join(timeout=60)
         if job is not None:
-            lk.stop_job(job)
+            latency_job.stop_job(job)
         broker.stop()
         shutil.rmtree(work / "kafka" / "data", ignore_errors=True)  # the topic's log: ~0.75 GB per 1M events
     samples = sampler.samples if sampler else []
