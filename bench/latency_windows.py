@@ -109,13 +109,13 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def dataset_for(root: Path, events: int) -> Path:
-    """The smallest cached generated set (DATASET_SIZES) holding ``events`` lines (generated if missing)."""
+def dataset_for(root: Path, events: int, seed: int = 42) -> Path:
+    """The smallest cached generated set (DATASET_SIZES) of ``seed`` holding ``events`` lines (generated if missing)."""
     size = next((n for n in DATASET_SIZES if n >= events), None)
     if size is None:
         raise SystemExit(
             f"the feed needs {events:,} events, more than the largest generated set ({DATASET_SIZES[-1]:,}); "
             "lower --rate or --seconds"
         )
-    data, _ = dataset(root, size, 42, generate.DEFAULT_STREAMS, generate.DEFAULT_PER_FILE)
+    data, _ = dataset(root, size, seed, generate.DEFAULT_STREAMS, generate.DEFAULT_PER_FILE)
     return data

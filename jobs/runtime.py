@@ -105,9 +105,24 @@ def create_environment(settings: Settings, pipeline: str) -> tuple[Any, Any]:
     table_config.set("table.optimizer.reuse-optimize-block-with-digest-enabled", "true")
     if settings.source_idle_timeout_s > 0:
         table_config.set("table.exec.source.idle-timeout", f"{settings.source_idle_timeout_s} s")
+    for key, value in state_options(settings).items():
+        table_config.set(key, value)
     table_config.set("pipeline.name", pipeline)
     table_config.set("python.executable", sys.executable)
     return env, t_env
+
+
+def state_options(settings: Settings) -> dict[str, str]:
+    """The table options that bound keyed state (STREAMING only; BATCH keeps none between runs).
+
+    Per-key state that no window closes (the OVER aggregates: the warm-up flag per stream, the
+    running values per request; a watched directory's reject copy counts) is dropped
+    ``settings.state_ttl_s`` after its key's last row. Window, session and deduplication state
+    ignore it. A savepoint taken without it restores with it (tests/minicluster/test_state_ttl.py).
+    """
+    if settings.is_batch or settings.state_ttl_s == 0:
+        return {}
+    return {"table.exec.state.ttl": f"{settings.state_ttl_s} s"}
 
 
 def build(env: Any, t_env: Any, settings: Settings, pipeline: str) -> Path | None:

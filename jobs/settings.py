@@ -68,6 +68,14 @@ class Settings:
             rows can be dead-lettered as late or dropped in windows (docs/operations.md, "Idle
             sources and lost rows"); a file reader without splits is idle anyway. The Kafka
             source has its own per-partition timeout, ``kafka_idle_timeout_s``.
+        state_ttl_s: STREAMING only: how long per-key state that no window closes is kept after
+            its key's last row, in processing time (``table.exec.state.ttl``; default 86400 =
+            one day; 0 = forever). It bounds the per-stream warm-up flag and the per-request
+            running values (OVER aggregates) and the per-line copy counts of a watched
+            directory's rejects: a stream silent for longer starts over (its next 0-fps samples
+            count as warm-up). Kept for between 1 and 1.5 times this (Flink's cleanup timers).
+            Windows, sessions and deduplication are bounded by event time and ignore it
+            (ARCHITECTURE.md, "State").
         retention_days: 0 keeps rows forever; >0 deletes rows N days after the later of their
             event and ingestion dates (docs/retention.md).
         jitter_min_samples: a jitter window with fewer non-warm-up samples yields no value.
@@ -119,6 +127,7 @@ class Settings:
     parallelism: int = 0
     writer_parallelism: int = 1
     source_idle_timeout_s: int = 0
+    state_ttl_s: int = 86_400
     retention_days: int = 0
     jitter_min_samples: int = 2
     trace_session_gap_s: int = 600
@@ -157,6 +166,9 @@ class Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
+# Live streams report every few seconds; a state TTL shorter than this forgets live streams.
+MIN_STATE_TTL_S = 60
+
 _INT_FIELDS = {
     "monitor_interval_s": 0,
     "allowed_lateness_s": 0,
@@ -169,6 +181,7 @@ _INT_FIELDS = {
     "parallelism": 0,
     "writer_parallelism": 1,
     "source_idle_timeout_s": 0,
+    "state_ttl_s": 0,
     "kafka_idle_timeout_s": 0,
     "retention_days": 0,
     "jitter_min_samples": 2,
@@ -283,5 +296,10 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(
             "NETPULSE_WRITER_PARALLELISM must be 1 with the embedded engine "
             "(chDB allows one process per database directory)"
+        )
+    if 0 < settings.state_ttl_s < MIN_STATE_TTL_S:
+        raise SettingsError(
+            f"NETPULSE_STATE_TTL_S={settings.state_ttl_s}: below {MIN_STATE_TTL_S} s a live stream's "
+            "state would expire between its status samples; use 0 (forever) or a value of hours"
         )
     return settings

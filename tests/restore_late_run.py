@@ -72,17 +72,17 @@ def part_b(last_line: str) -> list[str]:
     return lines
 
 
-def start(config: settings.Settings, restore_from: str | None = None) -> Any:
-    """Build and submit the job (detached), restoring ``restore_from`` when given."""
+def start(config: settings.Settings, restore_from: str | None = None, pipeline: str = PIPELINE) -> Any:
+    """Build and submit ``pipeline`` (detached), restoring ``restore_from`` when given."""
     from pyflink.common import Configuration
 
-    env, t_env = runtime.create_environment(config, PIPELINE)
+    env, t_env = runtime.create_environment(config, pipeline)
     if restore_from:
         recovery = Configuration()
         recovery.set_string("execution.state-recovery.path", restore_from)
         env.configure(recovery)
-    runtime.build(env, t_env, config, PIPELINE)
-    return env.execute_async(PIPELINE)
+    runtime.build(env, t_env, config, pipeline)
+    return env.execute_async(pipeline)
 
 
 def stop_with_savepoint(job: Any, directory: Path) -> str:

@@ -7,7 +7,7 @@ The streaming path of bench/latency_kafka.py, for longer: a one-node Apache Kafk
 (jobs/kafka_broker.py, loopback) and a 4-partition topic; ``naap`` reading it unbounded on the
 local MiniCluster with a checkpoint every ``--checkpoint-ms`` (production's 10 s,
 flink-conf/config.yaml), on which the consumer group's offsets are committed
-(bench/latency_job.py), its JVM heap fixed at ``--heap-mb`` (:data:`JVM_HEAP_MB`); the generated events (bench/generate.py, seed 42: the 5M set for a 20
+(bench/latency_job.py), its JVM heap fixed at ``--heap-mb`` (:data:`JVM_HEAP_MB`); the generated events (bench/generate.py, ``--seed``, default 42: the 5M set for a 20
 minute feed at 2,200/s, 2.64M events) read lazily from the files in arrival order, keyed by
 stream id and dealt over the partitions (bench.latency_kafka.iter_records), produced at
 ``--rate`` events/s in acknowledged slices of 0.1 s. Every event id in the set is unique; the
@@ -74,6 +74,13 @@ REPEAT_WINDOW = 50_000  # lines: ~13 min of event time, the generator repeats a 
 # fixed from the start (-Xms) so that the RSS measures what is kept, not how far G1 has grown
 # its heap (left alone it takes up to a quarter of the machine's memory, 6 GB here).
 JVM_HEAP_MB = 1344
+# NETPULSE_STATE_TTL_S of the soak's job. The feed compresses event time: at 2,200 events/s,
+# 200 concurrent streams (~51 events per second of event time) go through ~43 s of event time
+# per second, so production's one day would be weeks of event time, never reached in 20
+# minutes. 120 s (kept 120-180 s) is ~1.5 h of event time at that rate, three times the
+# longest generated session (30 min): no live stream or request loses its state, and the
+# state of ended ones is dropped within the warm-up (the verdicts skip the first 3 minutes).
+STATE_TTL_S = 120
 SERIES = ("state_bytes", "checkpoint_ms", "heap_bytes", "rss_kb", "lag", "unread")
 
 
@@ -265,10 +272,10 @@ def window_check(parquet: Path, marks: list[tuple[float, int]], lateness_ms: int
 
 def run(work: Path, minutes: float, rate: int, *, checkpoint_ms: int = 10_000, sample_s: float = 10.0,
         settle_s: float = 600.0, data: Path | None = None, warmup_s: float = soak_verdicts.WARMUP_S,
-        heap_mb: int = JVM_HEAP_MB) -> dict[str, Any]:
+        heap_mb: int = JVM_HEAP_MB, seed: int = 42, state_ttl_s: int = STATE_TTL_S) -> dict[str, Any]:
     """One soak; returns its figures (see the module docstring)."""
     events = int(rate * minutes * 60)
-    data = data or dataset_for(ROOT / "var" / "bench", events)
+    data = data or dataset_for(ROOT / "var" / "bench", events, seed)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     var = work / "var"
@@ -285,7 +292,7 @@ def run(work: Path, minutes: float, rate: int, *, checkpoint_ms: int = 10_000, s
     try:
         kafka.ensure_topic(broker.bootstrap, lk.TOPIC, lk.PARTITIONS)
         env = latency_job.job_env(var, broker.bootstrap, lk.TOPIC, GROUP_ID, lk.LATENESS_S, PYTHONPATH=str(ROOT),
-                         JVM_ARGS=f"-Xms{heap_mb}m -Xmx{heap_mb}m")
+                         JVM_ARGS=f"-Xms{heap_mb}m -Xmx{heap_mb}m", NETPULSE_STATE_TTL_S=str(state_ttl_s))
         job, ready, log = latency_job.start_job(work, env, checkpoint_ms)
         started = time.time()
         _, rest_url = lk.wait_ready(job, ready, log, 300.0)
@@ -349,6 +356,7 @@ def run(work: Path, minutes: float, rate: int, *, checkpoint_ms: int = 10_000, s
     result: dict[str, Any] = {
         "minutes": minutes, "rate": rate, "events_fed": fed, "achieved_rate": round(fed / timings["feed_s"]),
         "checkpoint_ms": checkpoint_ms, "sample_s": sample_s, "jvm_heap_mb": heap_mb, "data": str(data), "work": str(work),
+        "seed": seed, "state_ttl_s": state_ttl_s,
         "savepoint": savepoint, "timings": timings, "job_exit": job.returncode if job else None,
         "load_before": load_before,
         "load_during": _load_figures([s["load1"] for s in samples if s["phase"] == "feed"]),
@@ -466,10 +474,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup-s", type=float, default=soak_verdicts.WARMUP_S)
     parser.add_argument("--heap-mb", type=int, default=JVM_HEAP_MB, help="the MiniCluster JVM's heap (-Xms/-Xmx)")
     parser.add_argument("--data", type=Path, help="a generated set (default: the smallest cached one big enough)")
+    parser.add_argument("--seed", type=int, default=42, help="the generator's seed (bench/generate.py)")
+    parser.add_argument("--state-ttl-s", type=int, default=STATE_TTL_S, help="NETPULSE_STATE_TTL_S of the job")
     args = parser.parse_args(argv)
     result = run(args.work.resolve(), args.minutes, args.rate, checkpoint_ms=args.checkpoint_ms,
                  sample_s=args.sample_s, settle_s=args.settle_s, data=args.data, warmup_s=args.warmup_s,
-                 heap_mb=args.heap_mb)
+                 heap_mb=args.heap_mb, seed=args.seed, state_ttl_s=args.state_ttl_s)
     print(table(result))
     print("RESULT " + json.dumps({k: v for k, v in result.items() if k != "samples"}))
     return 0

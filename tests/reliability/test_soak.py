@@ -8,7 +8,7 @@ job's processes and the lag. Asserted: the verdicts of soak_verdicts.py after th
 size, checkpoint duration, heap floor and RSS flat within 10%; the lag and the records not yet
 read not growing), every jitter window written, every fed record accounted for and none twice.
 
-``SOAK_WORK`` is the work directory (default ``var/soak``: the plot ``soak.html`` and
+``SOAK_SEED`` picks the generated events (default 42). ``SOAK_WORK`` is the work directory (default ``var/soak``: the plot ``soak.html`` and
 ``result.json`` stay there); ``SOAK_REUSE=1`` checks the result.json of a finished soak there
 again instead of running one. Last results: docs/reliability.md, "Soak".
 """
@@ -36,6 +36,7 @@ RATE = int(os.environ.get("SOAK_RATE", "2200"))
 # leaves out its first quarter instead, so that its verdicts have points.
 WARMUP_S = float(os.environ.get("SOAK_WARMUP_S", str(min(180.0, MINUTES * 60 / 4))))
 WORK = Path(os.environ.get("SOAK_WORK", str(PROJECT_ROOT / "var" / "soak")))
+SEED = int(os.environ.get("SOAK_SEED", "42"))  # the generated events' seed (bench/generate.py)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def soak() -> dict[str, Any]:
         env["PYTHONPATH"] = str(PROJECT_ROOT)
         env.pop(flink_dist.REST_URL_ENV, None)
         argv = [sys.executable, str(SCENARIO), str(WORK), "--minutes", str(MINUTES), "--rate", str(RATE),
-                "--warmup-s", str(WARMUP_S)]
+                "--warmup-s", str(WARMUP_S), "--seed", str(SEED)]
         proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=MINUTES * 60 + 1800,
                               cwd=PROJECT_ROOT, check=False)
         WORK.mkdir(parents=True, exist_ok=True)

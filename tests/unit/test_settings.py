@@ -17,6 +17,9 @@ def test_defaults_are_embedded_under_var(tmp_path: Path) -> None:
     assert s.parquet_url == str(tmp_path / "parquet")
     assert s.input_path == tmp_path / "input"
     assert s.retention_days == 0
+    assert s.state_ttl_s == 86_400
+    assert settings.load({"NETPULSE_STATE_TTL_S": "0"}).state_ttl_s == 0  # kept forever
+
 
 
 @pytest.mark.parametrize(
@@ -29,6 +32,8 @@ def test_defaults_are_embedded_under_var(tmp_path: Path) -> None:
         ({"NETPULSE_CLICKHOUSE_URL": "chdb://relative/dir"}, "must be absolute"),
         ({"NETPULSE_PARQUET_URL": "s3://b/p"}, "NETPULSE_S3_ENDPOINT is not set"),
         ({"NETPULSE_WRITER_PARALLELISM": "2"}, "must be 1 with the embedded engine"),
+        ({"NETPULSE_STATE_TTL_S": "30"}, "NETPULSE_STATE_TTL_S=30: below 60 s"),
+        ({"NETPULSE_STATE_TTL_S": "-1"}, "NETPULSE_STATE_TTL_S=-1 is below 0"),
     ],
 )
 def test_bad_values_fail_naming_the_variable(env: dict[str, str], message: str) -> None:
@@ -93,3 +98,15 @@ def test_only_the_settings_module_reads_the_variables() -> None:
                     if ("environ" in text or "getenv" in text) and "'NETPULSE_" in text:
                         readers.append(f"{path.relative_to(PROJECT_ROOT)}: {text}")
     assert readers == []
+
+
+def test_state_ttl_applies_to_streaming_runs_only() -> None:
+    from jobs import runtime
+
+    watched = {"NETPULSE_MONITOR_INTERVAL_S": "5"}
+    assert runtime.state_options(settings.load(watched)) == {"table.exec.state.ttl": "86400 s"}
+    assert runtime.state_options(settings.load({**watched, "NETPULSE_STATE_TTL_S": "3600"})) == {
+        "table.exec.state.ttl": "3600 s"
+    }
+    assert runtime.state_options(settings.load({**watched, "NETPULSE_STATE_TTL_S": "0"})) == {}
+    assert runtime.state_options(settings.load({})) == {}  # a bounded BATCH run keeps no state between runs
