@@ -81,7 +81,7 @@ JVM_HEAP_MB = 1344
 # longest generated session (30 min): no live stream or request loses its state, and the
 # state of ended ones is dropped within the warm-up (the verdicts skip the first 3 minutes).
 STATE_TTL_S = 120
-SERIES = ("state_bytes", "checkpoint_ms", "heap_bytes", "rss_kb", "lag", "unread")
+SERIES = ("state_bytes", "over_state_bytes", "checkpoint_ms", "heap_bytes", "rss_kb", "lag", "unread")
 
 
 def _get(url: str, timeout_s: float = 5.0) -> Any:
@@ -150,6 +150,8 @@ class Sampler(threading.Thread):
         self.t0 = time.time()
         self.produced = 0
         self.tm_id: str | None = None
+        self.over_vertices: set[str] | None = None
+        self.over_state: tuple[Any, int | None] = (None, None)
 
     def run(self) -> None:
         while not self.stopped.wait(self.interval_s - (time.time() - self.t0) % self.interval_s):
@@ -163,6 +165,7 @@ class Sampler(threading.Thread):
         counts = stats.get("counts", {})
         done = (stats.get("latest") or {}).get("completed") or {}
         return {
+            "over_state_bytes": self._over_state(done.get("id")),
             "checkpoint_id": done.get("id"),
             "state_bytes": done.get("state_size"),
             "checkpointed_bytes": done.get("checkpointed_size"),
@@ -170,6 +173,23 @@ class Sampler(threading.Thread):
             "checkpoints_completed": counts.get("completed"),
             "checkpoints_failed": counts.get("failed"),
         }
+
+    def _over_state(self, checkpoint_id: Any) -> int | None:
+        """The state of checkpoint ``checkpoint_id`` in the ``OverAggregate`` vertices: the per-key
+        state no window closes (the warm-up flag per stream, the running values per request),
+        which ``NETPULSE_STATE_TTL_S`` bounds."""
+        if checkpoint_id is None or self.over_state[0] == checkpoint_id:
+            return self.over_state[1]
+        try:
+            if self.over_vertices is None:
+                vertices = _get(f"{self.rest_url}/jobs/{self.job_id}")["vertices"]
+                self.over_vertices = {v["id"] for v in vertices if "OverAggregate" in v["name"]}
+            tasks = _get(f"{self.rest_url}/jobs/{self.job_id}/checkpoints/details/{checkpoint_id}")["tasks"]
+        except (OSError, ValueError, KeyError):
+            return self.over_state[1]
+        total = sum(int(t.get("state_size") or 0) for vid, t in tasks.items() if vid in self.over_vertices)
+        self.over_state = (checkpoint_id, total)
+        return total
 
     def _heap(self) -> dict[str, Any]:
         try:
@@ -402,6 +422,7 @@ def plot(samples: list[dict[str, Any]], path: Path, warmup_s: float, title: str)
     from plotly.subplots import make_subplots
 
     rows = [("state size (MB)", [("state", "state_bytes", 1e-6)]),
+            ("state of the OverAggregates (kB)", [("per-key state", "over_state_bytes", 1e-3)]),
             ("checkpoint end-to-end (s)", [("duration", "checkpoint_ms", 1e-3)]),
             ("JVM heap used (MB)", [("heap", "heap_bytes", 1e-6), ("per-minute minimum", None, 1e-6)]),
             ("RSS of the job's processes (MB)", [("total", "rss_kb", 1 / 1024)]),
@@ -419,7 +440,7 @@ def plot(samples: list[dict[str, Any]], path: Path, warmup_s: float, title: str)
                 xs = [s["t_s"] / 60 for s in samples if s.get(field) is not None]
                 ys = [s[field] * scale for s in samples if s.get(field) is not None]
             figure.add_scatter(x=xs, y=ys, name=name, mode="lines+markers", marker={"size": 3}, row=index, col=1)
-        if index == 4:
+        if index == 5:
             for command in commands:
                 xs = [s["t_s"] / 60 for s in samples if command in s.get("rss_by_command_kb", {})]
                 ys = [s["rss_by_command_kb"][command] / 1024 for s in samples if command in s.get("rss_by_command_kb", {})]
@@ -433,9 +454,9 @@ def plot(samples: list[dict[str, Any]], path: Path, warmup_s: float, title: str)
 def table(result: dict[str, Any]) -> str:
     """The summary printed at the end."""
     v, fl = result["verdicts"], result["first_last"]
-    units = {"state_bytes": (1e-6, "MB"), "checkpoint_ms": (1e-3, "s"), "heap_bytes": (1e-6, "MB"),
+    units = {"state_bytes": (1e-6, "MB"), "over_state_bytes": (1e-3, "kB"), "checkpoint_ms": (1e-3, "s"), "heap_bytes": (1e-6, "MB"),
              "rss_kb": (1 / 1024, "MB"), "lag": (1.0, "records"), "unread": (1.0, "records")}
-    names = {"state_bytes": "state_size", "checkpoint_ms": "checkpoint_duration", "heap_bytes": "heap_floor",
+    names = {"state_bytes": "state_size", "over_state_bytes": "over_aggregate_state", "checkpoint_ms": "checkpoint_duration", "heap_bytes": "heap_floor",
              "rss_kb": "rss", "lag": "lag", "unread": "unread"}
     lines = [f"soak: {result['events_fed']:,} events in {result['timings']['feed_s']} s ({result['achieved_rate']:,}/s), "
              f"checkpoint every {result['checkpoint_ms'] / 1000:g} s, warm-up {v['warmup_s']:g} s, load {result['load_during']}",

@@ -137,8 +137,8 @@ def verdicts(
 ) -> dict[str, Any]:
     """Every verdict of the soak from its samples (``t_s`` and one field per series).
 
-    Fields: ``state_bytes`` and ``checkpoint_ms`` (the latest completed checkpoint, with its
-    ``checkpoint_id``), ``heap_bytes``, ``rss_kb``, ``lag`` (not committed), ``unread`` (records
+    Fields: ``state_bytes``, ``over_state_bytes`` (its OverAggregate vertices) and
+    ``checkpoint_ms`` (the latest completed checkpoint, with its ``checkpoint_id``), ``heap_bytes``, ``rss_kb``, ``lag`` (not committed), ``unread`` (records
     produced the job's source has not emitted). Samples after the feed (``phase`` other than
     ``feed``) are left out.
     """
@@ -146,12 +146,15 @@ def verdicts(
     allowance = checkpoint_interval_s * rate
     out: dict[str, Any] = {"warmup_s": warmup_s, "flat_limit_pct": round(100 * FLAT_LIMIT)}
     out["state_size"] = flat(after(checkpoints(feed, "state_bytes"), warmup_s))
+    # The part of the state no window closes (0 bytes when the job has no OVER aggregate).
+    out["over_aggregate_state"] = flat(after(checkpoints(feed, "over_state_bytes"), warmup_s))
     out["checkpoint_duration"] = flat(after(checkpoints(feed, "checkpoint_ms"), warmup_s))
     out["heap_floor"] = flat(per_minute_minimum(after(series(feed, "heap_bytes"), warmup_s)))
     out["rss"] = flat(after(series(feed, "rss_kb"), warmup_s))
     out["lag"] = lag_not_growing(after(series(feed, "lag"), warmup_s), allowance)
     out["unread"] = lag_not_growing(after(series(feed, "unread"), warmup_s), allowance)
-    out["all_pass"] = all(out[k]["flat"] for k in ("state_size", "checkpoint_duration", "heap_floor", "rss")) and all(
+    flat_series = ("state_size", "over_aggregate_state", "checkpoint_duration", "heap_floor", "rss")
+    out["all_pass"] = all(out[k]["flat"] for k in flat_series) and all(
         out[k]["not_growing"] for k in ("lag", "unread")
     )
     return out

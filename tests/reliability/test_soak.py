@@ -68,7 +68,7 @@ def test_fed_at_the_rate_for_the_duration(soak: dict[str, Any], record_property:
     assert soak["job_exit"] == 0
 
 
-@pytest.mark.parametrize("series", ["state_size", "checkpoint_duration", "heap_floor", "rss"])
+@pytest.mark.parametrize("series", ["state_size", "over_aggregate_state", "checkpoint_duration", "heap_floor", "rss"])
 def test_series_flat_after_the_warm_up(soak: dict[str, Any], series: str, record_property: Any) -> None:
     verdict = soak["verdicts"][series]
     record_property("figures", {"trend_pct": verdict["trend_pct"], "points": verdict["points"],

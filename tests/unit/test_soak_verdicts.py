@@ -71,6 +71,7 @@ def test_verdicts_leave_out_the_warm_up_and_the_samples_after_the_feed() -> None
         samples.append({
             "t_s": t, "phase": "feed", "checkpoint_id": i // 2,
             "state_bytes": (1e6 * (1 + t / 60)) if warm else 4e6,  # fills during the warm-up only
+            "over_state_bytes": (1e4 * t) if warm else 2e6,  # bounded by the state TTL after the warm-up
             "checkpoint_ms": 500.0, "heap_bytes": 3e8 + 1e8 * ((t % 40) / 40), "rss_kb": 2e6,
             "lag": 20_000.0, "unread": 1_000.0,
         })
@@ -83,3 +84,8 @@ def test_verdicts_leave_out_the_warm_up_and_the_samples_after_the_feed() -> None
              for s in samples]
     result = sv.verdicts(grown, checkpoint_interval_s=10, rate=2200)
     assert not result["state_size"]["flat"] and not result["all_pass"]
+    # Per-key state without a TTL: +0.8 MB of 2 MB over the run fails on its own.
+    unbounded = [dict(s, over_state_bytes=2e6 + 800 * max(0.0, s["t_s"] - 180)) if s["phase"] == "feed" else s
+                 for s in samples]
+    result = sv.verdicts(unbounded, checkpoint_interval_s=10, rate=2200)
+    assert not result["over_aggregate_state"]["flat"] and not result["all_pass"]
