@@ -15,7 +15,8 @@ Computes: per event-time hour (envelope time; tumbling windows in STREAMING mode
 Writes:   naap.calculated_metrics (through the shared sinks, like the other metrics).
 Time:     event time; an hour's rows are emitted when the watermark passes the hour's end.
 State:    per request, running values over its events (pipeline, request edge, swaps: an OVER
-          aggregate: unbounded like the warm-up flag, ARCHITECTURE.md "State"); open hourly windows.
+          aggregate, dropped NETPULSE_STATE_TTL_S after the request's last event, ARCHITECTURE.md
+          "State"); open hourly windows.
 Rejects:  none of its own (the events' defects are rejected upstream and by naap_ingest).
 """
 

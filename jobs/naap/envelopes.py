@@ -190,8 +190,8 @@ def _line_copy(settings: Settings) -> tuple[str, str]:
     lines are interchangeable, so which copy gets which number does not matter; BATCH numbers
     them over the whole input, STREAMING counts them in processing-time order, i.e. the file's
     line order (one reader per file), restored with the checkpoint on failover. STREAMING keeps
-    one count per distinct rejected line of each file in state (bounded by
-    ``table.exec.state.ttl`` where set; a line seen again after its count expired folds into
+    one count per distinct rejected line of each file in state (dropped
+    ``NETPULSE_STATE_TTL_S`` after the line was last seen; a copy seen after that folds into
     the first dead letter). Kafka positions carry the offset: always 1.
     """
     if not counts_line_copies(settings):

@@ -16,8 +16,8 @@ Time:     event time. Trace edges use the payload time (data.timestamp, else the
           time); status samples use the envelope time. Rows are emitted when the watermark
           passes the session end / window end.
 State:    open trace sessions per request and per request x orchestrator (bounded by the gap);
-          open 5-minute windows; per stream the first positive-fps time (an OVER aggregate:
-          unbounded, one key per stream ever seen; ARCHITECTURE.md, "State").
+          open 5-minute windows; per stream the first positive-fps time (an OVER aggregate,
+          dropped NETPULSE_STATE_TTL_S after the stream's last sample; ARCHITECTURE.md, "State").
 Rejects:  late events are rejected upstream (stage late). Latencies that cannot be computed
           are counted per request (request metrics) and per attempt (attempt metrics) in
           ``trace_latency_rejects`` rows with their reasons; jitter windows without a value
