@@ -74,12 +74,12 @@ REPEAT_WINDOW = 50_000  # lines: ~13 min of event time, the generator repeats a 
 # fixed from the start (-Xms) so that the RSS measures what is kept, not how far G1 has grown
 # its heap (left alone it takes up to a quarter of the machine's memory, 6 GB here).
 JVM_HEAP_MB = 1344
-# NETPULSE_STATE_TTL_S of the soak's job. The feed compresses event time: at 2,200 events/s,
-# 200 concurrent streams (~51 events per second of event time) go through ~43 s of event time
-# per second, so production's one day would be weeks of event time, never reached in 20
-# minutes. 120 s (kept 120-180 s) is ~1.5 h of event time at that rate, three times the
-# longest generated session (30 min): no live stream or request loses its state, and the
-# state of ended ones is dropped within the warm-up (the verdicts skip the first 3 minutes).
+# NETPULSE_STATE_TTL_S of the soak's job. The feed compresses event time: at 2,200 events/s it
+# runs ~34x event time (200 concurrent streams, ~65 events per second of event time), so
+# production's one day would be weeks of event time, never reached in 20 minutes. 120 s (a key
+# is kept 120-180 s after its last row) is 68-100 minutes of event time at that rate, more than
+# twice the longest generated session (30 min): no live stream or request loses its state, and
+# the state of ended ones is dropped within the warm-up (the verdicts skip the first 3 minutes).
 STATE_TTL_S = 120
 SERIES = ("state_bytes", "over_state_bytes", "checkpoint_ms", "heap_bytes", "rss_kb", "lag", "unread")
 
