@@ -417,8 +417,12 @@ def first_last(samples: list[dict[str, Any]], warmup_s: float) -> dict[str, list
     return out
 
 
-def plot(samples: list[dict[str, Any]], path: Path, warmup_s: float, title: str) -> None:
-    """One chart per series (state, checkpoint duration, heap, RSS, lag) in one HTML file."""
+def plot(samples: list[dict[str, Any]], path: Path, warmup_s: float, title: str, plotlyjs: str | bool = True) -> None:
+    """One chart per series (state, checkpoint duration, heap, RSS, lag) in one HTML file.
+
+    ``plotlyjs``: True inlines plotly.js (~4.8 MB, viewable offline); "cdn" loads it from the
+    plotly CDN (the copies kept in docs/soak/, ~0.1 MB).
+    """
     from plotly.subplots import make_subplots
 
     rows = [("state size (MB)", [("state", "state_bytes", 1e-6)]),
@@ -448,7 +452,7 @@ def plot(samples: list[dict[str, Any]], path: Path, warmup_s: float, title: str)
         figure.add_vline(x=warmup_s / 60, line_dash="dot", line_color="grey", row=index, col=1)
     figure.update_xaxes(title_text="minutes since the feed started", row=len(rows), col=1)
     figure.update_layout(title=title + " (dotted: end of the warm-up)", height=300 * len(rows), width=1100)
-    figure.write_html(path, include_plotlyjs=True)
+    figure.write_html(path, include_plotlyjs=plotlyjs)
 
 
 def table(result: dict[str, Any]) -> str:
