@@ -17,8 +17,10 @@ the scenario waits on is what Kafka tooling shows). Between and during the chunk
 
 * three TaskManager ``kill -9`` (with its Python workers) at seeded random delays after a chunk
   was published; a new TaskManager is started each time and Flink restarts from the checkpoint;
-* a stop-with-savepoint and redeploy of a changed job version (another release directory, and a
-  changed setting: ``NETPULSE_MAX_EVENT_BYTES`` 1 MiB -> 2 MiB; same statements and uids);
+* a stop-with-savepoint and redeploy of a changed job version (another release directory, and
+  changed settings: ``NETPULSE_MAX_EVENT_BYTES`` 1 MiB -> 2 MiB, and the state TTL switched on,
+  ``NETPULSE_STATE_TTL_S`` 0 -> its default of a day, the upgrade of a deployment from before the
+  setting; same statements and uids);
 * a rescale 1 -> 2 -> 1 (stop-with-savepoint, resubmit at ``NETPULSE_PARALLELISM=2``, again
   at 1);
 * the broker stopped (SIGTERM) for 60 s at a seeded random delay after a chunk was published,
@@ -75,6 +77,9 @@ JOB_ENV = {
     "NETPULSE_WRITER_PARALLELISM": "1",
     "NETPULSE_PROGRESS_INTERVAL_S": "0",
 }
+# Version 1 keeps per-key state forever (as before NETPULSE_STATE_TTL_S existed); version 2 and
+# the reference run have the default TTL (a day: nothing of this input expires).
+VERSION_1 = {"NETPULSE_STATE_TTL_S": "0"}
 VERSION_2 = {"NETPULSE_MAX_EVENT_BYTES": str(2 << 20)}
 
 
@@ -309,12 +314,13 @@ class Drill:
                  restarts=eo.num_restarts(self.job_id))
 
     def run(self) -> dict[str, Any]:
-        v1 = self.settings
+        base = self.settings
+        v1 = self.settings = base.replace(state_ttl_s=int(VERSION_1["NETPULSE_STATE_TTL_S"]))
         first = deploy.submit(JOB, v1, target=self.target, timeout=600)
         self.job_id = first.job_id
         self.log("submit", job_id=self.job_id, timings_s=first.timings_s)
         v2_target = releases.project_target(JOB, new_release(self.release))
-        v2 = v1.replace(max_event_bytes=int(VERSION_2["NETPULSE_MAX_EVENT_BYTES"]))
+        v2 = base.replace(max_event_bytes=int(VERSION_2["NETPULSE_MAX_EVENT_BYTES"]))
         # chunk 0, kill 1 mid-chunk
         self.publish(0)
         self.kill(1, 0)
