@@ -37,6 +37,7 @@ from jobs import settings
 from jobs.connectors import clickhouse
 from jobs.naap import sample
 from jobs.ops import migrate
+from tests.waiting import wait_until
 
 PIPELINE = "naap"
 TTL_S = 2
@@ -68,25 +69,17 @@ def status(base: dict[str, Any], stream: str, offset_s: float, fps: float) -> st
 def wait_for(client: Any, event_ids: list[str], timeout_s: float = 120.0) -> None:
     """Block until raw_events holds every one of ``event_ids`` (their batch was written)."""
     ids = ", ".join(f"'{i}'" for i in event_ids)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if query(client, f"SELECT count() FROM naap.raw_events WHERE event_id IN ({ids})")[0][0] == len(event_ids):
-            return
-        time.sleep(0.3)
-    raise TimeoutError(f"raw_events lacks some of {event_ids} after {timeout_s} s")
+    sql = f"SELECT count() FROM naap.raw_events WHERE event_id IN ({ids})"
+    wait_until(lambda: query(client, sql)[0][0] == len(event_ids), timeout_s, f"raw_events holding {event_ids}", 0.3)
 
 
 def window_rows(client: Any, timeout_s: float = 120.0) -> list[tuple]:
     """S's ``status_sample_count`` rows (value, metadata), once its window is written."""
     sql = ("SELECT metric_value, metric_metadata FROM naap.calculated_metrics "
            f"WHERE stream_id = '{STREAM}' AND metric_name = 'status_sample_count'")
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if query(client, sql):
-            time.sleep(2)  # a second row would show up now
-            return query(client, sql)
-        time.sleep(0.5)
-    raise TimeoutError(f"no window row of {STREAM} after {timeout_s} s")
+    wait_until(lambda: query(client, sql), timeout_s, f"a window row of {STREAM}")
+    time.sleep(2)  # a second row would show up now
+    return query(client, sql)
 
 
 def main() -> int:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
 import urllib.parse
 from pathlib import Path
-from typing import Any
 
 from jobs.ops import rest
+from tests.waiting import wait_until  # noqa: F401 - the scenarios call it as eo_probes.wait_until
 
 
 def source_watermark(job_id: str) -> int:
@@ -40,15 +39,6 @@ def parquet_rows(var_dir: Path) -> int:
 
 def parquet_mtimes(var_dir: Path) -> dict[str, int]:
     return {str(p): p.stat().st_mtime_ns for p in (var_dir / "parquet").rglob("part-*.parquet")}
-
-
-def wait_until(predicate: Any, timeout: float, what: str, step: float = 0.5) -> float:
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout:
-            raise TimeoutError(f"{what}: not within {timeout} s")
-        time.sleep(step)
-    return time.monotonic() - started
 
 
 def completed_checkpoints(job_id: str) -> tuple[int, int]:

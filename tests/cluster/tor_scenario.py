@@ -52,6 +52,7 @@ import s3server  # noqa: E402
 from jobs import settings  # noqa: E402
 from jobs.ops import deploy, flink_conf, ledger, lifecycle, rest, savepoints  # noqa: E402
 from tests import netns  # noqa: E402
+from tests.waiting import wait_until  # noqa: E402
 
 TREE = ROOT / "tests" / "fixtures" / "tor" / "collector"
 JOB = "tor_relays"
@@ -117,15 +118,6 @@ def export(run_dir: Path, env: dict[str, str]) -> None:
         log,
     )
     finish(proc, log, f"export {run_dir.name}")
-
-
-def wait_until(predicate: Any, timeout: float, what: str, step: float = 0.3) -> float:
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout:
-            raise TimeoutError(f"{what}: not within {timeout} s")
-        time.sleep(step)
-    return round(time.monotonic() - started, 2)
 
 
 # --------------------------------------------------------------------------------------------
